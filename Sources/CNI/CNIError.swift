@@ -1,0 +1,73 @@
+/// The error a plugin reports: `{"cniVersion","code","msg","details"}` on stdout with exit 1.
+public struct CNIError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: Int
+    public var msg: String
+    public var details: String
+
+    public init(_ code: Code, _ msg: String, details: String = "") {
+        self.init(code: code.rawValue, msg: msg, details: details)
+    }
+
+    public init(code: Int, msg: String, details: String = "") {
+        (self.code, self.msg, self.details) = (code, msg, details)
+    }
+
+    /// Spec codes (SPEC.md "Error" table), the reference's 8 and 999, and ours from 100 on.
+    public enum Code: Int, Sendable {
+        case incompatibleVersion = 1
+        case unsupportedField = 2
+        case unknownContainer = 3
+        case invalidEnvironment = 4
+        case ioFailure = 5
+        case decodingFailure = 6
+        case invalidNetworkConfig = 7
+        case invalidNetNS = 8
+        case tryAgainLater = 11
+        case unavailable = 50
+        case unavailableDegraded = 51
+        /// A plugin this one delegated to (or ran in a chain) could not be run or answered garbage.
+        case delegateFailure = 100
+        /// An operating-system call failed.
+        case systemFailure = 101
+        /// Any other failure (the reference's catch-all).
+        case internalFailure = 999
+    }
+
+    public var description: String { details.isEmpty ? msg : "\(msg): \(details)" }
+
+    public func json(cniVersion: String) -> JSONValue {
+        var o = JSONObject()
+        o["cniVersion"] = .string(cniVersion)
+        o["code"] = .int(code)
+        o["msg"] = .string(msg)
+        if !details.isEmpty { o["details"] = .string(details) }
+        return .object(o)
+    }
+
+    /// Reads an error a plugin printed; nil when the value is not one.
+    public init?(json: JSONValue) {
+        guard let code = json["code"]?.intValue else { return nil }
+        self.init(code: code, msg: json["msg"]?.stringValue ?? "", details: json["details"]?.stringValue ?? "")
+    }
+}
+
+/// Errors of lower layers that know their CNI code.
+public protocol CNIErrorConvertible: Error {
+    var cniError: CNIError { get }
+}
+
+extension CNIError: CNIErrorConvertible {
+    public var cniError: CNIError { self }
+}
+
+extension CNIError {
+    /// Any error as a CNI error: typed ones keep their code, others become 999 with their text.
+    public static func from(_ error: any Error) -> CNIError {
+        if let e = error as? any CNIErrorConvertible { return e.cniError }
+        return CNIError(.internalFailure, String(describing: error))
+    }
+
+    public static func invalidConfig(_ msg: String, details: String = "") -> CNIError {
+        CNIError(.invalidNetworkConfig, msg, details: details)
+    }
+}

@@ -1,0 +1,89 @@
+extension JSONValue {
+    public enum KeyOrder: Sendable {
+        /// Keys as stored (the order a value was built or parsed in).
+        case preserved
+        /// Keys sorted bytewise, as Go marshals a map (what libcni sends after injecting keys).
+        case sorted
+    }
+
+    /// Compact JSON, escaped as Go's encoding/json does (HTML-safe: <, >, & and U+2028/9 as \u).
+    public func serialized(keys: KeyOrder = .preserved) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(into: &out, keys: keys, indent: nil, level: 0)
+        return out
+    }
+
+    /// Indented JSON as Go's `json.MarshalIndent(v, "", "    ")` prints results.
+    public func prettyPrinted(keys: KeyOrder = .preserved) -> [UInt8] {
+        var out: [UInt8] = []
+        write(into: &out, keys: keys, indent: 4, level: 0)
+        return out
+    }
+
+    public func serializedString(keys: KeyOrder = .preserved) -> String {
+        String(decoding: serialized(keys: keys), as: UTF8.self)
+    }
+
+    func write(into out: inout [UInt8], keys: KeyOrder, indent: Int?, level: Int) {
+        func newline(_ lvl: Int) {
+            guard let n = indent else { return }
+            out.append(0x0A)
+            out.append(contentsOf: repeatElement(0x20, count: n * lvl))
+        }
+        switch self {
+        case .null: out.append(contentsOf: Array("null".utf8))
+        case .bool(let v): out.append(contentsOf: Array((v ? "true" : "false").utf8))
+        case .number(let n): out.append(contentsOf: Array(n.utf8))
+        case .string(let s): JSONValue.writeString(s, into: &out)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            if items.isEmpty { out.append(UInt8(ascii: "]")); return }
+            for (n, item) in items.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                newline(level + 1)
+                item.write(into: &out, keys: keys, indent: indent, level: level + 1)
+            }
+            newline(level)
+            out.append(UInt8(ascii: "]"))
+        case .object(let obj):
+            out.append(UInt8(ascii: "{"))
+            if obj.isEmpty { out.append(UInt8(ascii: "}")); return }
+            var entries = obj.entries
+            if keys == .sorted { entries.sort { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) } }
+            for (n, entry) in entries.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                newline(level + 1)
+                JSONValue.writeString(entry.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                if indent != nil { out.append(0x20) }
+                entry.value.write(into: &out, keys: keys, indent: indent, level: level + 1)
+            }
+            newline(level)
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        func u(_ v: UInt32) {
+            out.append(contentsOf: [0x5C, UInt8(ascii: "u"), hex[Int(v >> 12 & 0xF)], hex[Int(v >> 8 & 0xF)],
+                                    hex[Int(v >> 4 & 0xF)], hex[Int(v & 0xF)]])
+        }
+        out.append(0x22)
+        for scalar in s.unicodeScalars {
+            let v = scalar.value
+            switch v {
+            case 0x22: out.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20, 0x3C, 0x3E, 0x26, 0x2028, 0x2029: u(v)
+            case 0x20..<0x80: out.append(UInt8(v))
+            default: out.append(contentsOf: Array(String(scalar).utf8))
+            }
+        }
+        out.append(0x22)
+    }
+}

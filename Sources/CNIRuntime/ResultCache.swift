@@ -1,0 +1,107 @@
+import CNI
+import LinuxSystem
+
+/// libcni's result cache, byte-compatible so that libcni-based tools and ours can each DEL
+/// what the other added: `<dir>/results/<network>-<containerID>-<ifname>`, a `cniCacheV1` JSON
+/// object, file 0600 in a 0700 directory.
+public struct ResultCache: Sendable {
+    public static let defaultDirectory = "/var/lib/cni"
+    public static let kind = "cniCacheV1"
+
+    public let directory: String
+    public init(directory: String = ResultCache.defaultDirectory) { self.directory = directory }
+
+    public struct Entry: Sendable {
+        public var containerID: String
+        public var ifName: String
+        public var networkName: String
+        public var netns: String
+        /// The network configuration list's bytes.
+        public var config: [UInt8]
+        public var cniArgs: [(String, String)]
+        public var capabilityArgs: JSONObject
+        /// The final ADD result as the last plugin printed it (re-rendered in its own version).
+        public var result: JSONValue?
+
+        public var runtimeConf: RuntimeConf {
+            RuntimeConf(containerID: containerID, netns: netns, ifName: ifName, args: cniArgs,
+                        capabilityArgs: capabilityArgs)
+        }
+    }
+
+    var resultsDirectory: String { directory + "/results" }
+
+    public func path(network: String, containerID: String, ifName: String) -> String {
+        "\(resultsDirectory)/\(network)-\(containerID)-\(ifName)"
+    }
+
+    public func write(_ e: Entry) throws(SystemError) {
+        var o = JSONObject()
+        o["kind"] = .string(Self.kind)
+        o["containerId"] = .string(e.containerID)
+        o["config"] = .string(Base64.encode(e.config))
+        o["ifName"] = .string(e.ifName)
+        o["networkName"] = .string(e.networkName)
+        if !e.netns.isEmpty { o["netns"] = .string(e.netns) }
+        if !e.cniArgs.isEmpty { o["cniArgs"] = .array(e.cniArgs.map { [.string($0.0), .string($0.1)] }) }
+        if !e.capabilityArgs.isEmpty { o["capabilityArgs"] = JSONValue.object(e.capabilityArgs).sortingKeys() }
+        if let r = e.result { o["result"] = r.sortingKeys() }
+        try FileSystem.makeDirectories(resultsDirectory, mode: 0o700)
+        try FileSystem.writeAtomically(path(network: e.networkName, containerID: e.containerID, ifName: e.ifName),
+                                       JSONValue.object(o).serialized(), mode: 0o600)
+    }
+
+    /// The entry, or nil when there is none or it cannot be read (libcni ignores read errors).
+    /// A file that is not `cniCacheV1` is the legacy format: the bare result.
+    public func read(network: String, containerID: String, ifName: String) -> Entry? {
+        guard let bytes = try? FileSystem.read(path(network: network, containerID: containerID, ifName: ifName)),
+              let json = try? JSONValue.parse(bytes) else { return nil }
+        guard json["kind"]?.stringValue == Self.kind else {
+            return Entry(containerID: containerID, ifName: ifName, networkName: network, netns: "", config: [],
+                         cniArgs: [], capabilityArgs: JSONObject(), result: json)
+        }
+        return Self.entry(from: json)
+    }
+
+    static func entry(from json: JSONValue) -> Entry? {
+        guard json["kind"]?.stringValue == kind,
+              let cid = json["containerId"]?.stringValue, let ifn = json["ifName"]?.stringValue,
+              let net = json["networkName"]?.stringValue else { return nil }
+        var args: [(String, String)] = []
+        for pair in json["cniArgs"]?.arrayValue ?? [] {
+            if let a = pair.arrayValue, a.count == 2, let k = a[0].stringValue, let v = a[1].stringValue { args.append((k, v)) }
+        }
+        let result = json["result"].flatMap { $0.isNull ? nil : $0 }
+        return Entry(containerID: cid, ifName: ifn, networkName: net, netns: json["netns"]?.stringValue ?? "",
+                     config: json["config"]?.stringValue.flatMap(Base64.decode) ?? [], cniArgs: args,
+                     capabilityArgs: json["capabilityArgs"]?.objectValue ?? JSONObject(), result: result)
+    }
+
+    public func delete(network: String, containerID: String, ifName: String) {
+        try? FileSystem.remove(path(network: network, containerID: containerID, ifName: ifName))
+    }
+
+    /// Every readable cniCacheV1 entry of one network (for GC).
+    public func entries(network: String) -> [Entry] {
+        guard let names = try? FileSystem.list(resultsDirectory) else { return [] }
+        return names.sorted().filter { $0.hasPrefix(network + "-") }.compactMap { name in
+            guard let bytes = try? FileSystem.read(resultsDirectory + "/" + name),
+                  let json = try? JSONValue.parse(bytes), let e = Self.entry(from: json),
+                  e.networkName == network else { return nil }
+            return e
+        }
+    }
+}
+
+extension JSONValue {
+    /// A copy whose objects, at every depth, have their keys sorted (how Go marshals maps).
+    public func sortingKeys() -> JSONValue {
+        switch self {
+        case .array(let a): return .array(a.map { $0.sortingKeys() })
+        case .object(let o):
+            let sorted = o.entries.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+            return .object(JSONObject(sorted.map { ($0.key, $0.value.sortingKeys()) }))
+        default: return self
+        }
+    }
+}

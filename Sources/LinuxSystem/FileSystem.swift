@@ -1,0 +1,127 @@
+import Glibc
+
+/// File operations the plugins and the runtime need, each one system call deep.
+public enum FileSystem {
+    /// The whole file.
+    public static func read(_ path: String) throws(SystemError) -> [UInt8] {
+        let fd = try retryingEINTR("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        return try readAll(fd: fd, subject: path)
+    }
+
+    /// Everything readable from a descriptor until end of file.
+    public static func readAll(fd: Int32, subject: String = "") throws(SystemError) -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = try retryingEINTR("read", subject: subject) { buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            if n == 0 { return out }
+            out.append(contentsOf: buf[0..<n])
+        }
+    }
+
+    public static func writeAll(fd: Int32, _ bytes: [UInt8], subject: String = "") throws(SystemError) {
+        var off = 0
+        while off < bytes.count {
+            let n = try retryingEINTR("write", subject: subject) {
+                bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+            }
+            off += n
+        }
+    }
+
+    /// Replaces a file's content atomically: a temporary file in the same directory, written and
+    /// fsynced, then renamed over the target. A crash leaves the old file or the new one, never a
+    /// partial one.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SystemError) {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = try retryingEINTR("open", subject: tmp) { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
+        do {
+            _ = fchmod(fd, mode)
+            try writeAll(fd: fd, bytes, subject: tmp)
+            try retryingEINTR("fsync", subject: tmp) { fsync(fd) }
+            close(fd)
+            try retryingEINTR("rename", subject: path) { rename(tmp, path) }
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    /// Creates a directory and its parents; existing ones are fine.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+        if isDirectory(path) { return }
+        let parent = directoryName(path)
+        if parent != path && !parent.isEmpty { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw SystemError("mkdir", subject: path) }
+    }
+
+    /// Removes a file; a missing one is fine when `missingOK`.
+    public static func remove(_ path: String, missingOK: Bool = true) throws(SystemError) {
+        if unlink(path) != 0 && !(missingOK && errno == ENOENT) { throw SystemError("unlink", subject: path) }
+    }
+
+    /// Names in a directory (without "." and ".."), unsorted.
+    public static func list(_ path: String) throws(SystemError) -> [String] {
+        guard let dir = opendir(path) else { throw SystemError("opendir", subject: path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func isExecutableFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
+    }
+
+    /// The permission bits of a file.
+    public static func mode(_ path: String) throws(SystemError) -> mode_t {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw SystemError("stat", subject: path) }
+        return st.st_mode & 0o7777
+    }
+
+    public static func directoryName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    public static func baseName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// The absolute form of a path (relative ones joined to the working directory, "." and ".."
+    /// resolved lexically, as Go's filepath.Abs).
+    public static func absolutePath(_ path: String) -> String {
+        var full = path
+        if !path.hasPrefix("/") {
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+            let cwd = getcwd(&buf, buf.count) != nil
+                ? String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "/"
+            full = cwd + "/" + path
+        }
+        var parts: [Substring] = []
+        for p in full.split(separator: "/") {
+            if p == "." { continue }
+            if p == ".." { _ = parts.popLast(); continue }
+            parts.append(p)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+}

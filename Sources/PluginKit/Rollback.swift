@@ -1,0 +1,31 @@
+/// The undo steps of an ADD, run in reverse when a later step fails. Each step is registered
+/// right after the step it undoes succeeds.
+public final class Rollback {
+    private var steps: [(name: String, undo: () throws -> Void)] = []
+    /// What failed while undoing (reported on stderr by the caller; the original error stands).
+    public private(set) var failures: [String] = []
+
+    public init() {}
+
+    public func onFailure(_ name: String, _ undo: @escaping () throws -> Void) {
+        steps.append((name, undo))
+    }
+
+    /// Runs every registered undo, newest first, even when some fail.
+    public func unwind() {
+        while let step = steps.popLast() {
+            do { try step.undo() } catch { failures.append("\(step.name): \(error)") }
+        }
+    }
+
+    /// Runs `body`; on a throw, unwinds and rethrows.
+    public static func run<T>(_ body: (Rollback) throws -> T) throws -> T {
+        let rb = Rollback()
+        do {
+            return try body(rb)
+        } catch {
+            rb.unwind()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import CNI
+import Glibc
+import LinuxSystem
+
+/// Runs a plugin as the spec says: the verb from CNI_COMMAND, config on stdin, the result or a
+/// coded error JSON on stdout. Everything is injected so that tests pass a dictionary and bytes.
+public enum Skeleton {
+    public struct Output: Sendable {
+        public var stdout: [UInt8] = []
+        public var stderr: [UInt8] = []
+        public var exitCode: Int32 = 0
+    }
+
+    /// The real process: environment, stdin, stdout, stderr, exit.
+    public static func main(_ plugin: some Plugin) -> Never {
+        let out = run(plugin, environment: ProcessEnvironment.current()) { () throws(SystemError) in
+            try FileSystem.readAll(fd: 0, subject: "stdin")
+        }
+        try? FileSystem.writeAll(fd: 1, out.stdout)
+        try? FileSystem.writeAll(fd: 2, out.stderr)
+        exit(out.exitCode)
+    }
+
+    /// One invocation. `readStdin` is called only for verbs that take a config.
+    public static func run(_ plugin: some Plugin, environment env: [String: String],
+                           readStdin: () throws(SystemError) -> [UInt8]) -> Output {
+        var out = Output()
+        var errorVersion = CNIVersion.latest.rawValue
+        do {
+            let commandText = env["CNI_COMMAND"] ?? ""
+            let command = Command(rawValue: commandText)
+            if commandText.isEmpty {
+                let versions = plugin.supportedVersions.map(\.rawValue).joined(separator: ", ")
+                out.stderr = Array("\(plugin.about)\nCNI protocol versions supported: \(versions)\n".utf8)
+                return out
+            }
+            let missing = ProtocolVariable.allCases.filter { $0.isRequired(for: command) && (env[$0.rawValue] ?? "").isEmpty }
+            if !missing.isEmpty {
+                throw CNIError(.invalidEnvironment,
+                               "required env variables [\(missing.map(\.rawValue).joined(separator: ","))] missing")
+            }
+            guard let command else {
+                throw CNIError(.invalidEnvironment, "unknown CNI_COMMAND: \(commandText)")
+            }
+            if command == .version {
+                out.stdout = versionReply(plugin.supportedVersions).serialized() + [0x0A]
+                return out
+            }
+
+            let stdin: [UInt8]
+            do { stdin = try readStdin() } catch {
+                throw CNIError(.ioFailure, "error reading from stdin: \(error)")
+            }
+            let config = try NetConf(bytes: stdin)
+            errorVersion = config.cniVersionString
+            if [.add, .check, .del].contains(command) {
+                try Names.validateContainerID(env["CNI_CONTAINERID"] ?? "")
+                try Names.validateInterfaceName(env["CNI_IFNAME"] ?? "")
+            }
+            let version = try gate(command, config: config, supported: plugin.supportedVersions)
+            let request = PluginRequest(
+                command: command, containerID: env["CNI_CONTAINERID"] ?? "", netns: env["CNI_NETNS"] ?? "",
+                ifName: env["CNI_IFNAME"] ?? "", rawArgs: env["CNI_ARGS"] ?? "",
+                path: PluginLocator.splitPath(env["CNI_PATH"] ?? ""), stdin: stdin, config: config,
+                version: version, environment: env)
+
+            switch command {
+            case .add:
+                let result = try plugin.add(request)
+                out.stdout = try result.json(version: version).prettyPrinted()
+            case .del: try plugin.del(request)
+            case .check: try plugin.check(request)
+            case .status: try plugin.status(request)
+            case .gc: try plugin.gc(request)
+            case .version: break
+            }
+        } catch {
+            // The one place an error becomes protocol output.
+            out.stdout = CNIError.from(error).json(cniVersion: errorVersion).prettyPrinted()
+            out.exitCode = 1
+        }
+        return out
+    }
+
+    /// `{"cniVersion":"1.1.0","supportedVersions":[…]}`.
+    public static func versionReply(_ versions: [CNIVersion]) -> JSONValue {
+        ["cniVersion": .string(CNIVersion.latest.rawValue),
+         "supportedVersions": .array(versions.map { .string($0.rawValue) })]
+    }
+
+    /// The verb's minimum spec version, then membership in what the plugin supports.
+    static func gate(_ command: Command, config: NetConf, supported: [CNIVersion]) throws(CNIError) -> CNIVersion {
+        if let minimum = command.minimumVersion {
+            guard let v = SemanticVersion(config.cniVersionString) else {
+                throw CNIError(.decodingFailure, "invalid version \"\(config.cniVersionString)\"")
+            }
+            if v < minimum.semantic {
+                throw CNIError(.incompatibleVersion, "config version does not allow \(command.rawValue)")
+            }
+        }
+        return try config.version(supported: supported)
+    }
+}

@@ -1,0 +1,6 @@
+import CNI
+import LinuxSystem
+
+extension SystemError: CNIErrorConvertible {
+    public var cniError: CNIError { CNIError(.systemFailure, description) }
+}

@@ -1,0 +1,87 @@
+import CNI
+import Foundation
+import LinuxSystem
+
+/// Where `swift build` put this package's executables (next to the test bundle).
+public enum BuildProducts {
+    public static var directory: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = (exe as NSString).deletingLastPathComponent
+        // An .xctest bundle directory (other platforms) sits in the products directory too.
+        while dir.hasSuffix(".xctest") || dir.contains(".xctest/") { dir = (dir as NSString).deletingLastPathComponent }
+        return dir
+    }
+
+    public static func path(_ name: String) -> String { directory + "/" + name }
+}
+
+/// A fresh directory under /tmp, removed by `remove()` (call it in a defer).
+public struct TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init(_ label: String = "swcni") throws {
+        let p = "/tmp/\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        path = p
+    }
+
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    public func write(_ name: String, _ text: String) throws {
+        let f = file(name)
+        try FileManager.default.createDirectory(atPath: (f as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try text.write(toFile: f, atomically: true, encoding: .utf8)
+    }
+
+    public func read(_ name: String) throws -> String { try String(contentsOfFile: file(name), encoding: .utf8) }
+
+    public func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name)) }
+
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Runs a command, returns its exit status and output.
+public struct Command: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+
+    public var json: JSONValue? { try? JSONValue.parse(stdout) }
+
+    @discardableResult
+    public static func run(_ argv: [String], env: [String: String]? = nil, stdin: String = "") throws -> Command {
+        let environment = env.map(ProcessEnvironment.encode) ?? ProcessEnvironment.encode(ProcessEnvironment.current())
+        var path = argv[0]
+        if !path.contains("/") {
+            path = ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"].map { $0 + "/" + argv[0] }
+                .first { FileManager.default.isExecutableFile(atPath: $0) } ?? argv[0]
+        }
+        let out = try Subprocess.run(path, arguments: Array(argv.dropFirst()), environment: environment,
+                                     stdin: Array(stdin.utf8), captureStderr: true)
+        return Command(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self),
+                       stderr: String(decoding: out.stderr, as: UTF8.self))
+    }
+
+    /// Runs and throws unless it exits 0.
+    @discardableResult
+    public static func must(_ argv: [String], env: [String: String]? = nil, stdin: String = "") throws -> Command {
+        let c = try run(argv, env: env, stdin: stdin)
+        guard c.status == 0 else {
+            throw CommandFailed(argv: argv, status: c.status, output: c.stdout + c.stderr)
+        }
+        return c
+    }
+}
+
+public struct CommandFailed: Error, CustomStringConvertible {
+    public let argv: [String]
+    public let status: Int32
+    public let output: String
+    public var description: String { "\(argv.joined(separator: " ")) exited \(status): \(output)" }
+}
+
+/// One JSON document per line (the noop plugin's log).
+public func jsonLines(_ text: String) throws -> [JSONValue] {
+    try text.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+}
