@@ -1,10 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release plugins are fully static (../shared/PLATFORM.md: ~1.1 ms start-up instead of 4 ms);
-/// debug builds and `swift test` stay dynamic.
+/// Release executables are fully static (../shared/PLATFORM.md: ~1.1 ms start-up instead of 4 ms);
+/// debug builds and `swift test` stay dynamic. FoundationEssentials (pulled in by
+/// swift-argument-parser) needs its C shims named explicitly when linked statically.
 let staticRelease: [LinkerSetting] = [
-    .unsafeFlags(["-static-executable"], .when(platforms: [.linux], configuration: .release))
+    .unsafeFlags(["-static-executable", "-Xlinker", "--strip-all"], .when(platforms: [.linux], configuration: .release)),
+    .linkedLibrary("_FoundationCollections", .when(platforms: [.linux], configuration: .release)),
+    .linkedLibrary("_FoundationCShims", .when(platforms: [.linux], configuration: .release)),
+    .linkedLibrary("swiftSynchronization", .when(platforms: [.linux], configuration: .release)),
 ]
 
 let package = Package(

@@ -79,6 +79,10 @@ public struct CommandFailed: Error, CustomStringConvertible {
     public let status: Int32
     public let output: String
     public var description: String { "\(argv.joined(separator: " ")) exited \(status): \(output)" }
+
+    public init(argv: [String], status: Int32, output: String) {
+        (self.argv, self.status, self.output) = (argv, status, output)
+    }
 }
 
 /// One JSON document per line (the noop plugin's log).

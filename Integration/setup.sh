@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what swift-cni's build, demo and tests need on a fresh Debian 12 machine (as root).
+# Swift itself (6.x, with the static SDK libraries) is expected on PATH; everything else comes
+# from Debian's packages. Quiet and quick when everything is already there.
+set -euo pipefail
+
+packages=(
+  libnl-3-dev libnl-route-3-dev   # netlink (design constraint)
+  iproute2 util-linux             # ip, nsenter: namespaces and kernel state in tests
+  containernetworking-plugins     # the Go reference plugins in /usr/lib/cni
+  golang-go golang-github-appc-cni-dev  # builds a libcni-based cnitool for interop tests
+  ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  for d in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+    [ -x "$d/swift" ] && export PATH="$d:$PATH"
+  done
+fi
+command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH" >&2; exit 1; }
