@@ -16,6 +16,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cnitool", targets: ["cnitool"]),
+        .executable(name: "host-local", targets: ["host-local"]),
+        .executable(name: "static", targets: ["static"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,7 +31,16 @@ let package = Package(
         .target(name: "LinuxSystem", dependencies: ["CSystem"]),
         // Shared plugin machinery and the runtime side of the contract.
         .target(name: "PluginKit", dependencies: ["CNI", "LinuxSystem"]),
+        .target(name: "IPAM", dependencies: ["CNI", "IPAddressing", "LinuxSystem", "CSystem"]),
         .target(name: "CNIRuntime", dependencies: ["CNI", "LinuxSystem", "PluginKit"]),
+
+        // Plugins: one library each (testable by import), one small executable each.
+        .target(name: "HostLocal", dependencies: ["CNI", "IPAM", "PluginKit"], path: "Sources/Plugins/HostLocal"),
+        .target(name: "Static", dependencies: ["CNI", "PluginKit"], path: "Sources/Plugins/Static"),
+        .executableTarget(name: "host-local", dependencies: ["HostLocal", "PluginKit"],
+                          path: "Sources/Executables/host-local", linkerSettings: staticRelease),
+        .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],
+                          path: "Sources/Executables/static", linkerSettings: staticRelease),
 
         .executableTarget(
             name: "cnitool",
@@ -42,10 +53,12 @@ let package = Package(
         .executableTarget(name: "cni-noop", dependencies: ["PluginKit"], path: "Integration/NoopPlugin"),
 
         // Helpers for tests: temporary directories, built products, processes.
-        .target(name: "TestSupport", dependencies: ["CNI", "LinuxSystem"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CNI", "LinuxSystem", "PluginKit"], path: "Tests/TestSupport"),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "TestSupport"]),
+        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "TestSupport", "cnitool", "cni-noop"],

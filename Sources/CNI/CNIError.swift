@@ -29,6 +29,10 @@ public struct CNIError: Error, Sendable, Equatable, CustomStringConvertible {
         case delegateFailure = 100
         /// An operating-system call failed.
         case systemFailure = 101
+        /// IPAM: every address of a range is taken.
+        case addressesExhausted = 110
+        /// IPAM: a requested address cannot be had (taken, or the gateway).
+        case addressUnavailable = 111
         /// Any other failure (the reference's catch-all).
         case internalFailure = 999
     }

@@ -1,0 +1,4 @@
+import HostLocal
+import PluginKit
+
+Skeleton.main(HostLocalPlugin())

@@ -1,0 +1,4 @@
+import PluginKit
+import Static
+
+Skeleton.main(StaticPlugin())

@@ -1,0 +1,123 @@
+import CSystem
+import Glibc
+import IPAddressing
+import LinuxSystem
+
+/// host-local's on-disk store, laid out exactly as the reference's so a node upgrades in place
+/// and both implementations can share one directory:
+///   <dataDir>/<network>/lock                  flock'ed (exclusive) around every operation
+///   <dataDir>/<network>/<ip>                  "<containerID>\r\n<ifname>" (legacy: "<containerID>")
+///   <dataDir>/<network>/last_reserved_ip.<N>  the last address handed out from range set N
+/// A reservation appears atomically with its content (written to a temporary file, then
+/// `link`ed to the address's name, which fails if taken), so a writer killed mid-way never
+/// leaves an empty file that blocks the address (the reference's plugins#498). Empty files such
+/// a reference writer left are taken over, since under the lock nobody can be writing them.
+public final class DiskStore: AddressStore {
+    public static let defaultDataDir = "/var/lib/cni/networks"
+    static let tempPrefix = ".reserving-"
+
+    public let directory: String
+
+    /// Opens (creating) the network's directory. Network names that could leave the data
+    /// directory are refused.
+    public init(dataDir: String, network: String) throws(IPAMError) {
+        guard !network.isEmpty, network != ".", network != "..", !network.contains("/"), !network.contains("\0") else {
+            throw .invalidConfig("invalid network name \"\(network)\" for a data directory")
+        }
+        directory = (dataDir.hasSuffix("/") ? dataDir : dataDir + "/") + network
+        do { try FileSystem.makeDirectories(directory, mode: 0o755) } catch { throw .store(error) }
+    }
+
+    func path(_ name: String) -> String { directory + "/" + name }
+
+    public func withLock<T>(_ body: () throws -> T) throws -> T {
+        let lockPath = path("lock")
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw IPAMError.store(SystemError("open", subject: lockPath)) }
+        defer { close(fd) }  // closing drops the flock
+        do { try retryingEINTR("flock", subject: lockPath) { flock(fd, LOCK_EX) } } catch { throw IPAMError.store(error) }
+        removeAbandonedTemporaries()
+        return try body()
+    }
+
+    public func reserve(_ ip: IPAddress, containerID: String, ifName: String, rangeID: Int) throws(IPAMError) -> Bool {
+        let target = path(ip.description)
+        let temp = path("\(Self.tempPrefix)\(getpid())-\(ip.description)")
+        let content = Array("\(containerID.trimmingWhitespace)\r\n\(ifName)".utf8)
+        do {
+            let fd = try retryingEINTR("open", subject: temp) { open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+            defer { close(fd) }
+            try FileSystem.writeAll(fd: fd, content, subject: temp)
+        } catch {
+            unlink(temp)
+            throw .store(error)
+        }
+        defer { unlink(temp) }
+        if link(temp, target) != 0 {
+            guard errno == EEXIST else { throw .store(SystemError("link", subject: target)) }
+            // Taken — unless it is an empty leftover of a crashed writer.
+            guard let existing = try? FileSystem.read(target), existing.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
+                return false
+            }
+            guard rename(temp, target) == 0 else { throw .store(SystemError("rename", subject: target)) }
+        }
+        do {
+            try FileSystem.writeAtomically(path("last_reserved_ip.\(rangeID)"), Array(ip.description.utf8), mode: 0o644)
+        } catch {
+            unlink(target)
+            throw .store(error)
+        }
+        return true
+    }
+
+    public func lastReserved(rangeID: Int) -> IPAddress? {
+        guard let bytes = try? FileSystem.read(path("last_reserved_ip.\(rangeID)")) else { return nil }
+        return IPAddress(String(decoding: bytes, as: UTF8.self).trimmingWhitespace)
+    }
+
+    public func reservations() throws(IPAMError) -> [Reservation] {
+        let names: [String]
+        do { names = try FileSystem.list(directory) } catch { throw .store(error) }
+        var out: [Reservation] = []
+        for name in names {
+            guard let ip = IPAddress(name), ip.description == name,
+                  let bytes = try? FileSystem.read(path(name)) else { continue }
+            out.append(Reservation(ip: ip, owner: Self.owner(of: bytes)))
+        }
+        return out.sorted { $0.ip < $1.ip }
+    }
+
+    static func owner(of bytes: [UInt8]) -> Owner {
+        let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace
+        if text.isEmpty { return .nobody }
+        // "\r\n" is one Character in Swift.
+        if let sep = text.firstIndex(of: "\r\n") {
+            return .attachment(containerID: String(text[..<sep]), ifName: String(text[text.index(after: sep)...]))
+        }
+        return .legacy(containerID: text)
+    }
+
+    public func release(_ ip: IPAddress) throws(IPAMError) {
+        do { try FileSystem.remove(path(ip.description)) } catch { throw .store(error) }
+    }
+
+    /// Temporary files of writers that died (their PID is gone).
+    func removeAbandonedTemporaries() {
+        guard let names = try? FileSystem.list(directory) else { return }
+        for name in names where name.hasPrefix(Self.tempPrefix) {
+            let pidText = name.dropFirst(Self.tempPrefix.count).prefix { $0 != "-" }
+            if let pid = Int32(pidText), kill(pid, 0) != 0, errno == ESRCH { unlink(path(name)) }
+        }
+    }
+}
+
+extension String {
+    /// Without leading and trailing white space (Go's strings.TrimSpace for ASCII).
+    var trimmingWhitespace: String {
+        let ws: Set<Character> = [" ", "\t", "\n", "\r", "\r\n", "\u{0B}", "\u{0C}"]
+        var s = Substring(self)
+        while let f = s.first, ws.contains(f) { s.removeFirst() }
+        while let l = s.last, ws.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}
