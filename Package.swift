@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "TestSupport", "cnitool", "cni-noop"],
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "TestSupport", "cnitool", "cni-noop", "host-local", "static"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]
