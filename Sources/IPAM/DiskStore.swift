@@ -1,3 +1,4 @@
+import CNI
 import CSystem
 import Glibc
 import IPAddressing
@@ -108,16 +109,5 @@ public final class DiskStore: AddressStore {
             let pidText = name.dropFirst(Self.tempPrefix.count).prefix { $0 != "-" }
             if let pid = Int32(pidText), kill(pid, 0) != 0, errno == ESRCH { unlink(path(name)) }
         }
-    }
-}
-
-extension String {
-    /// Without leading and trailing white space (Go's strings.TrimSpace for ASCII).
-    var trimmingWhitespace: String {
-        let ws: Set<Character> = [" ", "\t", "\n", "\r", "\r\n", "\u{0B}", "\u{0C}"]
-        var s = Substring(self)
-        while let f = s.first, ws.contains(f) { s.removeFirst() }
-        while let l = s.last, ws.contains(l) { s.removeLast() }
-        return String(s)
     }
 }

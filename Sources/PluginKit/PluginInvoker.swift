@@ -34,20 +34,10 @@ enum PluginFailure {
     static func interpret(type: String, status: Int32, stdout: [UInt8], stderr: [UInt8]) -> CNIError {
         if let v = try? JSONValue.parse(stdout), let e = CNIError(json: v) { return e }
         let text = String(decoding: stdout.isEmpty ? stderr : stdout, as: UTF8.self)
-            .trimmingCharacters(in: " \n\t\r")
+            .trimmingWhitespace
         if text.isEmpty {
             return CNIError(.delegateFailure, "plugin \"\(type)\" failed with no error message", details: "exit status \(status)")
         }
         return CNIError(.delegateFailure, "plugin \"\(type)\" failed", details: text)
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        var s = Substring(self)
-        while let f = s.first, chars.contains(f) { s.removeFirst() }
-        while let l = s.last, chars.contains(l) { s.removeLast() }
-        return String(s)
     }
 }

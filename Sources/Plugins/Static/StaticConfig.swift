@@ -27,7 +27,7 @@ public struct StaticConfig: Sendable {
         dns = try DNS(reader: ipam.child("dns", ipam.raw("dns") ?? .null))
 
         func cidr(_ text: String) throws(CNIError) -> IPPrefix {
-            let t = text.trimmingCharacters(in: " \t")
+            let t = text.trimming(" \t")
             guard let p = IPPrefix(t) else { throw CNIError.invalidConfig("invalid CIDR \(t)", details: "addresses must be in CIDR notation") }
             return p
         }
@@ -43,7 +43,7 @@ public struct StaticConfig: Sendable {
         }
         if let gws = args["GATEWAY"], !gws.isEmpty {
             for item in gws.split(separator: ",") {
-                let t = item.trimmingCharacters(in: " \t")
+                let t = item.trimming(" \t")
                 guard let gw = IPAddress(t) else { throw CNIError.invalidConfig("invalid gateway address: \(t)") }
                 for i in addresses.indices where addresses[i].address.contains(gw) { addresses[i].gateway = gw }
             }
@@ -61,18 +61,4 @@ public struct StaticConfig: Sendable {
             throw CNIError.invalidConfig("CNI version \(version.rawValue) does not support more than 1 address per family")
         }
     }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        var s = Substring(self)
-        while let f = s.first, chars.contains(f) { s.removeFirst() }
-        while let l = s.last, chars.contains(l) { s.removeLast() }
-        return String(s)
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
 }

@@ -1,0 +1,13 @@
+extension StringProtocol {
+    /// Without leading and trailing characters from `set` (Characters: "\r\n" is one).
+    public func trimming(_ set: String) -> String {
+        let chars = Set(set)
+        var s = Substring(self)
+        while let f = s.first, chars.contains(f) { s.removeFirst() }
+        while let l = s.last, chars.contains(l) { s.removeLast() }
+        return String(s)
+    }
+
+    /// Without leading and trailing white space, as Go's strings.TrimSpace (ASCII).
+    public var trimmingWhitespace: String { trimming(" \t\n\r\r\n\u{0B}\u{0C}") }
+}
