@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "cnitool", targets: ["cnitool"]),
         .executable(name: "host-local", targets: ["host-local"]),
         .executable(name: "static", targets: ["static"]),
+        .executable(name: "macvlan", targets: ["macvlan"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +29,12 @@ let package = Package(
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         // The OS edge.
         .target(name: "CSystem"),
+        .systemLibrary(name: "CLibnl", pkgConfig: "libnl-route-3.0",
+                       providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .target(name: "NetNS", dependencies: ["CSystem", "LinuxSystem"]),
+        .target(name: "Netlink", dependencies: ["CLibnl", "IPAddressing", "LinuxSystem"]),
+        // Configuring an interface from a result and checking it: shared by the main plugins.
+        .target(name: "InterfaceSetup", dependencies: ["CNI", "Netlink", "NetNS", "LinuxSystem"]),
         .target(name: "LinuxSystem", dependencies: ["CSystem"]),
         // Shared plugin machinery and the runtime side of the contract.
         .target(name: "PluginKit", dependencies: ["CNI", "LinuxSystem"]),
@@ -37,6 +44,10 @@ let package = Package(
         // Plugins: one library each (testable by import), one small executable each.
         .target(name: "HostLocal", dependencies: ["CNI", "IPAM", "PluginKit"], path: "Sources/Plugins/HostLocal"),
         .target(name: "Static", dependencies: ["CNI", "PluginKit"], path: "Sources/Plugins/Static"),
+        .target(name: "Macvlan", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS"],
+                path: "Sources/Plugins/Macvlan"),
+        .executableTarget(name: "macvlan", dependencies: ["Macvlan", "PluginKit"],
+                          path: "Sources/Executables/macvlan", linkerSettings: staticRelease),
         .executableTarget(name: "host-local", dependencies: ["HostLocal", "PluginKit"],
                           path: "Sources/Executables/host-local", linkerSettings: staticRelease),
         .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],
@@ -61,7 +72,7 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "TestSupport", "cnitool", "cni-noop", "host-local", "static"],
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

@@ -49,6 +49,13 @@ public enum FileSystem {
         }
     }
 
+    /// Writes into an existing file in place (for /proc and /sys entries).
+    public static func writeExisting(_ path: String, _ bytes: [UInt8]) throws(SystemError) {
+        let fd = try retryingEINTR("open", subject: path) { open(path, O_WRONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        try writeAll(fd: fd, bytes, subject: path)
+    }
+
     /// Creates a directory and its parents; existing ones are fine.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
         if isDirectory(path) { return }

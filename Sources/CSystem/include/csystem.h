@@ -12,6 +12,8 @@ int csystem_pipe_cloexec(int fds[2]);
 int csystem_setns_net(int fd);
 /// unshare(CLONE_NEWNET).
 int csystem_unshare_net(void);
+/// The filesystem magic of an open descriptor (fstatfs f_type), or -1 with errno set.
+long csystem_fs_magic(int fd);
 /// The kernel's thread id of the caller.
 pid_t csystem_gettid(void);
 

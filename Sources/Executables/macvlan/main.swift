@@ -1,0 +1,4 @@
+import Macvlan
+import PluginKit
+
+Skeleton.main(MacvlanPlugin())

@@ -1,0 +1,63 @@
+import CLibnl
+import IPAddressing
+
+/// What the kernel reports about one link.
+public struct Link: Sendable, Equatable {
+    public var index: Int32
+    public var name: String
+    public var mtu: UInt32
+    public var flags: UInt32
+    public var mac: MACAddress?
+    /// IFLA_INFO_KIND: "macvlan", "veth", "bridge"…; empty for physical devices.
+    public var kind: String
+    /// The parent link (IFLA_LINK), e.g. a macvlan's master; 0 when none.
+    public var parentIndex: Int32
+    /// The bridge or bond the link is enslaved to; 0 when none.
+    public var masterIndex: Int32
+    public var alias: String
+    public var operstate: UInt8
+    public var macvlanMode: MacvlanMode?
+
+    public var isUp: Bool { flags & Kernel.IFF_UP != 0 }
+}
+
+/// macvlan modes, both ways to the kernel's values and the config's words.
+public enum MacvlanMode: String, Sendable, CaseIterable {
+    case `private`, vepa, bridge, passthru, source
+
+    public var kernelValue: UInt32 {
+        switch self {
+        case .private: return UInt32(MACVLAN_MODE_PRIVATE.rawValue)
+        case .vepa: return UInt32(MACVLAN_MODE_VEPA.rawValue)
+        case .bridge: return UInt32(MACVLAN_MODE_BRIDGE.rawValue)
+        case .passthru: return UInt32(MACVLAN_MODE_PASSTHRU.rawValue)
+        case .source: return UInt32(MACVLAN_MODE_SOURCE.rawValue)
+        }
+    }
+
+    public init?(kernelValue: UInt32) {
+        guard let m = Self.allCases.first(where: { $0.kernelValue == kernelValue }) else { return nil }
+        self = m
+    }
+}
+
+extension Link {
+    /// Reads an `rtnl_link` object.
+    init(_ l: OpaquePointer) {
+        index = rtnl_link_get_ifindex(l)
+        name = rtnl_link_get_name(l).map { String(cString: $0) } ?? ""
+        mtu = rtnl_link_get_mtu(l)
+        flags = rtnl_link_get_flags(l)
+        if let a = rtnl_link_get_addr(l), nl_addr_get_len(a) == 6, let p = nl_addr_get_binary_addr(a) {
+            mac = MACAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: 6)))
+        } else {
+            mac = nil
+        }
+        kind = rtnl_link_get_type(l).map { String(cString: $0) } ?? ""
+        parentIndex = rtnl_link_get_link(l)
+        masterIndex = rtnl_link_get_master(l)
+        alias = rtnl_link_get_ifalias(l).map { String(cString: $0) } ?? ""
+        operstate = rtnl_link_get_operstate(l)
+        macvlanMode = kind == "macvlan" ? MacvlanMode(kernelValue: rtnl_link_macvlan_get_mode(l)) : nil
+    }
+}

@@ -1,0 +1,46 @@
+import CLibnl
+import Glibc
+import IPAddressing
+
+/// A netlink request under construction (owns an `nl_msg`; `nlmsg_alloc_simple`).
+final class NetlinkMessage {
+    let msg: OpaquePointer
+
+    init<Header>(type: Int, flags: Int32, header: Header) {
+        msg = nlmsg_alloc_simple(Int32(type), flags)
+        var h = header
+        _ = nlmsg_append(msg, &h, MemoryLayout<Header>.size, Int32(NLMSG_ALIGNTO))
+    }
+
+    deinit { nlmsg_free(msg) }
+
+    func put(_ attr: Int, u32 value: UInt32) { _ = nla_put_u32(msg, Int32(attr), value) }
+    func put(_ attr: Int, u16 value: UInt16) { _ = nla_put_u16(msg, Int32(attr), value) }
+    func put(_ attr: Int, u8 value: UInt8) { _ = nla_put_u8(msg, Int32(attr), value) }
+    func put(_ attr: Int, string value: String) { _ = nla_put_string(msg, Int32(attr), value) }
+    func put(_ attr: Int, bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { nla_put(msg, Int32(attr), Int32($0.count), $0.baseAddress) }
+    }
+    func put(_ attr: Int, address: IPAddress) { put(attr, bytes: address.bytes) }
+
+    func nest(_ attr: Int, _ body: () -> Void) {
+        let start = nla_nest_start(msg, Int32(attr))
+        body()
+        _ = nla_nest_end(msg, start)
+    }
+}
+
+/// Header values Swift cannot see (enums and macros of <net/if.h> and <linux/rtnetlink.h>).
+enum Kernel {
+    static let IFF_UP: UInt32 = 1
+    static let RT_TABLE_MAIN: UInt32 = 254
+    static let RTPROT_BOOT: UInt8 = 3
+    static let RT_SCOPE_UNIVERSE: UInt8 = 0
+    static let RT_SCOPE_LINK: UInt8 = 253
+    static let RT_SCOPE_HOST: UInt8 = 254
+    static let RTN_UNICAST: UInt8 = 1
+}
+
+extension IPAddress.Family {
+    var af: Int32 { self == .v4 ? Int32(AF_INET) : Int32(AF_INET6) }
+}

@@ -1,0 +1,282 @@
+import CLibnl
+import Glibc
+import IPAddressing
+
+/// A NETLINK_ROUTE socket, bound for life to the network namespace it was opened in: open one
+/// per namespace (inside it, once) and do all that namespace's work through it.
+public final class NetlinkSocket {
+    let sk: OpaquePointer
+
+    /// Opens a socket in the calling thread's current network namespace.
+    public init() throws(NetlinkError) {
+        guard let s = nl_socket_alloc() else { throw NetlinkError("nl_socket_alloc", code: NLE_NOMEM) }
+        sk = s
+        do { try NetlinkError.check(nl_connect(sk, NETLINK_ROUTE), "nl_connect") } catch {
+            nl_socket_free(sk)
+            throw error
+        }
+    }
+
+    deinit { nl_socket_free(sk) }
+
+    /// Sends a request and waits for the kernel's acknowledgement (`nl_send_sync`, which also
+    /// frees the message; ours is kept alive until then and released by NetlinkMessage).
+    func send(_ m: NetlinkMessage, _ operation: @autoclosure () -> String) throws(NetlinkError) {
+        // nl_send_sync frees the message: hand it a reference of its own.
+        nlmsg_get(m.msg)
+        try NetlinkError.check(nl_send_sync(sk, m.msg), operation())
+    }
+
+    // MARK: Links
+
+    /// The link, or nil when there is none by that name.
+    public func link(named name: String) throws(NetlinkError) -> Link? {
+        try fetchLink(index: 0, name: name)
+    }
+
+    public func link(index: Int32) throws(NetlinkError) -> Link? {
+        try fetchLink(index: index, name: nil)
+    }
+
+    func fetchLink(index: Int32, name: String?) throws(NetlinkError) -> Link? {
+        var l: OpaquePointer?
+        let rc = rtnl_link_get_kernel(sk, index, name, &l)
+        if rc < 0 {
+            let e = NetlinkError("get link \(name ?? String(index))", code: rc)
+            if e.isNotFound { return nil }
+            throw e
+        }
+        defer { rtnl_link_put(l) }
+        return Link(l!)
+    }
+
+    /// Every link in the namespace.
+    public func links() throws(NetlinkError) -> [Link] {
+        var cache: OpaquePointer?
+        try NetlinkError.check(rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache), "list links")
+        defer { nl_cache_free(cache) }
+        var out: [Link] = []
+        var obj = nl_cache_get_first(cache)
+        while let o = obj {
+            out.append(Link(o))
+            obj = nl_cache_get_next(o)
+        }
+        return out
+    }
+
+    /// Link attributes to set on create or change.
+    public struct LinkChanges {
+        public var name: String?
+        public var mtu: UInt32?
+        public var mac: MACAddress?
+        public var alias: String?
+        public var up: Bool?
+        /// Move the link to the namespace of this descriptor.
+        public var namespaceFD: Int32?
+        public init(name: String? = nil, mtu: UInt32? = nil, mac: MACAddress? = nil, alias: String? = nil,
+                    up: Bool? = nil, namespaceFD: Int32? = nil) {
+            (self.name, self.mtu, self.mac, self.alias, self.up, self.namespaceFD) = (name, mtu, mac, alias, up, namespaceFD)
+        }
+    }
+
+    func putChanges(_ m: NetlinkMessage, _ c: LinkChanges) {
+        if let n = c.name { m.put(Int(IFLA_IFNAME), string: n) }
+        if let v = c.mtu { m.put(Int(IFLA_MTU), u32: v) }
+        if let mac = c.mac { m.put(Int(IFLA_ADDRESS), bytes: mac.bytes) }
+        if let a = c.alias { m.put(Int(IFLA_IFALIAS), string: a) }
+        if let fd = c.namespaceFD { m.put(Int(IFLA_NET_NS_FD), u32: UInt32(bitPattern: fd)) }
+    }
+
+    func linkHeader(index: Int32, up: Bool?) -> ifinfomsg {
+        var h = ifinfomsg()
+        h.ifi_family = UInt8(AF_UNSPEC)
+        h.ifi_index = index
+        if let up {
+            h.ifi_flags = up ? Kernel.IFF_UP : 0
+            h.ifi_change = Kernel.IFF_UP
+        }
+        return h
+    }
+
+    /// Creates a macvlan on `parentIndex` (a link of this socket's namespace), directly in the
+    /// namespace of `changes.namespaceFD` when given (no later move).
+    public func createMacvlan(parentIndex: Int32, mode: MacvlanMode, broadcastQueueLength: UInt32? = nil,
+                              _ changes: LinkChanges) throws(NetlinkError) {
+        let m = NetlinkMessage(type: Int(RTM_NEWLINK), flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+                               header: linkHeader(index: 0, up: changes.up))
+        putChanges(m, changes)
+        m.put(Int(IFLA_LINK), u32: UInt32(bitPattern: parentIndex))
+        m.nest(Int(IFLA_LINKINFO)) {
+            m.put(Int(IFLA_INFO_KIND), string: "macvlan")
+            m.nest(Int(IFLA_INFO_DATA)) {
+                m.put(Int(IFLA_MACVLAN_MODE), u32: mode.kernelValue)
+                if let q = broadcastQueueLength { m.put(Int(IFLA_MACVLAN_BC_QUEUE_LEN), u32: q) }
+            }
+        }
+        try send(m, "create macvlan \(changes.name ?? "")")
+    }
+
+    /// Creates a veth pair: `name` here (or in `changes.namespaceFD`), `peer` in `peerNamespaceFD`.
+    public func createVeth(name: String, peer: String, peerNamespaceFD: Int32? = nil,
+                           _ changes: LinkChanges = LinkChanges()) throws(NetlinkError) {
+        var c = changes
+        c.name = name
+        let m = NetlinkMessage(type: Int(RTM_NEWLINK), flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+                               header: linkHeader(index: 0, up: c.up))
+        putChanges(m, c)
+        m.nest(Int(IFLA_LINKINFO)) {
+            m.put(Int(IFLA_INFO_KIND), string: "veth")
+            m.nest(Int(IFLA_INFO_DATA)) {
+                m.nest(1 /* VETH_INFO_PEER */) {
+                    var ph = ifinfomsg()
+                    ph.ifi_family = UInt8(AF_UNSPEC)
+                    _ = nlmsg_append(m.msg, &ph, MemoryLayout<ifinfomsg>.size, Int32(NLMSG_ALIGNTO))
+                    m.put(Int(IFLA_IFNAME), string: peer)
+                    if let fd = peerNamespaceFD { m.put(Int(IFLA_NET_NS_FD), u32: UInt32(bitPattern: fd)) }
+                }
+            }
+        }
+        try send(m, "create veth \(name)")
+    }
+
+    /// Changes a link (rename needs it down).
+    public func setLink(index: Int32, _ changes: LinkChanges) throws(NetlinkError) {
+        let m = NetlinkMessage(type: Int(RTM_NEWLINK), flags: NLM_F_ACK, header: linkHeader(index: index, up: changes.up))
+        putChanges(m, changes)
+        try send(m, "set link \(index)")
+    }
+
+    public func deleteLink(index: Int32) throws(NetlinkError) {
+        let m = NetlinkMessage(type: Int(RTM_DELLINK), flags: NLM_F_ACK, header: linkHeader(index: index, up: nil))
+        try send(m, "delete link \(index)")
+    }
+
+    // MARK: Addresses
+
+    public func addresses(index: Int32? = nil) throws(NetlinkError) -> [LinkAddress] {
+        var cache: OpaquePointer?
+        try NetlinkError.check(rtnl_addr_alloc_cache(sk, &cache), "list addresses")
+        defer { nl_cache_free(cache) }
+        var out: [LinkAddress] = []
+        var obj = nl_cache_get_first(cache)
+        while let o = obj {
+            let a = o
+            obj = nl_cache_get_next(o)
+            let idx = rtnl_addr_get_ifindex(a)
+            if let index, idx != index { continue }
+            guard let local = rtnl_addr_get_local(a), let p = nl_addr_get_binary_addr(local),
+                  let ip = IPAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: Int(nl_addr_get_len(local))))),
+                  let prefix = IPPrefix(address: ip, length: Int(rtnl_addr_get_prefixlen(a))) else { continue }
+            out.append(LinkAddress(index: idx, prefix: prefix, flags: UInt32(rtnl_addr_get_flags(a)),
+                                   scope: UInt8(truncatingIfNeeded: rtnl_addr_get_scope(a))))
+        }
+        return out
+    }
+
+    func addressRequest(_ type: Int, flags: Int32, index: Int32, _ prefix: IPPrefix, noDAD: Bool) -> NetlinkMessage {
+        var h = ifaddrmsg()
+        h.ifa_family = UInt8(prefix.family.af)
+        h.ifa_prefixlen = UInt8(prefix.length)
+        h.ifa_index = UInt32(bitPattern: index)
+        if noDAD { h.ifa_flags = UInt8(IFA_F_NODAD) }
+        let m = NetlinkMessage(type: type, flags: flags, header: h)
+        m.put(Int(IFA_LOCAL), address: prefix.address)
+        m.put(Int(IFA_ADDRESS), address: prefix.address)
+        // As the Go plugins' netlink library does: a v4 broadcast for prefixes shorter than /31.
+        if prefix.family == .v4 && prefix.length < 31 { m.put(Int(IFA_BROADCAST), address: prefix.last) }
+        return m
+    }
+
+    public func addAddress(index: Int32, _ prefix: IPPrefix, noDAD: Bool = false) throws(NetlinkError) {
+        let m = addressRequest(Int(RTM_NEWADDR), flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, index: index, prefix, noDAD: noDAD)
+        try send(m, "add address \(prefix)")
+    }
+
+    public func deleteAddress(index: Int32, _ prefix: IPPrefix) throws(NetlinkError) {
+        try send(addressRequest(Int(RTM_DELADDR), flags: NLM_F_ACK, index: index, prefix, noDAD: false), "delete address \(prefix)")
+    }
+
+    // MARK: Routes
+
+    public func addRoute(_ r: Route) throws(NetlinkError) {
+        try send(routeRequest(Int(RTM_NEWROUTE), flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, r), "add route \(r.destination)")
+    }
+
+    public func deleteRoute(_ r: Route) throws(NetlinkError) {
+        try send(routeRequest(Int(RTM_DELROUTE), flags: NLM_F_ACK, r), "delete route \(r.destination)")
+    }
+
+    func routeRequest(_ type: Int, flags: Int32, _ r: Route) -> NetlinkMessage {
+        var h = rtmsg()
+        h.rtm_family = UInt8(r.destination.family.af)
+        h.rtm_dst_len = UInt8(r.destination.length)
+        h.rtm_table = r.table < 256 ? UInt8(r.table) : 252 /* RT_TABLE_COMPAT */
+        h.rtm_protocol = Kernel.RTPROT_BOOT
+        h.rtm_scope = r.scope
+        h.rtm_type = Kernel.RTN_UNICAST
+        let m = NetlinkMessage(type: type, flags: flags, header: h)
+        if r.destination.length > 0 { m.put(Int(RTA_DST.rawValue), address: r.destination.network) }
+        m.put(Int(RTA_TABLE.rawValue), u32: r.table)
+        if r.priority != 0 { m.put(Int(RTA_PRIORITY.rawValue), u32: r.priority) }
+        if r.multipath.isEmpty {
+            if let gw = r.gateway { m.put(Int(RTA_GATEWAY.rawValue), address: gw) }
+            if r.linkIndex > 0 { m.put(Int(RTA_OIF.rawValue), u32: UInt32(bitPattern: r.linkIndex)) }
+        } else {
+            // RTA_MULTIPATH: a run of rtnexthop headers, each followed by its RTA_GATEWAY.
+            var bytes: [UInt8] = []
+            for hop in r.multipath {
+                var attrs: [UInt8] = []
+                if let gw = hop.gateway {
+                    let len = UInt16(4 + gw.bytes.count)
+                    attrs += withUnsafeBytes(of: len) { Array($0) } + withUnsafeBytes(of: UInt16(RTA_GATEWAY.rawValue)) { Array($0) } + gw.bytes
+                    while attrs.count % 4 != 0 { attrs.append(0) }
+                }
+                var nh = rtnexthop()
+                nh.rtnh_len = UInt16(MemoryLayout<rtnexthop>.size + attrs.count)
+                nh.rtnh_hops = hop.weight &- 1
+                nh.rtnh_ifindex = hop.linkIndex
+                bytes += withUnsafeBytes(of: nh) { Array($0) } + attrs
+            }
+            m.put(Int(RTA_MULTIPATH.rawValue), bytes: bytes)
+        }
+        return m
+    }
+
+    /// Every route of a family in every table.
+    public func routes(family: IPAddress.Family) throws(NetlinkError) -> [Route] {
+        var cache: OpaquePointer?
+        try NetlinkError.check(rtnl_route_alloc_cache(sk, family.af, 0, &cache), "list routes")
+        defer { nl_cache_free(cache) }
+        var out: [Route] = []
+        var obj = nl_cache_get_first(cache)
+        while let o = obj {
+            let r = o
+            obj = nl_cache_get_next(o)
+            guard let dst = rtnl_route_get_dst(r) else { continue }
+            let len = Int(nl_addr_get_prefixlen(dst))
+            let zero = IPAddress(family: family, value: 0)
+            var dstIP = zero
+            if nl_addr_get_len(dst) > 0, let p = nl_addr_get_binary_addr(dst),
+               let ip = IPAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: Int(nl_addr_get_len(dst))))) {
+                dstIP = ip
+            }
+            guard let prefix = IPPrefix(address: dstIP, length: len) else { continue }
+            var hops: [Route.NextHop] = []
+            for i in 0..<rtnl_route_get_nnexthops(r) {
+                guard let nh = rtnl_route_nexthop_n(r, i) else { continue }
+                var gw: IPAddress?
+                if let g = rtnl_route_nh_get_gateway(nh), let p = nl_addr_get_binary_addr(g) {
+                    gw = IPAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: Int(nl_addr_get_len(g)))))
+                }
+                hops.append(Route.NextHop(gateway: gw, linkIndex: rtnl_route_nh_get_ifindex(nh),
+                                          weight: rtnl_route_nh_get_weight(nh)))
+            }
+            var route = Route(destination: prefix, linkIndex: hops.first?.linkIndex ?? 0,
+                              priority: rtnl_route_get_priority(r), table: rtnl_route_get_table(r),
+                              scope: rtnl_route_get_scope(r))
+            if hops.count == 1 { route.gateway = hops[0].gateway } else { route.multipath = hops }
+            out.append(route)
+        }
+        return out
+    }
+}

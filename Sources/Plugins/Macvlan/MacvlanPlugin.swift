@@ -1,0 +1,146 @@
+import CNI
+import Glibc
+import IPAddressing
+import InterfaceSetup
+import NetNS
+import Netlink
+import PluginKit
+
+/// The macvlan plugin: a macvlan of a host link, created directly in the pod's namespace.
+public struct MacvlanPlugin: Plugin {
+    public let about = "swift-cni macvlan: a MAC-VLAN sub-interface of a host link in the pod"
+    let delegate: Delegate
+
+    public init(delegate: Delegate = Delegate()) { self.delegate = delegate }
+
+    public func add(_ r: PluginRequest) throws -> CNIResult {
+        let conf = try MacvlanConfig(r.config, args: r.cniArgs(known: MacvlanConfig.argsKeys))
+        let pod = try openNamespace(r.netns)
+        let podSocket = try pod.run { try NetlinkSocket() }
+        let hostSocket = try NetlinkSocket()
+        let masterSocket = conf.linkInContainer ? podSocket : hostSocket
+
+        let masterName = try conf.master ?? DefaultRoute.interface(masterSocket)
+        guard let master = try masterSocket.link(named: masterName) else {
+            throw CNIError(.invalidNetworkConfig, "failed to lookup master \"\(masterName)\"",
+                           details: conf.linkInContainer ? "in the container namespace" : "in the host namespace")
+        }
+        if conf.mtu > Int(master.mtu) {
+            throw CNIError.invalidConfig("invalid MTU \(conf.mtu), must be [0, master MTU(\(master.mtu))]")
+        }
+        if try podSocket.link(named: r.ifName) != nil {
+            throw CNIError(.invalidNetworkConfig, "container veth name provided (\(r.ifName)) already exists")
+        }
+
+        return try Rollback.run { rollback in
+            // Create under a temporary name (no clash with host names), then rename inside the pod.
+            let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+            let temp = "veth" + String(repeating: "0", count: 8 - hex.count) + hex
+            var changes = NetlinkSocket.LinkChanges(name: temp, mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil, mac: conf.mac)
+            if !conf.linkInContainer { changes.namespaceFD = pod.fd }
+            do {
+                try masterSocket.createMacvlan(parentIndex: master.index, mode: conf.mode,
+                                               broadcastQueueLength: conf.broadcastQueueLength, changes)
+            } catch {
+                throw CNIError(.systemFailure, "failed to create macvlan", details: "\(error)")
+            }
+            guard let created = try podSocket.link(named: temp) else {
+                throw CNIError(.systemFailure, "macvlan \(temp) vanished after creation")
+            }
+            rollback.onFailure("delete \(r.ifName)") { try? podSocket.deleteLink(index: created.index) }
+            do { try podSocket.setLink(index: created.index, .init(name: r.ifName)) } catch {
+                throw CNIError(.systemFailure, "failed to rename macvlan to \"\(r.ifName)\"", details: "\(error)")
+            }
+            guard let link = try podSocket.link(index: created.index) else {
+                throw CNIError(.systemFailure, "macvlan \(r.ifName) vanished")
+            }
+            var result = CNIResult(interfaces: [.init(name: r.ifName, mac: link.mac?.description ?? "", sandbox: r.netns)],
+                                   dns: conf.dns)
+            if let ipam = conf.ipamType {
+                let ipamResult = try delegate.add(ipam, r)
+                rollback.onFailure("IPAM DEL") { try? delegate.del(ipam, r) }
+                guard !ipamResult.ips.isEmpty else { throw CNIError(.delegateFailure, "IPAM plugin returned missing IP config") }
+                result.ips = ipamResult.ips.map { var ip = $0; ip.interface = 0; return ip }
+                result.routes = ipamResult.routes
+                // The kernel announces the address when the link comes up (gratuitous ARP / unsolicited NA).
+                try pod.run {
+                    try Sysctl.set("net/ipv4/conf/\(r.ifName)/arp_notify", "1")
+                    if FileManagerLite.exists("/proc/sys/net/ipv6/conf/\(r.ifName)/ndisc_notify") {
+                        try Sysctl.set("net/ipv6/conf/\(r.ifName)/ndisc_notify", "1")
+                    }
+                }
+                try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(r.ifName, result)
+            } else {
+                do { try podSocket.setLink(index: link.index, .init(up: true)) } catch {
+                    throw CNIError(.systemFailure, "failed to set \"\(r.ifName)\" up", details: "\(error)")
+                }
+            }
+            return result
+        }
+    }
+
+    /// Releases the IPAM reservation first (even when the namespace or link is gone), then
+    /// deletes the link. Only the IPAM type is read from the config: no master lookup (#954).
+    public func del(_ r: PluginRequest) throws {
+        if let ipam = r.config.ipamType { try delegate.del(ipam, r) }
+        guard !r.netns.isEmpty else { return }
+        let pod: NetworkNamespace
+        do { pod = try NetworkNamespace(path: r.netns) } catch NetNSError.notFound { return }
+        let socket = try pod.run { try NetlinkSocket() }
+        guard let link = try socket.link(named: r.ifName) else { return }
+        do { try socket.deleteLink(index: link.index) } catch where error.isNotFound { return }
+    }
+
+    public func check(_ r: PluginRequest) throws {
+        let conf = try MacvlanConfig(r.config, args: r.cniArgs(known: MacvlanConfig.argsKeys))
+        if let ipam = conf.ipamType { try delegate.check(ipam, r) }
+        guard let prev = try r.config.prevResult() else { throw CNIError.invalidConfig("Required prevResult missing") }
+        guard let iface = prev.interfaces.first(where: { $0.name == r.ifName }) else {
+            throw CNIError.invalidConfig("prevResult has no interface \(r.ifName)")
+        }
+        if iface.sandbox != r.netns {
+            throw CNIError.invalidConfig("Sandbox in prevResult \(iface.sandbox) doesn't match configured netns: \(r.netns)")
+        }
+        let pod = try openNamespace(r.netns)
+        let podSocket = try pod.run { try NetlinkSocket() }
+        let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
+        let masterName = try conf.master ?? DefaultRoute.interface(masterSocket)
+        guard try masterSocket.link(named: masterName) != nil else {
+            throw CNIError.invalidConfig("failed to lookup master \"\(masterName)\"")
+        }
+        guard let link = try podSocket.link(named: r.ifName) else {
+            throw CNIError.invalidConfig("Container Interface name in prevResult: \(r.ifName) not found")
+        }
+        if link.kind != "macvlan" { throw CNIError.invalidConfig("Error: Container interface: \(link.name) not of type macvlan") }
+        if link.macvlanMode != conf.mode {
+            throw CNIError.invalidConfig("Container macvlan mode \(link.macvlanMode?.rawValue ?? "?") does not match expected value: \(conf.mode.rawValue)")
+        }
+        if !iface.mac.isEmpty && link.mac.map({ "\($0)" }) != MACAddress(iface.mac).map({ "\($0)" }) {
+            throw CNIError.invalidConfig("Interface MAC \(link.mac.map { "\($0)" } ?? "") does not match prevResult \(iface.mac)")
+        }
+        let ips = try InterfaceConfigurator.addresses(of: r.ifName, in: prev)
+        try Validation.addresses(ips, on: link, actual: podSocket.addresses(index: link.index))
+        let families = Set(prev.routes.map(\.dst.family))
+        var kernelRoutes: [Netlink.Route] = []
+        for f in families { kernelRoutes += try podSocket.routes(family: f) }
+        try Validation.routes(prev.routes, ips: ips, link: link, actual: kernelRoutes)
+    }
+
+    public func status(_ r: PluginRequest) throws {
+        if let ipam = r.config.ipamType { try delegate.status(ipam, r) }
+    }
+
+    public func gc(_ r: PluginRequest) throws {
+        if let ipam = r.config.ipamType { try delegate.gc(ipam, r) }
+    }
+
+    func openNamespace(_ path: String) throws(CNIError) -> NetworkNamespace {
+        do { return try NetworkNamespace(path: path) } catch {
+            throw CNIError(.invalidEnvironment, "failed to open netns \"\(path)\"", details: "\(error)")
+        }
+    }
+}
+
+enum FileManagerLite {
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+}
