@@ -6,6 +6,7 @@ import PluginKit
 /// what to do (run under a name ending in "-ipam", it is an IPAM plugin reading "ipam" instead):
 ///   "log": path    — append one JSON line per invocation (command, CNI_* values, stdin)
 ///   "failOn": ["ADD", …], "code": n, "msg": "…"  — fail those verbs with that error
+///   "run": [argv…], "runOn": "ADD" — run a command first
 ///   "result": {…}  — the ADD result (read in the config's version); default: prevResult, or
 ///                    the IPAM delegate's result when "ipam" names a type, or an empty result
 struct NoopPlugin: Plugin {
@@ -28,6 +29,11 @@ struct NoopPlugin: Plugin {
             ]
             let old = (try? FileSystem.read(log)) ?? []
             try FileSystem.writeAtomically(log, old + entry.serialized() + [0x0A], mode: 0o644)
+        }
+        // "run": a command to run first (tests use it to change the world mid-ADD).
+        if let argv = noop["run"]?.arrayValue?.compactMap(\.stringValue), let path = argv.first,
+           r.command.rawValue == (noop["runOn"]?.stringValue ?? "ADD") {
+            _ = try Subprocess.run(path, arguments: Array(argv.dropFirst()), environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
         }
         let failOn = noop["failOn"]?.arrayValue?.compactMap(\.stringValue) ?? []
         if failOn.contains(r.command.rawValue) {

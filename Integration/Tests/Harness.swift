@@ -54,7 +54,7 @@ final class NetNS: @unchecked Sendable {
     }
 
     /// Runs a command with this namespace as its network namespace.
-    func exec(_ argv: [String], env: [String: String]) throws -> Command {
+    func run(_ argv: [String], env: [String: String]) throws -> Command {
         try Command.run(["nsenter", "--net=\(path)", "--"] + argv, env: env)
     }
 
@@ -104,7 +104,7 @@ final class HostAndPod: @unchecked Sendable {
 
     /// Runs a cnitool (ours or the Go one) in the host namespace.
     func tool(_ binary: String, _ args: String..., env: [String: String] = [:]) throws -> Command {
-        try host.exec([binary] + args, env: toolEnv(env))
+        try host.run([binary] + args, env: toolEnv(env))
     }
 
     func writeConflist(_ name: String, _ json: String) throws {
@@ -137,4 +137,26 @@ enum GoCNITool {
             return .failure(CommandFailed(argv: ["go", "build"], status: -1, output: "\(error)"))
         }
     }()
+}
+
+extension HostAndPod {
+    /// Runs a plugin binary from the host namespace exactly as a runtime execs it.
+    func plugin(_ binary: String, _ command: String, _ conf: String, ifName: String = "eth0",
+                containerID: String = "ctr1", netns: String? = nil, args: String = "",
+                cniPath: String = BuildProducts.directory) throws -> Command {
+        try host.exec([binary], env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command,
+                                     "CNI_CONTAINERID": containerID, "CNI_NETNS": netns ?? pod.path,
+                                     "CNI_IFNAME": ifName, "CNI_ARGS": args, "CNI_PATH": cniPath])
+            .withStdin(conf)
+    }
+}
+
+extension NetNS {
+    func exec(_ argv: [String], env: [String: String]) -> PendingCommand { PendingCommand(argv: ["nsenter", "--net=\(path)", "--"] + argv, env: env) }
+}
+
+struct PendingCommand {
+    let argv: [String]
+    let env: [String: String]
+    func withStdin(_ stdin: String) throws -> Command { try Command.run(argv, env: env, stdin: stdin) }
 }

@@ -67,7 +67,14 @@ public enum Skeleton {
             switch command {
             case .add:
                 let result = try plugin.add(request)
-                out.stdout = try result.json(version: version).prettyPrinted()
+                do {
+                    out.stdout = try result.json(version: version).prettyPrinted()
+                } catch {
+                    // The result cannot be said in the config's version (an L2-only result for
+                    // ≤ 0.2.0): the ADD fails, so undo what it did.
+                    try? plugin.del(request)
+                    throw error
+                }
             case .del: try plugin.del(request)
             case .check: try plugin.check(request)
             case .status: try plugin.status(request)

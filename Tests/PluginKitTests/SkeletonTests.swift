@@ -165,12 +165,15 @@ extension Skeleton.Output {
         }
     }
 
-    @Test func layerTwoResultCannotBePrintedAsZeroTwo() {
+    @Test func layerTwoResultCannotBePrintedAsZeroTwoAndIsUndone() {
+        nonisolated(unsafe) var undone: [Command] = []
         var p = FakePlugin()
         p.onAdd = { _ in CNIResult(interfaces: [.init(name: "eth0")]) }
+        p.onOther = { undone.append($0.command) }
         let out = Invocation.make("ADD", version: "0.2.0").run(p)
         #expect(out.code == 1)
         #expect(out.json?["msg"] == "cannot convert: no valid IP addresses")
+        #expect(undone == [.del])
     }
 
     @Test func pluginErrorsKeepTheirCodeOthersAre999() {
