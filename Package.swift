@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "TestSupport"]),
-        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "PluginKit", "TestSupport"]),
+        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan"],

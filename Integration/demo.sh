@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# The README's demo: builds the release cnitool, makes a throwaway "host" namespace with a veth
-# parent link and a "pod" namespace, attaches a macvlan network (host-local IPAM) to the pod
-# through cnitool, shows what the pod sees, checks and detaches it, and removes everything.
-# Until swift-cni's own macvlan and host-local land, the plugins are Debian's Go reference ones.
+# The README's demo: builds swift-cni's release executables, makes a throwaway "host" namespace
+# with a veth parent link and a "pod" namespace, attaches a macvlan network with host-local IPAM
+# (v4 and v6) to the pod through cnitool — all three ours — shows what the pod sees, checks and
+# detaches it, and removes everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Integration/setup.sh
 
-swift build -c release --product cnitool >&2
-CNITOOL="$PWD/.build/release/cnitool"
+for product in cnitool macvlan host-local static; do
+  swift build -c release --product "$product" >&2
+done
+BIN="$PWD/.build/release"
+CNITOOL="$BIN/cnitool"
 
 suffix=$$
 HOST="swcni-demo-host-$suffix"
@@ -39,9 +42,11 @@ cat > "$WORK/net.d/10-demo.conflist" <<JSON
       "mode": "bridge",
       "ipam": {
         "type": "host-local",
-        "subnet": "10.99.0.0/24",
-        "gateway": "10.99.0.1",
-        "routes": [ { "dst": "0.0.0.0/0" } ],
+        "ranges": [
+          [ { "subnet": "10.99.0.0/24", "gateway": "10.99.0.1" } ],
+          [ { "subnet": "fd00:99::/64" } ]
+        ],
+        "routes": [ { "dst": "0.0.0.0/0" }, { "dst": "::/0" } ],
         "dataDir": "$WORK/ipam"
       }
     }
@@ -49,7 +54,7 @@ cat > "$WORK/net.d/10-demo.conflist" <<JSON
 }
 JSON
 
-export NETCONFPATH="$WORK/net.d" CNI_PATH=/usr/lib/cni CNI_CACHE_DIR="$WORK/cache" CNI_IFNAME=net1
+export NETCONFPATH="$WORK/net.d" CNI_PATH="$BIN" CNI_CACHE_DIR="$WORK/cache" CNI_IFNAME=net1
 tool() { nsenter --net="/var/run/netns/$HOST" -- "$CNITOOL" "$@"; }
 
 echo "== cnitool add demo /var/run/netns/$POD"
@@ -58,9 +63,16 @@ echo
 echo "== in the pod namespace"
 ip -n "$POD" -br addr show
 ip -n "$POD" route show
+ip -n "$POD" -6 route show
 echo
 echo "== cnitool check"
 tool check demo "/var/run/netns/$POD" && echo "ok"
+echo "== host-local's reservations"
+for f in "$WORK"/ipam/demo/*; do
+  case "$(basename "$f")" in lock|last_reserved_ip.*) continue ;; esac
+  printf '%s  held by %s\n' "$(basename "$f")" "$(tr -d '\r' < "$f" | tr '\n' '/')"
+done
 echo "== cnitool del"
 tool del demo "/var/run/netns/$POD" && echo "ok"
 ip -n "$POD" -br addr show
+ls "$WORK/ipam/demo"

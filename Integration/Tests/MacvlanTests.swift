@@ -55,7 +55,8 @@ struct MacvlanTests {
         let v6 = try s.pod.ipJSON("-6", "route", "show").arrayValue ?? []
         #expect(v6.contains { $0["dst"] == "default" && $0["gateway"] == "fd00:70::1" })
         // The kernel announces the address on up.
-        #expect(try s.pod.run(["cat", "/proc/sys/net/ipv4/conf/eth0/arp_notify"], env: [:]).stdout == "1\n")
+        #expect(try s.pod.run(["cat", "/proc/sys/net/ipv4/conf/eth0/arp_notify", "/proc/sys/net/ipv6/conf/eth0/ndisc_notify"],
+                              env: [:]).stdout == "1\n1\n")
         #expect(reservations(s).count == 2)
 
         #expect(try s.plugin(macvlan, "DEL", c).status == 0)
@@ -215,5 +216,48 @@ struct MacvlanTests {
         #expect(out.json?["code"] == 110)
         #expect(try linkInfo(s.pod, "net1") == nil)
         #expect(try s.pod.ipJSON("link", "show").arrayValue?.count == 2)  // lo and the first eth0
+    }
+
+    /// OpenShift's documented macvlan attachment, unchanged but for the name Multus adds. Its
+    /// master is "eth0", so the test's host namespace gets a link of that name; its host-local
+    /// data goes to the default directory under a unique network name, removed afterwards.
+    @Test func openShiftExampleWorksUnchanged() throws {
+        let s = try HostAndPod()
+        try s.host.ip("link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer")
+        try s.host.ip("link", "set", "eth0", "up")
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Conf/macvlan-openshift.json").path
+        var conf = try JSONValue.parse(String(contentsOfFile: file, encoding: .utf8)).objectValue!
+        let name = "swcni-openshift-\(uniqueSuffix())"
+        conf["name"] = .string(name)
+        defer { try? FileManager.default.removeItem(atPath: "/var/lib/cni/networks/\(name)") }
+        let text = JSONValue.object(conf).serializedString()
+        let add = try s.plugin(macvlan, "ADD", text, ifName: "net1")
+        try #require(add.status == 0, "\(add.stdout)")
+        #expect(add.json?["cniVersion"] == "0.3.0")
+        #expect(add.json?["ips"]?.arrayValue?.first?["address"] == "192.168.2.10/24")
+        #expect(try s.pod.addresses("net1") == ["192.168.2.10/24"])
+        let routes = try s.pod.ipJSON("route", "show").arrayValue ?? []
+        #expect(routes.contains { $0["dst"] == "default" && $0["gateway"] == "192.168.2.1" && $0["dev"] == "net1" })
+        #expect(try s.plugin(macvlan, "DEL", text, ifName: "net1").status == 0)
+        #expect(try s.pod.link("net1") == nil)
+    }
+
+    /// Without "master", the link of the host namespace's default route is the master.
+    @Test func defaultMasterIsTheDefaultRouteInterface() throws {
+        let s = try HostAndPod()
+        try s.host.ip("link", "add", "uplink0", "type", "veth", "peer", "name", "uplink0peer")
+        try s.host.ip("link", "set", "uplink0", "up")
+        try s.host.ip("route", "add", "default", "dev", "uplink0")
+        let c = #"{"cniVersion":"1.0.0","name":"mv","type":"macvlan"}"#
+        let add = try s.plugin(macvlan, "ADD", c)
+        try #require(add.status == 0, "\(add.stdout)")
+        let hostIndex = try #require(try s.host.link("uplink0")?["ifindex"]?.intValue)
+        #expect(try s.pod.link("eth0")?["link_index"]?.intValue == hostIndex)
+        #expect(try s.plugin(macvlan, "DEL", c).status == 0)
+        // No default route and no master: a clear config error.
+        try s.host.ip("route", "del", "default")
+        #expect(try s.plugin(macvlan, "ADD", c).json?["code"] == 7)
+        #expect(try s.pod.link("eth0") == nil)
     }
 }

@@ -64,6 +64,11 @@ public final class NetlinkSocket {
         return out
     }
 
+    /// The first link with this MAC address.
+    public func link(mac: MACAddress) throws(NetlinkError) -> Link? {
+        try links().first { $0.mac == mac }
+    }
+
     /// Link attributes to set on create or change.
     public struct LinkChanges {
         public var name: String?

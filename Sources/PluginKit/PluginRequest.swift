@@ -27,6 +27,14 @@ public struct PluginRequest: Sendable {
         (self.version, self.environment) = (version, environment)
     }
 
+    /// The same request for another verb (e.g. the DEL that undoes a failed ADD).
+    public func with(command: Command) -> PluginRequest {
+        var env = environment
+        env["CNI_COMMAND"] = command.rawValue
+        return PluginRequest(command: command, containerID: containerID, netns: netns, ifName: ifName, rawArgs: rawArgs,
+                             path: path, stdin: stdin, config: config, version: version, environment: env)
+    }
+
     /// CNI_ARGS parsed and checked against the keys this plugin understands.
     public func cniArgs(known: Set<String>) throws(CNIError) -> CNIArgs {
         let args = try CNIArgs(parsing: rawArgs)

@@ -72,7 +72,7 @@ public enum Skeleton {
                 } catch {
                     // The result cannot be said in the config's version (an L2-only result for
                     // ≤ 0.2.0): the ADD fails, so undo what it did.
-                    try? plugin.del(request)
+                    try? plugin.del(request.with(command: .del))
                     throw error
                 }
             case .del: try plugin.del(request)
