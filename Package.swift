@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan"],
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

@@ -10,6 +10,7 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/route.h>
 #include <netlink/route/nexthop.h>
+#include <netlink/route/neighbour.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/if_addr.h>

@@ -54,6 +54,24 @@ public final class NetworkNamespace: @unchecked Sendable {
         try NetworkNamespace(path: "/proc/thread-self/ns/net")
     }
 
+    /// A new, empty network namespace that lives while this object does (not mounted anywhere;
+    /// host-device uses one to rename a link away from udev and NetworkManager).
+    public static func temporary() throws(NetNSError) -> NetworkNamespace {
+        let origin = try current()
+        guard csystem_unshare_net() == 0 else { throw .system(SystemError("unshare", subject: "CLONE_NEWNET")) }
+        let created: NetworkNamespace
+        do { created = try current() } catch {
+            _ = csystem_setns_net(origin.fd)
+            throw error
+        }
+        guard csystem_setns_net(origin.fd) == 0 else {
+            let msg = "fatal: cannot return from a temporary network namespace\n"
+            _ = msg.withCString { write(2, $0, strlen($0)) }
+            _exit(70)
+        }
+        return created
+    }
+
     deinit { close(fd) }
 
     /// (device, inode) identity: two descriptors of one namespace compare equal.
