@@ -4,8 +4,11 @@ import PackageDescription
 /// Release executables are fully static (../shared/PLATFORM.md: ~1.1 ms start-up instead of 4 ms);
 /// debug builds and `swift test` stay dynamic. FoundationEssentials (pulled in by
 /// swift-argument-parser) needs its C shims named explicitly when linked statically.
+/// SWIFT_CNI_PROFILE=1 keeps symbols, for profiling a release build (Integration/Benchmarks).
+let keepSymbols = Context.environment["SWIFT_CNI_PROFILE"] == "1"
 let staticRelease: [LinkerSetting] = [
-    .unsafeFlags(["-static-executable", "-Xlinker", "--strip-all"], .when(platforms: [.linux], configuration: .release)),
+    .unsafeFlags(["-static-executable"] + (keepSymbols ? [] : ["-Xlinker", "--strip-all"]),
+                 .when(platforms: [.linux], configuration: .release)),
     .linkedLibrary("_FoundationCollections", .when(platforms: [.linux], configuration: .release)),
     .linkedLibrary("_FoundationCShims", .when(platforms: [.linux], configuration: .release)),
     .linkedLibrary("swiftSynchronization", .when(platforms: [.linux], configuration: .release)),
@@ -65,6 +68,9 @@ let package = Package(
 
         // Helpers for tests: temporary directories, built products, processes.
         .target(name: "TestSupport", dependencies: ["CNI", "LinuxSystem", "PluginKit"], path: "Tests/TestSupport"),
+        // Benchmarks against the Go reference plugins (Integration/Benchmarks/run.sh).
+        .executableTarget(name: "cni-bench", dependencies: ["CNI", "LinuxSystem", "NetNS"], path: "Integration/Benchmarks/Runner"),
+
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit"]),

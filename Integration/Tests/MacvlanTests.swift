@@ -260,4 +260,19 @@ struct MacvlanTests {
         #expect(try s.plugin(macvlan, "ADD", c).json?["code"] == 7)
         #expect(try s.pod.link("eth0") == nil)
     }
+
+    /// Two pods on one segment with the same IPv6 address: the second ADD sees DAD fail, errors
+    /// clearly and leaves nothing behind.
+    @Test func duplicateAddressDetectionFailureIsAnErrorAndUndone() throws {
+        let s = try HostAndPod()
+        let pod2 = try NetNS("pod2")
+        let c = conf(s, ipam: #"{"type":"static","addresses":[{"address":"fd00:74::5/64","gateway":"fd00:74::1"}]}"#)
+        let first = try s.plugin(macvlan, "ADD", c, containerID: "one")
+        try #require(first.status == 0, "\(first.stdout)")
+        let second = try s.plugin(macvlan, "ADD", c, containerID: "two", netns: pod2.path)
+        #expect(second.status == 1)
+        #expect(second.json?["msg"]?.stringValue?.contains("failed duplicate address detection") == true, "\(second.stdout)")
+        #expect(try pod2.link("eth0") == nil)
+        #expect(try s.plugin(macvlan, "DEL", c, containerID: "one").status == 0)
+    }
 }

@@ -99,4 +99,25 @@ struct NetlinkNamespaceTests {
         try podSock.setLink(index: mv.index, .init(namespaceFD: hostNS.fd))
         #expect(try hostSock.link(named: "mv9") != nil && podSock.link(named: "mv9") == nil)
     }
+
+    @Test func multipathRoute() throws {
+        let ns = try NetNS("nlmp")
+        let sock = try NetworkNamespace(path: ns.path).run { try NetlinkSocket() }
+        for (a, b, net) in [("m0", "m0p", "10.91.0.5/24"), ("m1", "m1p", "10.92.0.5/24")] {
+            try sock.createVeth(name: a, peer: b, .init(up: true))
+            try sock.setLink(index: (try sock.link(named: b))!.index, .init(up: true))
+            try sock.addAddress(index: (try sock.link(named: a))!.index, IPPrefix(net)!)
+        }
+        let i0 = try #require(try sock.link(named: "m0")).index, i1 = try #require(try sock.link(named: "m1")).index
+        try sock.addRoute(Netlink.Route(destination: IPPrefix("172.30.0.0/16")!, linkIndex: 0, multipath: [
+            .init(gateway: IPAddress("10.91.0.1"), linkIndex: i0, weight: 1),
+            .init(gateway: IPAddress("10.92.0.1"), linkIndex: i1, weight: 3),
+        ]))
+        let r = try #require(try sock.routes(family: .v4).first { $0.destination.description == "172.30.0.0/16" })
+        #expect(r.multipath.count == 2)
+        #expect(r.multipath.contains { $0.gateway == IPAddress("10.91.0.1") && $0.linkIndex == i0 && $0.weight == 1 })
+        #expect(r.multipath.contains { $0.gateway == IPAddress("10.92.0.1") && $0.linkIndex == i1 && $0.weight == 3 })
+        let shown = try ns.ipJSON("route", "show", "172.30.0.0/16").arrayValue?.first?["nexthops"]?.arrayValue ?? []
+        #expect(shown.count == 2)
+    }
 }

@@ -37,7 +37,7 @@ public struct CNIArgs: Sendable, Equatable {
     }
 
     /// Fails on keys outside `known` (IgnoreUnknown is always known) unless IgnoreUnknown is set.
-    public func validate(known: Set<String>) throws(CNIError) {
+    public func validate(known: [String]) throws(CNIError) {
         let ignore = try ignoreUnknown()
         let unknown = pairs.filter { $0.key != "IgnoreUnknown" && !known.contains($0.key) }
         if !unknown.isEmpty && !ignore {

@@ -32,7 +32,14 @@ public enum JSONValue: Sendable, Equatable {
 
 /// A JSON object whose keys keep their order.
 public struct JSONObject: Sendable, Equatable, Sequence {
-    public private(set) var entries: [(key: String, value: JSONValue)]
+    /// One key and its value. (A struct, not a tuple: tuple-typed arrays cost a runtime
+    /// metadata demangle in every process that uses them.)
+    public struct Entry: Sendable, Equatable {
+        public var key: String
+        public var value: JSONValue
+    }
+
+    public private(set) var entries: [Entry]
 
     public init() { entries = [] }
     public init(_ entries: [(String, JSONValue)]) {
@@ -52,18 +59,18 @@ public struct JSONObject: Sendable, Equatable, Sequence {
             switch (idx, newValue) {
             case (let i?, let v?): entries[i].value = v
             case (let i?, nil): entries.remove(at: i)
-            case (nil, let v?): entries.append((key, v))
+            case (nil, let v?): entries.append(Entry(key: key, value: v))
             case (nil, nil): break
             }
         }
     }
 
-    public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { entries.makeIterator() }
+    public func makeIterator() -> IndexingIterator<[Entry]> { entries.makeIterator() }
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         // Key order is presentation, not content.
         guard a.count == b.count else { return false }
-        for (k, v) in a.entries where b[k] != v { return false }
+        for e in a.entries where b[e.key] != e.value { return false }
         return true
     }
 }

@@ -38,9 +38,9 @@ public struct NetConf: Sendable {
         name = try r.string("name") ?? ""
         type = try r.string("type") ?? ""
         var caps: [String: Bool] = [:]
-        for (k, v) in try r.object("capabilities") ?? JSONObject() {
-            guard let b = v.boolValue else { throw r.fail("capabilities.\(k)", "expected true or false") }
-            caps[k] = b
+        for e in try r.object("capabilities") ?? JSONObject() {
+            guard let b = e.value.boolValue else { throw r.fail("capabilities.\(e.key)", "expected true or false") }
+            caps[e.key] = b
         }
         capabilities = caps
         ipam = try r.object("ipam")

@@ -1,7 +1,7 @@
 extension StringProtocol {
     /// Without leading and trailing characters from `set` (Characters: "\r\n" is one).
     public func trimming(_ set: String) -> String {
-        let chars = Set(set)
+        let chars = set  // String.contains(Character): no Set<Character> metadata at start-up
         var s = Substring(self)
         while let f = s.first, chars.contains(f) { s.removeFirst() }
         while let l = s.last, chars.contains(l) { s.removeLast() }

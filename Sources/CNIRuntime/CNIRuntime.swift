@@ -172,8 +172,8 @@ public struct CNIRuntime: Sendable {
         if let prevResult { p["prevResult"] = prevResult }
         if let rt {
             var rc = JSONObject()
-            for (cap, enabled) in plugin["capabilities"]?.objectValue ?? JSONObject() where enabled.boolValue == true {
-                if let v = rt.capabilityArgs[cap] { rc[cap] = v }
+            for cap in plugin["capabilities"]?.objectValue ?? JSONObject() where cap.value.boolValue == true {
+                if let v = rt.capabilityArgs[cap.key] { rc[cap.key] = v }
             }
             if !rc.isEmpty { p["runtimeConfig"] = .object(rc) }
         }

@@ -63,7 +63,9 @@ public final class DiskStore: AddressStore {
             guard rename(temp, target) == 0 else { throw .store(SystemError("rename", subject: target)) }
         }
         do {
-            try FileSystem.writeAtomically(path("last_reserved_ip.\(rangeID)"), Array(ip.description.utf8), mode: 0o644)
+            // A hint for the next allocation: atomic, but not worth an fsync on the per-pod path.
+            try FileSystem.writeAtomically(path("last_reserved_ip.\(rangeID)"), Array(ip.description.utf8), mode: 0o644,
+                                           durable: false)
         } catch {
             unlink(target)
             throw .store(error)

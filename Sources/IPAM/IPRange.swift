@@ -21,11 +21,9 @@ public struct IPRange: Sendable, Equatable, CustomStringConvertible {
             throw .invalidRange("Network has host bits set. For a subnet mask of length \(subnet.length) the network address is \(subnet.network)")
         }
         let net = subnet.network
-        for (name, ip) in [("Gateway", gateway), ("RangeStart", rangeStart), ("RangeEnd", rangeEnd)] {
-            if let ip, ip.family != subnet.family {
-                throw .invalidRange("\(name) \(ip) is not of the family of network \(subnet)")
-            }
-        }
+        if let ip = gateway, ip.family != subnet.family { throw .invalidRange("Gateway \(ip) is not of the family of network \(subnet)") }
+        if let ip = rangeStart, ip.family != subnet.family { throw .invalidRange("RangeStart \(ip) is not of the family of network \(subnet)") }
+        if let ip = rangeEnd, ip.family != subnet.family { throw .invalidRange("RangeEnd \(ip) is not of the family of network \(subnet)") }
         self.subnet = subnet
         self.gateway = gateway ?? net.advanced(by: 1)!
         let start = rangeStart ?? net.advanced(by: 1)!

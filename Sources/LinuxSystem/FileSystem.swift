@@ -6,13 +6,16 @@ public enum FileSystem {
     public static func read(_ path: String) throws(SystemError) -> [UInt8] {
         let fd = try retryingEINTR("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }
-        return try readAll(fd: fd, subject: path)
+        var st = stat()
+        // A buffer the size of the file (+1 to see the end): small files touch one page, not 16.
+        let hint = fstat(fd, &st) == 0 && st.st_size > 0 ? Int(st.st_size) + 1 : 4096
+        return try readAll(fd: fd, subject: path, chunk: min(hint, 65536))
     }
 
     /// Everything readable from a descriptor until end of file.
-    public static func readAll(fd: Int32, subject: String = "") throws(SystemError) -> [UInt8] {
+    public static func readAll(fd: Int32, subject: String = "", chunk: Int = 4096) throws(SystemError) -> [UInt8] {
         var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
+        var buf = [UInt8](repeating: 0, count: chunk)
         while true {
             let n = try retryingEINTR("read", subject: subject) { buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             if n == 0 { return out }
@@ -30,16 +33,17 @@ public enum FileSystem {
         }
     }
 
-    /// Replaces a file's content atomically: a temporary file in the same directory, written and
-    /// fsynced, then renamed over the target. A crash leaves the old file or the new one, never a
-    /// partial one.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SystemError) {
+    /// Replaces a file's content atomically: a temporary file in the same directory, written
+    /// (and fsynced when `durable`), then renamed over the target. A killed process leaves the
+    /// old file or the new one, never a partial one; `durable` extends that to power loss.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600,
+                                       durable: Bool = true) throws(SystemError) {
         let tmp = path + ".tmp-\(getpid())"
         let fd = try retryingEINTR("open", subject: tmp) { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
         do {
             _ = fchmod(fd, mode)
             try writeAll(fd: fd, bytes, subject: tmp)
-            try retryingEINTR("fsync", subject: tmp) { fsync(fd) }
+            if durable { try retryingEINTR("fsync", subject: tmp) { fsync(fd) } }
             close(fd)
             try retryingEINTR("rename", subject: path) { rename(tmp, path) }
         } catch {
@@ -48,6 +52,9 @@ public enum FileSystem {
             throw error
         }
     }
+
+    /// A message on our stderr.
+    public static func writeStderr(_ text: String) { try? writeAll(fd: 2, Array(text.utf8)) }
 
     /// Writes into an existing file in place (for /proc and /sys entries).
     public static func writeExisting(_ path: String, _ bytes: [UInt8]) throws(SystemError) {

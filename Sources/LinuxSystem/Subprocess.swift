@@ -9,6 +9,10 @@ public enum Subprocess {
         public var stdout: [UInt8]
         /// Collected only when asked for; otherwise it went to our stderr.
         public var stderr: [UInt8]
+        /// The child's CPU time (user + system), in seconds.
+        public var cpuSeconds: Double = 0
+        /// The child's peak resident set size, in KiB.
+        public var maxRSSKiB: Int = 0
         public var succeeded: Bool { status == 0 }
     }
 
@@ -114,26 +118,33 @@ public enum Subprocess {
         }
 
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw SystemError("waitpid", subject: path) }
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 {
+            guard errno == EINTR else { throw SystemError("wait4", subject: path) }
         }
         // WIFEXITED / WEXITSTATUS, or 128 + signal as shells report it.
         let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return Output(status: code, stdout: stdout, stderr: stderr)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return Output(status: code, stdout: stdout, stderr: stderr,
+                      cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime), maxRSSKiB: usage.ru_maxrss)
     }
 }
 
 /// The process environment as "K=V" strings and as a dictionary.
 public enum ProcessEnvironment {
     public static func current() -> [String: String] {
-        var out: [String: String] = [:]
-        guard var p = csystem_environ() else { return out }
-        while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") {
-                out[String(s[..<eq])] = String(s[s.index(after: eq)...])
-            }
-            p += 1
+        guard let base = csystem_environ() else { return [:] }
+        var count = 0
+        while base[count] != nil { count += 1 }
+        var out = [String: String](minimumCapacity: count)
+        // Bytes, not Characters: splitting on '=' needs no grapheme breaking (a hot spot of
+        // every plugin's start-up when it was done on String).
+        for i in 0..<count {
+            let bytes = UnsafeRawPointer(base[i]!).assumingMemoryBound(to: UInt8.self)
+            let len = strlen(base[i]!)
+            let buf = UnsafeBufferPointer(start: bytes, count: len)
+            guard let eq = buf.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            out[String(decoding: buf[..<eq], as: UTF8.self)] = String(decoding: buf[(eq + 1)...], as: UTF8.self)
         }
         return out
     }

@@ -274,7 +274,7 @@ public final class NetlinkSocket {
                     gw = IPAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: Int(nl_addr_get_len(g)))))
                 }
                 hops.append(Route.NextHop(gateway: gw, linkIndex: rtnl_route_nh_get_ifindex(nh),
-                                          weight: rtnl_route_nh_get_weight(nh)))
+                                          weight: rtnl_route_nh_get_weight(nh) &+ 1))  // libnl reports rtnh_hops = weight - 1
             }
             var route = Route(destination: prefix, linkIndex: hops.first?.linkIndex ?? 0,
                               priority: rtnl_route_get_priority(r), table: rtnl_route_get_table(r),

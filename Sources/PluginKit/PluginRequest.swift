@@ -36,7 +36,7 @@ public struct PluginRequest: Sendable {
     }
 
     /// CNI_ARGS parsed and checked against the keys this plugin understands.
-    public func cniArgs(known: Set<String>) throws(CNIError) -> CNIArgs {
+    public func cniArgs(known: [String]) throws(CNIError) -> CNIArgs {
         let args = try CNIArgs(parsing: rawArgs)
         try args.validate(known: known)
         return args

@@ -1,14 +1,20 @@
 /// The undo steps of an ADD, run in reverse when a later step fails. Each step is registered
 /// right after the step it undoes succeeds.
 public final class Rollback {
-    private var steps: [(name: String, undo: () throws -> Void)] = []
+    private struct Step {
+        let name: String
+        let undo: () throws -> Void
+    }
+
+    // A struct, not a tuple: tuple-typed arrays cost a runtime metadata demangle per process.
+    private var steps: [Step] = []
     /// What failed while undoing (reported on stderr by the caller; the original error stands).
     public private(set) var failures: [String] = []
 
     public init() {}
 
     public func onFailure(_ name: String, _ undo: @escaping () throws -> Void) {
-        steps.append((name, undo))
+        steps.append(Step(name: name, undo: undo))
     }
 
     /// Runs every registered undo, newest first, even when some fail.

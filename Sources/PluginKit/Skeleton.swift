@@ -28,7 +28,7 @@ public enum Skeleton {
         var errorVersion = CNIVersion.latest.rawValue
         do {
             let commandText = env["CNI_COMMAND"] ?? ""
-            let command = Command(rawValue: commandText)
+            let command = Command.parse(commandText)
             if commandText.isEmpty {
                 let versions = plugin.supportedVersions.map(\.rawValue).joined(separator: ", ")
                 out.stderr = Array("\(plugin.about)\nCNI protocol versions supported: \(versions)\n".utf8)

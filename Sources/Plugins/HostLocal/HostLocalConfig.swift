@@ -17,7 +17,7 @@ public struct HostLocalConfig: Sendable {
     public var requestedIPs: [IPAddress]
 
     /// The keys CNI_ARGS may carry for host-local.
-    public static let argsKeys: Set<String> = ["IP"]
+    public static let argsKeys: [String] = ["IP"]
 
     /// Only what locating the store needs (DEL and GC work even when the ranges are broken).
     public static func storeLocation(_ conf: NetConf) throws(CNIError) -> (name: String, dataDir: String) {

@@ -16,7 +16,7 @@ public struct MacvlanConfig: Sendable {
     public var ipamType: String?
     public var dns: DNS
 
-    public static let argsKeys: Set<String> = ["MAC"]
+    public static let argsKeys: [String] = ["MAC"]
 
     public init(_ conf: NetConf, args: CNIArgs) throws(CNIError) {
         let r = JSONReader(.object(conf.raw), path: "")

@@ -15,7 +15,7 @@ public struct StaticConfig: Sendable {
     public var routes: [CNIResult.Route]
     public var dns: DNS
 
-    public static let argsKeys: Set<String> = ["IP", "GATEWAY"]
+    public static let argsKeys: [String] = ["IP", "GATEWAY"]
 
     public init(_ conf: NetConf, args: CNIArgs, version: CNIVersion) throws(CNIError) {
         guard let ipamObject = conf.ipam else { throw CNIError.invalidConfig("IPAM config missing 'ipam' key") }

@@ -1,0 +1,59 @@
+import CNI
+
+/// Samples of one measured quantity.
+struct Samples {
+    var values: [Double] = []
+    mutating func add(_ v: Double) { values.append(v) }
+
+    func percentile(_ p: Double) -> Double {
+        guard !values.isEmpty else { return .nan }
+        let sorted = values.sorted()
+        let rank = p * Double(sorted.count - 1)
+        let lo = Int(rank.rounded(.down)), hi = Int(rank.rounded(.up))
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - Double(lo))
+    }
+
+    var median: Double { percentile(0.5) }
+    var p90: Double { percentile(0.9) }
+}
+
+/// One row of the report: the same quantity for ours and for the reference.
+struct Row {
+    var benchmark: String
+    var metric: String
+    var unit: String
+    var ours: Samples
+    var reference: Samples
+    /// The target ratio (ours / reference, medians), when the issue sets one.
+    var target: Double?
+
+    var ratio: Double { ours.median / reference.median }
+
+    var json: JSONValue {
+        var o = JSONObject()
+        o["benchmark"] = .string(benchmark)
+        o["metric"] = .string(metric)
+        o["unit"] = .string(unit)
+        o["runs"] = .int(ours.values.count)
+        o["ours"] = ["median": .number(format(ours.median, 4)), "p90": .number(format(ours.p90, 4))]
+        o["reference"] = ["median": .number(format(reference.median, 4)), "p90": .number(format(reference.p90, 4))]
+        o["ratio"] = .number(format(ratio, 3))
+        if let target { o["target"] = .number(format(target, 2)); o["met"] = .bool(ratio <= target) }
+        return .object(o)
+    }
+}
+
+/// Fixed-point text for a number (no Foundation formatting on the per-pod path's modules).
+func format(_ v: Double, _ digits: Int) -> String {
+    guard v.isFinite else { return "null" }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let n = (abs(v) * scale).rounded()
+    let whole = Int(n / scale)
+    var frac = String(Int(n.truncatingRemainder(dividingBy: scale)))
+    while frac.count < digits { frac = "0" + frac }
+    return (v < 0 ? "-" : "") + "\(whole)" + (digits > 0 ? "." + frac : "")
+}
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+func padLeft(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }

@@ -1,0 +1,199 @@
+import CNI
+import Glibc
+import LinuxSystem
+import NetNS
+
+/// Benchmarks swift-cni against the Go reference plugins in /usr/lib/cni, alternating the two run
+/// by run so both see the same machine state. Prints a table (ours, reference, ratio of medians)
+/// and writes the same as JSON. Never asserts: timings are reported, not tested.
+///
+/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR]
+let argv = Array(CommandLine.arguments.dropFirst())
+func option(_ name: String) -> String? {
+    guard let i = argv.firstIndex(of: name), i + 1 < argv.count else { return nil }
+    return argv[i + 1]
+}
+let runs = option("--runs").flatMap(Int.init) ?? 200
+let output = option("--output")
+let reference = option("--reference") ?? "/usr/lib/cni"
+guard let ours = argv.first, !ours.hasPrefix("--") else {
+    FileSystem.writeStderr("usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR]\n")
+    exit(2)
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+struct Measured { var wall: Double; var cpu: Double; var out: Subprocess.Output }
+
+let baseEnv = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+
+/// Runs a plugin once, as a runtime execs it.
+func invoke(_ path: String, _ env: [String: String], _ stdin: String) throws -> Measured {
+    let environment = baseEnv + env.map { "\($0.key)=\($0.value)" }
+    let t0 = now()
+    let out = try Subprocess.run(path, environment: environment, stdin: Array(stdin.utf8), captureStderr: true)
+    return Measured(wall: now() - t0, cpu: out.cpuSeconds, out: out)
+}
+
+/// Peak RSS (KiB) of one run, measured under GNU time: posix_spawn's vfork makes the kernel count
+/// the parent's memory in a child's ru_maxrss, so wait4's figure is useless for a small child.
+func peakRSS(_ path: String, _ env: [String: String], _ stdin: String) throws -> Double {
+    let file = "/tmp/cni-bench-rss-\(getpid())"
+    defer { unlink(file) }
+    let environment = baseEnv + env.map { "\($0.key)=\($0.value)" }
+    let out = try Subprocess.run("/usr/bin/time", arguments: ["-f", "%M", "-o", file, path], environment: environment,
+                                 stdin: Array(stdin.utf8), captureStderr: true)
+    guard out.status == 0, let text = try? FileSystem.read(file),
+          let kib = Double(String(decoding: text, as: UTF8.self).trimmingWhitespace) else {
+        FileSystem.writeStderr("cni-bench: measuring RSS of \(path) failed\n")
+        exit(1)
+    }
+    return kib / 1024
+}
+
+/// RSS is deterministic enough that a few runs do.
+let rssRuns = min(runs, 20)
+
+func require(_ m: Measured, _ what: String) -> Measured {
+    if m.out.status != 0 {
+        FileSystem.writeStderr("cni-bench: \(what) failed: \(String(decoding: m.out.stdout + m.out.stderr, as: UTF8.self))\n")
+        exit(1)
+    }
+    return m
+}
+
+var rows: [Row] = []
+let sides = [("ours", ours), ("reference", reference)]
+
+// 1. Start-up: VERSION of every plugin we ship that has a reference counterpart.
+for plugin in ["host-local", "static", "macvlan"] {
+    var wall = [Samples(), Samples()], rss = [Samples(), Samples()]
+    for _ in 0..<runs {
+        for (i, side) in sides.enumerated() {
+            let m = require(try invoke(side.1 + "/" + plugin, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#), "\(side.0) \(plugin) VERSION")
+            wall[i].add(m.wall * 1000)
+        }
+    }
+    for _ in 0..<rssRuns {
+        for (i, side) in sides.enumerated() {
+            rss[i].add(try peakRSS(side.1 + "/" + plugin, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#))
+        }
+    }
+    rows.append(Row(benchmark: "start-up (VERSION) \(plugin)", metric: "wall", unit: "ms", ours: wall[0], reference: wall[1], target: 0.6))
+    rows.append(Row(benchmark: "start-up (VERSION) \(plugin)", metric: "peak RSS", unit: "MiB", ours: rss[0], reference: rss[1], target: 1.0))
+}
+
+// 2. host-local ADD + DEL on a temporary data directory.
+do {
+    let dir = "/tmp/cni-bench-\(getpid())"
+    try FileSystem.makeDirectories(dir)
+    defer { _ = try? Subprocess.run("/bin/rm", arguments: ["-rf", dir], environment: baseEnv) }
+    var wall = [Samples(), Samples()], cpu = [Samples(), Samples()], rss = [Samples(), Samples()]
+    for n in 0..<runs {
+        for (i, side) in sides.enumerated() {
+            let conf = #"{"cniVersion":"1.0.0","name":"bench-\#(side.0)","type":"macvlan","ipam":{"type":"host-local","subnet":"10.200.0.0/16","dataDir":"\#(dir)","routes":[{"dst":"0.0.0.0/0"}]}}"#
+            let env = ["CNI_CONTAINERID": "bench\(n)", "CNI_NETNS": "/var/run/netns/bench", "CNI_IFNAME": "eth0", "CNI_PATH": side.1]
+            var e = env; e["CNI_COMMAND"] = "ADD"
+            let add = require(try invoke(side.1 + "/host-local", e, conf), "\(side.0) host-local ADD")
+            e["CNI_COMMAND"] = "DEL"
+            let del = require(try invoke(side.1 + "/host-local", e, conf), "\(side.0) host-local DEL")
+            wall[i].add((add.wall + del.wall) * 1000)
+            cpu[i].add((add.cpu + del.cpu) * 1000)
+        }
+    }
+    for n in 0..<rssRuns {
+        for (i, side) in sides.enumerated() {
+            let conf = #"{"cniVersion":"1.0.0","name":"rss-\#(side.0)","type":"macvlan","ipam":{"type":"host-local","subnet":"10.202.0.0/16","dataDir":"\#(dir)"}}"#
+            var e = ["CNI_CONTAINERID": "rss\(n)", "CNI_NETNS": "/var/run/netns/bench", "CNI_IFNAME": "eth0", "CNI_PATH": side.1,
+                     "CNI_COMMAND": "ADD"]
+            rss[i].add(try peakRSS(side.1 + "/host-local", e, conf))
+            e["CNI_COMMAND"] = "DEL"
+            _ = require(try invoke(side.1 + "/host-local", e, conf), "\(side.0) host-local DEL")
+        }
+    }
+    rows.append(Row(benchmark: "host-local ADD+DEL", metric: "wall", unit: "ms", ours: wall[0], reference: wall[1], target: 0.5))
+    rows.append(Row(benchmark: "host-local ADD+DEL", metric: "CPU", unit: "ms", ours: cpu[0], reference: cpu[1], target: nil))
+    rows.append(Row(benchmark: "host-local ADD+DEL", metric: "peak RSS", unit: "MiB", ours: rss[0], reference: rss[1], target: 1.0))
+}
+
+// 3. macvlan + host-local ADD and DEL into a pod namespace, master a veth in a host namespace.
+do {
+    let tag = String(getpid())
+    let hostName = "cni-bench-host-\(tag)", podName = "cni-bench-pod-\(tag)"
+    func ip(_ a: String...) throws { _ = try Subprocess.run("/usr/sbin/ip", arguments: a, environment: baseEnv) }
+    try ip("netns", "add", hostName)
+    try ip("netns", "add", podName)
+    defer { try? ip("netns", "del", podName); try? ip("netns", "del", hostName) }
+    try ip("-n", hostName, "link", "add", "bench0", "type", "veth", "peer", "name", "bench0p")
+    try ip("-n", hostName, "link", "set", "bench0", "up")
+    try ip("-n", hostName, "link", "set", "bench0p", "up")
+    let dir = "/tmp/cni-bench-mv-\(tag)"
+    try FileSystem.makeDirectories(dir)
+    defer { _ = try? Subprocess.run("/bin/rm", arguments: ["-rf", dir], environment: baseEnv) }
+    let host = try NetworkNamespace(path: "/var/run/netns/\(hostName)")
+    var addWall = [Samples(), Samples()], addCPU = [Samples(), Samples()]
+    var delWall = [Samples(), Samples()], delCPU = [Samples(), Samples()], rss = [Samples(), Samples()]
+    try host.run {
+        for n in 0..<runs {
+            for (i, side) in sides.enumerated() {
+                let conf = #"{"cniVersion":"1.0.0","name":"benchmv-\#(side.0)","type":"macvlan","master":"bench0","mode":"bridge","ipam":{"type":"host-local","subnet":"10.201.0.0/16","dataDir":"\#(dir)","routes":[{"dst":"0.0.0.0/0"}]}}"#
+                var e = ["CNI_CONTAINERID": "mv\(n)", "CNI_NETNS": "/var/run/netns/\(podName)", "CNI_IFNAME": "eth0",
+                         "CNI_PATH": side.1, "CNI_COMMAND": "ADD"]
+                let add = require(try invoke(side.1 + "/macvlan", e, conf), "\(side.0) macvlan ADD")
+                e["CNI_COMMAND"] = "DEL"
+                let del = require(try invoke(side.1 + "/macvlan", e, conf), "\(side.0) macvlan DEL")
+                addWall[i].add(add.wall * 1000); addCPU[i].add(add.cpu * 1000)
+                delWall[i].add(del.wall * 1000); delCPU[i].add(del.cpu * 1000)
+            }
+        }
+        for n in 0..<rssRuns {
+            for (i, side) in sides.enumerated() {
+                let conf = #"{"cniVersion":"1.0.0","name":"rssmv-\#(side.0)","type":"macvlan","master":"bench0","mode":"bridge","ipam":{"type":"host-local","subnet":"10.203.0.0/16","dataDir":"\#(dir)"}}"#
+                var e = ["CNI_CONTAINERID": "rss\(n)", "CNI_NETNS": "/var/run/netns/\(podName)", "CNI_IFNAME": "eth0",
+                         "CNI_PATH": side.1, "CNI_COMMAND": "ADD"]
+                rss[i].add(try peakRSS(side.1 + "/macvlan", e, conf))
+                e["CNI_COMMAND"] = "DEL"
+                _ = require(try invoke(side.1 + "/macvlan", e, conf), "\(side.0) macvlan DEL")
+            }
+        }
+    }
+    rows.append(Row(benchmark: "macvlan+host-local ADD", metric: "wall", unit: "ms", ours: addWall[0], reference: addWall[1], target: 0.5))
+    rows.append(Row(benchmark: "macvlan+host-local ADD", metric: "CPU", unit: "ms", ours: addCPU[0], reference: addCPU[1], target: nil))
+    rows.append(Row(benchmark: "macvlan+host-local DEL", metric: "wall", unit: "ms", ours: delWall[0], reference: delWall[1], target: nil))
+    rows.append(Row(benchmark: "macvlan+host-local DEL", metric: "CPU", unit: "ms", ours: delCPU[0], reference: delCPU[1], target: 0.5))
+    rows.append(Row(benchmark: "macvlan ADD (without its IPAM child)", metric: "peak RSS", unit: "MiB", ours: rss[0], reference: rss[1], target: 1.0))
+}
+
+// 4. Binary sizes (stripped release builds vs Debian's).
+var sizes: [JSONValue] = []
+for plugin in ["host-local", "static", "macvlan"] {
+    var st = [stat(), stat()]
+    stat(ours + "/" + plugin, &st[0])
+    stat(reference + "/" + plugin, &st[1])
+    let o = Double(st[0].st_size) / 1_048_576, r = Double(st[1].st_size) / 1_048_576
+    sizes.append(["plugin": .string(plugin), "ours_MiB": .number(format(o, 2)), "reference_MiB": .number(format(r, 2)),
+                  "ratio": .number(format(o / r, 2))])
+}
+
+// Report.
+var table = "| benchmark | metric | ours median (p90) | Go median (p90) | ratio | target |\n|---|---|---|---|---|---|\n"
+for r in rows {
+    let t = r.target.map { "≤ \(format($0, 1)) \(r.ratio <= $0 ? "met" : "MISSED")" } ?? ""
+    table += "| \(r.benchmark) | \(r.metric) | \(format(r.ours.median, 2)) (\(format(r.ours.p90, 2))) \(r.unit) "
+        + "| \(format(r.reference.median, 2)) (\(format(r.reference.p90, 2))) \(r.unit) | \(format(r.ratio, 2)) | \(t) |\n"
+}
+table += "\n| binary | ours | Go | ratio |\n|---|---|---|---|\n"
+for s in sizes {
+    table += "| \(s["plugin"]!.stringValue!) | \(s["ours_MiB"]!.serializedString()) MiB | \(s["reference_MiB"]!.serializedString()) MiB | \(s["ratio"]!.serializedString()) |\n"
+}
+print("cni-bench: \(runs) runs of each, alternating ours and the reference (\(reference))\n")
+print(table)
+let report: JSONValue = ["runs": .int(runs), "reference": .string(reference), "rows": .array(rows.map(\.json)), "binaries": .array(sizes)]
+if let output {
+    try FileSystem.writeAtomically(output, report.prettyPrinted() + [0x0A], mode: 0o644)
+    print("JSON written to \(output)")
+}
