@@ -48,11 +48,7 @@ extension Link {
         name = rtnl_link_get_name(l).map { String(cString: $0) } ?? ""
         mtu = rtnl_link_get_mtu(l)
         flags = rtnl_link_get_flags(l)
-        if let a = rtnl_link_get_addr(l), nl_addr_get_len(a) == 6, let p = nl_addr_get_binary_addr(a) {
-            mac = MACAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: 6)))
-        } else {
-            mac = nil
-        }
+        mac = macAddress(rtnl_link_get_addr(l))
         kind = rtnl_link_get_type(l).map { String(cString: $0) } ?? ""
         parentIndex = rtnl_link_get_link(l)
         masterIndex = rtnl_link_get_master(l)

@@ -19,20 +19,10 @@ public struct Neighbour: Sendable, Equatable {
 
 extension NetlinkSocket {
     public func neighbours(family: IPAddress.Family) throws(NetlinkError) -> [Neighbour] {
-        var cache: OpaquePointer?
-        try NetlinkError.check(rtnl_neigh_alloc_cache(sk, &cache), "list neighbours")
-        defer { nl_cache_free(cache) }
         var out: [Neighbour] = []
-        var obj = nl_cache_get_first(cache)
-        while let n = obj {
-            obj = nl_cache_get_next(n)
-            guard rtnl_neigh_get_family(n) == family.af, let dst = rtnl_neigh_get_dst(n), let p = nl_addr_get_binary_addr(dst),
-                  let ip = IPAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: Int(nl_addr_get_len(dst))))) else { continue }
-            var mac: MACAddress?
-            if let l = rtnl_neigh_get_lladdr(n), nl_addr_get_len(l) == 6, let lp = nl_addr_get_binary_addr(l) {
-                mac = MACAddress(bytes: Array(UnsafeRawBufferPointer(start: lp, count: 6)))
-            }
-            out.append(Neighbour(linkIndex: rtnl_neigh_get_ifindex(n), address: ip, mac: mac,
+        try eachObject("list neighbours", alloc: { rtnl_neigh_alloc_cache(sk, &$0) }) { n in
+            guard rtnl_neigh_get_family(n) == family.af, let ip = ipAddress(rtnl_neigh_get_dst(n)) else { return }
+            out.append(Neighbour(linkIndex: rtnl_neigh_get_ifindex(n), address: ip, mac: macAddress(rtnl_neigh_get_lladdr(n)),
                                  state: UInt16(truncatingIfNeeded: rtnl_neigh_get_state(n))))
         }
         return out

@@ -52,15 +52,8 @@ public final class NetlinkSocket {
 
     /// Every link in the namespace.
     public func links() throws(NetlinkError) -> [Link] {
-        var cache: OpaquePointer?
-        try NetlinkError.check(rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache), "list links")
-        defer { nl_cache_free(cache) }
         var out: [Link] = []
-        var obj = nl_cache_get_first(cache)
-        while let o = obj {
-            out.append(Link(o))
-            obj = nl_cache_get_next(o)
-        }
+        try eachObject("list links", alloc: { rtnl_link_alloc_cache(sk, AF_UNSPEC, &$0) }) { out.append(Link($0)) }
         return out
     }
 
@@ -159,19 +152,12 @@ public final class NetlinkSocket {
     // MARK: Addresses
 
     public func addresses(index: Int32? = nil) throws(NetlinkError) -> [LinkAddress] {
-        var cache: OpaquePointer?
-        try NetlinkError.check(rtnl_addr_alloc_cache(sk, &cache), "list addresses")
-        defer { nl_cache_free(cache) }
         var out: [LinkAddress] = []
-        var obj = nl_cache_get_first(cache)
-        while let o = obj {
-            let a = o
-            obj = nl_cache_get_next(o)
+        try eachObject("list addresses", alloc: { rtnl_addr_alloc_cache(sk, &$0) }) { a in
             let idx = rtnl_addr_get_ifindex(a)
-            if let index, idx != index { continue }
-            guard let local = rtnl_addr_get_local(a), let p = nl_addr_get_binary_addr(local),
-                  let ip = IPAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: Int(nl_addr_get_len(local))))),
-                  let prefix = IPPrefix(address: ip, length: Int(rtnl_addr_get_prefixlen(a))) else { continue }
+            if let index, idx != index { return }
+            guard let ip = ipAddress(rtnl_addr_get_local(a)),
+                  let prefix = IPPrefix(address: ip, length: Int(rtnl_addr_get_prefixlen(a))) else { return }
             out.append(LinkAddress(index: idx, prefix: prefix, flags: UInt32(rtnl_addr_get_flags(a)),
                                    scope: UInt8(truncatingIfNeeded: rtnl_addr_get_scope(a))))
         }
@@ -249,32 +235,17 @@ public final class NetlinkSocket {
 
     /// Every route of a family in every table.
     public func routes(family: IPAddress.Family) throws(NetlinkError) -> [Route] {
-        var cache: OpaquePointer?
-        try NetlinkError.check(rtnl_route_alloc_cache(sk, family.af, 0, &cache), "list routes")
-        defer { nl_cache_free(cache) }
         var out: [Route] = []
-        var obj = nl_cache_get_first(cache)
-        while let o = obj {
-            let r = o
-            obj = nl_cache_get_next(o)
-            guard let dst = rtnl_route_get_dst(r) else { continue }
-            let len = Int(nl_addr_get_prefixlen(dst))
-            let zero = IPAddress(family: family, value: 0)
-            var dstIP = zero
-            if nl_addr_get_len(dst) > 0, let p = nl_addr_get_binary_addr(dst),
-               let ip = IPAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: Int(nl_addr_get_len(dst))))) {
-                dstIP = ip
-            }
-            guard let prefix = IPPrefix(address: dstIP, length: len) else { continue }
+        try eachObject("list routes", alloc: { rtnl_route_alloc_cache(sk, family.af, 0, &$0) }) { r in
+            guard let dst = rtnl_route_get_dst(r),
+                  let prefix = IPPrefix(address: ipAddress(dst) ?? IPAddress(family: family, value: 0),
+                                        length: Int(nl_addr_get_prefixlen(dst))) else { return }
             var hops: [Route.NextHop] = []
             for i in 0..<rtnl_route_get_nnexthops(r) {
                 guard let nh = rtnl_route_nexthop_n(r, i) else { continue }
-                var gw: IPAddress?
-                if let g = rtnl_route_nh_get_gateway(nh), let p = nl_addr_get_binary_addr(g) {
-                    gw = IPAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: Int(nl_addr_get_len(g)))))
-                }
-                hops.append(Route.NextHop(gateway: gw, linkIndex: rtnl_route_nh_get_ifindex(nh),
-                                          weight: rtnl_route_nh_get_weight(nh) &+ 1))  // libnl reports rtnh_hops = weight - 1
+                // libnl reports rtnh_hops, which is the weight minus one.
+                hops.append(Route.NextHop(gateway: ipAddress(rtnl_route_nh_get_gateway(nh)),
+                                          linkIndex: rtnl_route_nh_get_ifindex(nh), weight: rtnl_route_nh_get_weight(nh) &+ 1))
             }
             var route = Route(destination: prefix, linkIndex: hops.first?.linkIndex ?? 0,
                               priority: rtnl_route_get_priority(r), table: rtnl_route_get_table(r),
