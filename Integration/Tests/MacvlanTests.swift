@@ -275,4 +275,24 @@ struct MacvlanTests {
         #expect(try pod2.link("eth0") == nil)
         #expect(try s.plugin(macvlan, "DEL", c, containerID: "one").status == 0)
     }
+
+    /// STATUS and GC go to the IPAM delegate: a full range makes macvlan unavailable (50), and GC
+    /// releases the reservations of attachments not listed as valid.
+    @Test func statusAndGCGoToIPAM() throws {
+        let s = try HostAndPod()
+        let pod2 = try NetNS("pod2")
+        let ipam = #"{"type":"host-local","subnet":"10.75.0.0/29","rangeEnd":"10.75.0.3","dataDir":"\#(s.dataDir)"}"#
+        let c = conf(s, version: "1.1.0", ipam: ipam)
+        #expect(try s.plugin(macvlan, "STATUS", c).status == 0)
+        #expect(try s.plugin(macvlan, "ADD", c, containerID: "a").status == 0)
+        #expect(try s.plugin(macvlan, "ADD", c, containerID: "b", netns: pod2.path).status == 0)
+        let full = try s.plugin(macvlan, "STATUS", c)
+        #expect(full.json?["code"] == 50, "\(full.stdout)")
+        var gc = try JSONValue.parse(c).objectValue!
+        gc["cni.dev/valid-attachments"] = [["containerID": "a", "ifname": "eth0"]]
+        let out = try s.plugin(macvlan, "GC", JSONValue.object(gc).serializedString())
+        #expect(out.status == 0, "\(out.stdout)")
+        #expect(reservations(s) == ["10.75.0.2"])
+        #expect(try s.plugin(macvlan, "STATUS", c).status == 0)
+    }
 }
