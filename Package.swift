@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "host-local", targets: ["host-local"]),
         .executable(name: "static", targets: ["static"]),
         .executable(name: "macvlan", targets: ["macvlan"]),
+        .executable(name: "route-override", targets: ["route-override"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -51,6 +52,10 @@ let package = Package(
                 path: "Sources/Plugins/Macvlan"),
         .executableTarget(name: "macvlan", dependencies: ["Macvlan", "PluginKit"],
                           path: "Sources/Executables/macvlan", linkerSettings: staticRelease),
+        .target(name: "RouteOverride", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS"],
+                path: "Sources/Plugins/RouteOverride"),
+        .executableTarget(name: "route-override", dependencies: ["RouteOverride", "PluginKit"],
+                          path: "Sources/Executables/route-override", linkerSettings: staticRelease),
         .executableTarget(name: "host-local", dependencies: ["HostLocal", "PluginKit"],
                           path: "Sources/Executables/host-local", linkerSettings: staticRelease),
         .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],
@@ -75,10 +80,10 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "TestSupport"]),
-        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "PluginKit", "TestSupport"]),
+        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "RouteOverride", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan"],
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,4 @@
+import PluginKit
+import RouteOverride
+
+Skeleton.main(RouteOverridePlugin())
