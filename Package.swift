@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "static", targets: ["static"]),
         .executable(name: "macvlan", targets: ["macvlan"]),
         .executable(name: "route-override", targets: ["route-override"]),
+        .executable(name: "host-device", targets: ["host-device"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,6 +57,10 @@ let package = Package(
                 path: "Sources/Plugins/RouteOverride"),
         .executableTarget(name: "route-override", dependencies: ["RouteOverride", "PluginKit"],
                           path: "Sources/Executables/route-override", linkerSettings: staticRelease),
+        .target(name: "HostDevice", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS", "LinuxSystem"],
+                path: "Sources/Plugins/HostDevice"),
+        .executableTarget(name: "host-device", dependencies: ["HostDevice", "PluginKit"],
+                          path: "Sources/Executables/host-device", linkerSettings: staticRelease),
         .executableTarget(name: "host-local", dependencies: ["HostLocal", "PluginKit"],
                           path: "Sources/Executables/host-local", linkerSettings: staticRelease),
         .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],
@@ -80,10 +85,10 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "TestSupport"]),
-        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "RouteOverride", "PluginKit", "TestSupport"]),
+        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "RouteOverride", "HostDevice", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override"],
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,127 @@
+import CNI
+import Foundation
+import Testing
+import TestSupport
+
+/// host-device moving a veth end of the test's host namespace into its pod namespace, selected
+/// by each of name, hwaddr and kernelpath.
+@Suite(.enabled(if: Root.required, "needs root (network namespaces)"))
+struct HostDeviceTests {
+    let hostDevice = BuildProducts.path("host-device")
+
+    /// A host namespace with a veth end "hd0" (MAC c2:00:00:00:0d:01) to move, and a pod.
+    func scene() throws -> HostAndPod {
+        let s = try HostAndPod()
+        try s.host.ip("link", "add", "hd0", "type", "veth", "peer", "name", "hd0p")
+        try s.host.ip("link", "set", "hd0", "address", "c2:00:00:00:0d:01")
+        return s
+    }
+
+    func conf(_ s: HostAndPod, _ selector: String, ipam: Bool = true) -> String {
+        let ipamPart = ipam ? #","ipam":{"type":"host-local","subnet":"10.79.0.0/24","routes":[{"dst":"10.80.0.0/16"}],"dataDir":"\#(s.dataDir)"}"# : ""
+        return #"{"cniVersion":"1.0.0","name":"hd","type":"host-device",\#(selector)\#(ipamPart)}"#
+    }
+
+    func reservations(_ s: HostAndPod) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/hd")) ?? [])
+            .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") }
+    }
+
+    /// Runs the plugin under `ip netns exec`, which mounts the host namespace's own sysfs (kernelpath).
+    func pluginWithSysfs(_ s: HostAndPod, _ command: String, _ conf: String) throws -> Command {
+        try Command.run(["ip", "netns", "exec", s.host.name, hostDevice],
+                        env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_CONTAINERID": "ctr1",
+                              "CNI_NETNS": s.pod.path, "CNI_IFNAME": "net1", "CNI_PATH": BuildProducts.directory], stdin: conf)
+    }
+
+    @Test(arguments: [#""device":"hd0""#, #""hwaddr":"C2:00:00:00:0D:01""#, #""kernelpath":"/sys/devices/virtual/net/hd0""#])
+    func moveInAndBack(selector: String) throws {
+        let s = try scene()
+        let c = conf(s, selector)
+        let run = { (cmd: String) in selector.contains("kernelpath") ? try pluginWithSysfs(s, cmd, c) : try s.plugin(hostDevice, cmd, c, ifName: "net1") }
+        let add = try run("ADD")
+        try #require(add.status == 0, "\(add.stdout)")
+        #expect(add.json?["interfaces"] == [["name": "net1", "mac": "c2:00:00:00:0d:01", "sandbox": .string(s.pod.path)]])
+        // In the pod: renamed, original MAC, up, alias = host name, the address and route applied.
+        let inPod = try #require(try s.pod.link("net1"))
+        #expect(inPod["address"] == "c2:00:00:00:0d:01" && inPod["ifalias"] == "hd0")
+        #expect(inPod["flags"]?.arrayValue?.contains("UP") == true)
+        #expect(try s.pod.addresses("net1") == ["10.79.0.2/24"])
+        #expect(try s.pod.ipJSON("route", "show").arrayValue?.contains { $0["dst"] == "10.80.0.0/16" && $0["gateway"] == "10.79.0.1" } == true)
+        #expect(try s.host.link("hd0") == nil)
+        #expect(reservations(s) == ["10.79.0.2"])
+
+        let del = try run("DEL")
+        #expect(del.status == 0, "\(del.stdout)")
+        let back = try #require(try s.host.link("hd0"))
+        #expect(back["address"] == "c2:00:00:00:0d:01")
+        #expect(back["flags"]?.arrayValue?.contains("UP") == false)
+        #expect(back["ifalias"] == nil)
+        #expect(try s.pod.link("net1") == nil)
+        #expect(reservations(s).isEmpty)
+        #expect(try run("DEL").status == 0)  // again: nothing to do
+    }
+
+    @Test func checkPassesThenFails() throws {
+        let s = try scene()
+        let c = conf(s, #""device":"hd0""#)
+        let add = try s.plugin(hostDevice, "ADD", c, ifName: "net1")
+        try #require(add.status == 0)
+        var withPrev = try JSONValue.parse(c).objectValue!
+        withPrev["prevResult"] = add.json
+        let checkConf = JSONValue.object(withPrev).serializedString()
+        #expect(try s.plugin(hostDevice, "CHECK", checkConf, ifName: "net1").status == 0)
+        try s.pod.ip("addr", "flush", "dev", "net1")
+        #expect(try s.plugin(hostDevice, "CHECK", checkConf, ifName: "net1").status == 1)
+        #expect(try s.plugin(hostDevice, "DEL", c, ifName: "net1").status == 0)
+    }
+
+    @Test func delAfterTheNetnsIsGoneReleasesTheReservation() throws {
+        let s = try scene()
+        let c = conf(s, #""device":"hd0""#)
+        try #require(try s.plugin(hostDevice, "ADD", c, ifName: "net1").status == 0)
+        #expect(reservations(s).count == 1)
+        s.pod.delete()  // the veth goes with it
+        let del = try s.plugin(hostDevice, "DEL", c, ifName: "net1")
+        #expect(del.status == 0, "\(del.stdout)")
+        #expect(reservations(s).isEmpty)  // the reference leaks it here (cni#1167)
+    }
+
+    @Test func nameConflictOnDelFailsKeepsTheDeviceThenALaterDelSucceeds() throws {
+        let s = try scene()
+        let c = conf(s, #""device":"hd0""#)
+        try #require(try s.plugin(hostDevice, "ADD", c, ifName: "net1").status == 0)
+        try s.host.ip("link", "add", "hd0", "type", "veth", "peer", "name", "squat0")  // takes the host name
+        let failed = try s.plugin(hostDevice, "DEL", c, ifName: "net1")
+        #expect(failed.status == 1)
+        #expect(failed.json?["msg"]?.stringValue?.contains("the name \"hd0\" is taken") == true)
+        #expect(try s.pod.link("net1")?["ifalias"] == "hd0")  // still in the pod, as it was
+        #expect(try s.pod.addresses("net1") == ["10.79.0.2/24"])
+        #expect(reservations(s) == ["10.79.0.2"])  // not released while the device still holds it
+        try s.host.ip("link", "del", "hd0")
+        let later = try s.plugin(hostDevice, "DEL", c, ifName: "net1")
+        #expect(later.status == 0, "\(later.stdout)")
+        #expect(try s.host.link("hd0")?["address"] == "c2:00:00:00:0d:01")
+        #expect(reservations(s).isEmpty)
+    }
+
+    @Test func failureAfterTheMoveReturnsTheDevice() throws {
+        let s = try scene()
+        // IPAM hands out an address whose route cannot be added: everything is undone.
+        let c = #"{"cniVersion":"1.0.0","name":"hd","type":"host-device","device":"hd0","ipam":{"type":"host-local","subnet":"10.79.0.0/24","routes":[{"dst":"10.81.0.0/16","gw":"192.0.2.1"}],"dataDir":"\#(s.dataDir)"}}"#
+        let add = try s.plugin(hostDevice, "ADD", c, ifName: "net1")
+        #expect(add.status == 1)
+        #expect(try s.pod.link("net1") == nil)
+        let back = try #require(try s.host.link("hd0"))
+        #expect(back["address"] == "c2:00:00:00:0d:01" && back["ifalias"] == nil)
+        #expect(reservations(s).isEmpty)
+    }
+
+    @Test func badSelectors() throws {
+        let s = try scene()
+        #expect(try s.plugin(hostDevice, "ADD", conf(s, #""mtu":1500"#, ipam: false)).json?["code"] == 7)
+        #expect(try s.plugin(hostDevice, "ADD", conf(s, #""device":"nope0""#, ipam: false)).json?["code"] == 7)
+        #expect(try s.plugin(hostDevice, "ADD", conf(s, #""kernelpath":"/etc""#, ipam: false)).json?["code"] == 7)
+        #expect(try s.host.link("hd0") != nil)
+    }
+}

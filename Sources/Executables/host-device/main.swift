@@ -1,0 +1,4 @@
+import HostDevice
+import PluginKit
+
+Skeleton.main(HostDevicePlugin())

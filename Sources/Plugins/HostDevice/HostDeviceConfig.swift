@@ -1,0 +1,43 @@
+import CNI
+import IPAddressing
+
+/// host-device's configuration (plugins §2.4): the device by `device` (name), `hwaddr`,
+/// `kernelpath` or `pciBusID` (the first one set), or `runtimeConfig.deviceID` (PCI address or
+/// auxiliary device), which overrides them; `ipam`, `dns`.
+public struct HostDeviceConfig: Sendable {
+    public enum Selector: Sendable, Equatable {
+        case name(String)
+        case mac(MACAddress)
+        case kernelPath(String)
+        case pciBusID(String)
+        case deviceID(String)
+    }
+
+    public var selector: Selector
+    public var ipamType: String?
+    public var dns: DNS
+
+    public init(_ conf: NetConf) throws(CNIError) {
+        let r = JSONReader(.object(conf.raw), path: "")
+        let rc = JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig")
+        if let id = try rc.string("deviceID"), !id.isEmpty {
+            selector = .deviceID(id)
+        } else if let name = try r.string("device"), !name.isEmpty {
+            selector = .name(name)
+        } else if let text = try r.string("hwaddr"), !text.isEmpty {
+            guard let mac = MACAddress(text) else { throw CNIError.invalidConfig("invalid hwaddr \"\(text)\"") }
+            selector = .mac(mac)
+        } else if let path = try r.string("kernelpath"), !path.isEmpty {
+            guard path.hasPrefix("/sys/devices/"), !path.contains("/../") else {
+                throw CNIError.invalidConfig("kernelpath \"\(path)\" must be a path under /sys/devices/")
+            }
+            selector = .kernelPath(path)
+        } else if let id = try r.string("pciBusID"), !id.isEmpty {
+            selector = .pciBusID(id)
+        } else {
+            throw CNIError.invalidConfig("specify either \"device\", \"hwaddr\", \"kernelpath\" or \"pciBusID\"")
+        }
+        ipamType = conf.ipamType
+        dns = conf.dns
+    }
+}

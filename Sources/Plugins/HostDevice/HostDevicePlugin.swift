@@ -1,0 +1,172 @@
+import CNI
+import IPAddressing
+import InterfaceSetup
+import NetNS
+import Netlink
+import PluginKit
+
+/// host-device: moves a whole host link into the pod (through a temporary namespace, so udev and
+/// NetworkManager never see it renamed in the host), named CNI_IFNAME, its host name kept in the
+/// link alias; DEL moves it back under that name, left down.
+public struct HostDevicePlugin: Plugin {
+    public let about = "swift-cni host-device: move a host network device into the pod"
+    let delegate: Delegate
+
+    public init(delegate: Delegate = Delegate()) { self.delegate = delegate }
+
+    public func add(_ r: PluginRequest) throws -> CNIResult {
+        let conf = try HostDeviceConfig(r.config)
+        let pod = try openNamespace(r.netns)
+        let host = try NetworkNamespace.current()
+        let hostSocket = try NetlinkSocket()
+        let podSocket = try pod.run { try NetlinkSocket() }
+
+        let link: Link
+        switch try DeviceLookup.find(conf.selector, socket: hostSocket) {
+        case .userspace:
+            // DPDK: the device stays where it is; the IPAM result is handed back unapplied.
+            guard let ipam = conf.ipamType else { return CNIResult(dns: conf.dns) }
+            var result = try delegate.add(ipam, r)
+            if !conf.dns.isEmpty { result.dns = conf.dns }
+            return result
+        case .link(let l):
+            link = l
+        }
+        if try podSocket.link(named: r.ifName) != nil {
+            throw CNIError(.invalidNetworkConfig, "container interface name provided (\(r.ifName)) already exists")
+        }
+
+        return try Rollback.run { rollback in
+            // Host → temporary namespace, rename there, note the host name, → pod.
+            let temp = try NetworkNamespace.temporary()
+            let tempSocket = try temp.run { try NetlinkSocket() }
+            try step("move \(link.name) to a temporary namespace") {
+                try hostSocket.setLink(index: link.index, .init(namespaceFD: temp.fd))
+            }
+            rollback.onFailure("return \(link.name) to the host") {
+                if let l = try tempSocket.link(named: link.name) ?? tempSocket.link(named: r.ifName) {
+                    try tempSocket.setLink(index: l.index, .init(name: link.name, alias: "", up: false))
+                    try tempSocket.setLink(index: l.index, .init(namespaceFD: host.fd))
+                }
+            }
+            guard let moved = try tempSocket.link(named: link.name) else {
+                throw CNIError(.systemFailure, "\(link.name) vanished after its move")
+            }
+            try step("rename \(link.name) to \(r.ifName)") {
+                try tempSocket.setLink(index: moved.index, .init(name: r.ifName, alias: link.name, up: false))
+            }
+            try step("move \(r.ifName) into \(r.netns)") {
+                try tempSocket.setLink(index: moved.index, .init(namespaceFD: pod.fd))
+            }
+            rollback.onFailure("take \(r.ifName) out of the pod") {
+                if let l = try podSocket.link(named: r.ifName) { try podSocket.setLink(index: l.index, .init(up: false, namespaceFD: temp.fd)) }
+            }
+            guard let inPod = try podSocket.link(named: r.ifName) else {
+                throw CNIError(.systemFailure, "\(r.ifName) not found in \(r.netns) after its move")
+            }
+            try step("set \(r.ifName) up") { try podSocket.setLink(index: inPod.index, .init(up: true)) }
+
+            var result = CNIResult(interfaces: [.init(name: r.ifName, mac: inPod.mac?.description ?? "", sandbox: r.netns)],
+                                   dns: conf.dns)
+            if let ipam = conf.ipamType {
+                let ipamResult = try delegate.add(ipam, r)
+                rollback.onFailure("IPAM DEL") { try? delegate.del(ipam, r) }
+                result.ips = ipamResult.ips.map { var ip = $0; ip.interface = 0; return ip }
+                result.routes = ipamResult.routes
+                if conf.dns.isEmpty { result.dns = ipamResult.dns }
+                try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(r.ifName, result)
+            }
+            return result
+        }
+    }
+
+    /// Moves the device back to the host under its original name (left down), then releases IPAM.
+    /// When the pod namespace or the device in it is already gone, only IPAM is released (the
+    /// reference leaks the reservation then: cni#1167). When the host name is taken the DEL fails
+    /// and the device stays in the pod, reservation kept, so that a later DEL can finish.
+    public func del(_ r: PluginRequest) throws {
+        let ipam = r.config.ipamType
+        if !r.netns.isEmpty, let pod = try? NetworkNamespace(path: r.netns) {
+            try moveOut(r, pod: pod)
+        }
+        if let ipam { try delegate.del(ipam, r) }
+    }
+
+    func moveOut(_ r: PluginRequest, pod: NetworkNamespace) throws {
+        let podSocket = try pod.run { try NetlinkSocket() }
+        guard let link = try podSocket.link(named: r.ifName) else { return }
+        let hostName = link.alias.isEmpty ? r.ifName : link.alias
+        let host = try NetworkNamespace.current()
+        let hostSocket = try NetlinkSocket()
+        if try hostSocket.link(named: hostName) != nil {
+            throw CNIError(.invalidNetworkConfig, "failed to move \(r.ifName) back to the host: the name \"\(hostName)\" is taken",
+                           details: "the device stays in the pod; DEL again once the name is free")
+        }
+        try Rollback.run { rollback in
+            let temp = try NetworkNamespace.temporary()
+            let tempSocket = try temp.run { try NetlinkSocket() }
+            try step("move \(r.ifName) to a temporary namespace") {
+                try podSocket.setLink(index: link.index, .init(up: false, namespaceFD: temp.fd))
+            }
+            rollback.onFailure("return \(r.ifName) to the pod") {
+                if let l = try tempSocket.link(named: r.ifName) ?? tempSocket.link(named: hostName) {
+                    try tempSocket.setLink(index: l.index, .init(name: r.ifName, alias: hostName))
+                    try tempSocket.setLink(index: l.index, .init(namespaceFD: pod.fd))
+                }
+            }
+            guard let moved = try tempSocket.link(named: r.ifName) else { throw CNIError(.systemFailure, "\(r.ifName) vanished") }
+            try step("rename \(r.ifName) to \(hostName)") {
+                try tempSocket.setLink(index: moved.index, .init(name: hostName, alias: ""))
+            }
+            try step("move \(hostName) to the host") {
+                try tempSocket.setLink(index: moved.index, .init(namespaceFD: host.fd))
+            }
+        }
+    }
+
+    /// The device is in the pod with the result's name and MAC; its addresses and routes are there.
+    public func check(_ r: PluginRequest) throws {
+        let conf = try HostDeviceConfig(r.config)
+        if let ipam = conf.ipamType { try delegate.check(ipam, r) }
+        guard let prev = try r.config.prevResult() else { throw CNIError.invalidConfig("Required prevResult missing") }
+        guard let iface = prev.interfaces.first(where: { $0.name == r.ifName }) else {
+            throw CNIError.invalidConfig("prevResult has no interface \(r.ifName)")
+        }
+        if iface.sandbox != r.netns {
+            throw CNIError.invalidConfig("Sandbox in prevResult \(iface.sandbox) doesn't match configured netns: \(r.netns)")
+        }
+        let pod = try openNamespace(r.netns)
+        let socket = try pod.run { try NetlinkSocket() }
+        guard let link = try socket.link(named: r.ifName) else {
+            throw CNIError.invalidConfig("Container Interface name in prevResult: \(r.ifName) not found")
+        }
+        if !iface.mac.isEmpty && link.mac.map({ "\($0)" }) != MACAddress(iface.mac).map({ "\($0)" }) {
+            throw CNIError.invalidConfig("Interface MAC \(link.mac.map { "\($0)" } ?? "") does not match prevResult \(iface.mac)")
+        }
+        let ips = try InterfaceConfigurator.addresses(of: r.ifName, in: prev)
+        try Validation.addresses(ips, on: link, actual: socket.addresses(index: link.index))
+        var kernel: [Netlink.Route] = []
+        for f in Set(prev.routes.map(\.dst.family)) { kernel += try socket.routes(family: f) }
+        try Validation.routes(prev.routes, ips: ips, link: link, actual: kernel)
+    }
+
+    public func status(_ r: PluginRequest) throws {
+        if let ipam = r.config.ipamType { try delegate.status(ipam, r) }
+    }
+
+    public func gc(_ r: PluginRequest) throws {
+        if let ipam = r.config.ipamType { try delegate.gc(ipam, r) }
+    }
+
+    func step(_ what: String, _ body: () throws -> Void) throws {
+        do { try body() } catch let e as CNIError { throw e } catch {
+            throw CNIError(.systemFailure, "failed to \(what)", details: "\(error)")
+        }
+    }
+
+    func openNamespace(_ path: String) throws(CNIError) -> NetworkNamespace {
+        do { return try NetworkNamespace(path: path) } catch {
+            throw CNIError(.invalidEnvironment, "failed to open netns \"\(path)\"", details: error.description)
+        }
+    }
+}
