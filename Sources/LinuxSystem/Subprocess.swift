@@ -83,6 +83,9 @@ public enum Subprocess {
         var stdout: [UInt8] = [], stderr: [UInt8] = []
         var written = 0
         var writeFD: Int32 = inPipe.write
+        // Non-blocking, so that a write never waits on a child that is itself waiting for us to
+        // read its stdout.
+        _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
         if input.isEmpty { close(writeFD); openFDs[1] = -1; writeFD = -1 }
         var readFDs: [Int32] = [outPipe.read] + (errPipe.map { [$0.read] } ?? [])
         var buf = [UInt8](repeating: 0, count: 65536)
@@ -99,7 +102,7 @@ public enum Subprocess {
                 if p.fd == writeFD {
                     let w = input.withUnsafeBytes { Glibc.write(writeFD, $0.baseAddress! + written, $0.count - written) }
                     if w > 0 { written += w }
-                    if w < 0 && errno == EINTR { continue }
+                    if w < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                     if w < 0 || written == input.count {
                         close(writeFD); openFDs[1] = -1; writeFD = -1
                     }

@@ -276,3 +276,20 @@ let aResult = #","result":{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sa
         #expect(ContainerIDs.cnitool(netnsPath: "/var/run/netns/pod1") == "cnitool-bea13e247008fe5f4a37")
     }
 }
+
+@Suite struct SubprocessTests {
+    /// A child that writes a lot before reading a large stdin must not deadlock us.
+    @Test func largeStdinAndStdoutTogether() throws {
+        let input = String(repeating: "x", count: 1_000_000)
+        let out = try Subprocess.run("/bin/sh", arguments: ["-c", "head -c 300000 /dev/zero; cat >/dev/null; echo done"],
+                                     environment: ["PATH=/usr/bin:/bin"], stdin: Array(input.utf8))
+        #expect(out.status == 0)
+        #expect(out.stdout.count == 300_005)
+    }
+
+    @Test func exitStatusAndSignals() throws {
+        #expect(try Subprocess.run("/bin/sh", arguments: ["-c", "exit 3"], environment: []).status == 3)
+        #expect(try Subprocess.run("/bin/sh", arguments: ["-c", "kill -9 $$"], environment: []).status == 137)
+        #expect(throws: SystemError.self) { try Subprocess.run("/nonexistent", environment: []) }
+    }
+}
