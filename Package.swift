@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "TestSupport"]),
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "RouteOverride", "HostDevice", "PluginKit", "TestSupport"]),
-        .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "TestSupport", "cni-noop"]),
+        .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device"],
                     path: "Integration/Tests"),

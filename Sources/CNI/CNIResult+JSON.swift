@@ -66,9 +66,6 @@ extension CNIResult {
                 try ir.requireObject()
                 let ip = IPConfig(address: try ir.requiredPrefix("address"), gateway: try ir.address("gateway"),
                                   interface: try ir.int("interface"))
-                if let idx = ip.interface, idx < 0 || (!interfaces.isEmpty && idx >= interfaces.count) {
-                    throw CNIError(.decodingFailure, "invalid result", details: "ips[\(i)].interface \(idx) is out of range")
-                }
                 ips.append(ip)
             }
             for (i, v) in (try r.array("routes") ?? []).enumerated() {

@@ -54,7 +54,7 @@ public struct NetConf: Sendable {
     /// The config's spec version, or code 1 naming what this suite supports.
     public func version(supported: [CNIVersion] = CNIVersion.allCases) throws(CNIError) -> CNIVersion {
         guard let v = CNIVersion(rawValue: cniVersionString), supported.contains(v) else {
-            let list = supported.map(\.rawValue).joined(separator: " ")
+            let list = supported.map { "\"\($0.rawValue)\"" }.joined(separator: " ")
             throw CNIError(.incompatibleVersion, "incompatible CNI versions",
                            details: "config is \"\(cniVersionString)\", plugin supports [\(list)]")
         }

@@ -78,9 +78,10 @@ public struct CNIRuntime: Sendable {
 
     // MARK: STATUS
 
-    /// Asks each plugin in order; the first that is not ready answers for the list.
+    /// Asks each plugin in order; the first that is not ready answers for the list. Lists older
+    /// than 1.1.0 have no STATUS: they count as ready (libcni's GetStatusNetworkList).
     public func status(_ list: NetworkConfigList) throws(CNIError) {
-        try requireVersion(list, at: .v1_1_0, for: "STATUS")
+        guard let v = SemanticVersion(list.cniVersion), v >= CNIVersion.v1_1_0.semantic else { return }
         for plugin in list.plugins {
             _ = try run(.status, plugin, list: list, rt: nil, prevResult: nil)
         }
@@ -126,9 +127,13 @@ public struct CNIRuntime: Sendable {
             throw CNIError(.decodingFailure, "plugin \"\(pluginType)\" gave an unreadable VERSION reply")
         }
         // Only 0.2.0 plugins may leave out supportedVersions (they support 0.1.0 and 0.2.0).
-        let supported = json["supportedVersions"]?.arrayValue?.compactMap(\.stringValue)
-            ?? (reported == "0.2.0" ? ["0.1.0", "0.2.0"] : [])
-        return (reported, supported)
+        if let list = json["supportedVersions"]?.arrayValue {
+            return (reported, list.compactMap(\.stringValue))
+        }
+        guard reported == "0.2.0" else {
+            throw CNIError(.decodingFailure, "plugin \"\(pluginType)\" gave a VERSION reply without supportedVersions")
+        }
+        return (reported, ["0.1.0", "0.2.0"])
     }
 
     // MARK: Internals
@@ -152,7 +157,14 @@ public struct CNIRuntime: Sendable {
         let fallback = list.version ?? .latest
         do {
             let json = try JSONValue.parse(out)
-            let v = json["cniVersion"]?.stringValue.flatMap { CNIVersion(rawValue: $0) } ?? fallback
+            // Missing or empty: the list's version (as libcni); unknown: an error.
+            var v = fallback
+            if let text = json["cniVersion"]?.stringValue, !text.isEmpty {
+                guard let known = CNIVersion(rawValue: text) else {
+                    throw CNIError(.incompatibleVersion, "unsupported CNI result version \"\(text)\"")
+                }
+                v = known
+            }
             return VersionedResult(result: try CNIResult(json: json, version: v), version: v)
         } catch let e as CNIError {
             throw CNIError(code: e.code, msg: "plugin type=\"\(type)\" gave an invalid result", details: e.description)

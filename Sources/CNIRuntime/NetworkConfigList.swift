@@ -20,7 +20,6 @@ public struct NetworkConfigList: Sendable {
         guard let name = try r.string("name"), !name.isEmpty else {
             throw CNIError(.invalidNetworkConfig, "error parsing \(source): no name")
         }
-        try Names.validateNetworkName(name)
         self.name = name
         self.bytes = bytes
         let declared = try r.string("cniVersion") ?? ""
@@ -49,7 +48,6 @@ public struct NetworkConfigList: Sendable {
             throw CNIError(.invalidNetworkConfig, "error parsing \(source): missing 'type'")
         }
         let name = try r.string("name") ?? ""
-        try Names.validateNetworkName(name)
         let version = try r.string("cniVersion") ?? ""
         let wrapped: JSONValue = [
             "cniVersion": .string(version), "name": .string(name), "plugins": [json],

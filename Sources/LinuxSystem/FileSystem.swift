@@ -102,6 +102,13 @@ public enum FileSystem {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
     }
 
+    /// (device, inode) of what a path names, following links; nil when it cannot be stat'ed.
+    public static func identity(_ path: String) -> [UInt64]? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return [UInt64(st.st_dev), UInt64(st.st_ino)]
+    }
+
     /// The permission bits of a file.
     public static func mode(_ path: String) throws(SystemError) -> mode_t {
         var st = stat()

@@ -56,6 +56,7 @@ public enum Skeleton {
             if [.add, .check, .del].contains(command) {
                 try Names.validateContainerID(env["CNI_CONTAINERID"] ?? "")
                 try Names.validateInterfaceName(env["CNI_IFNAME"] ?? "")
+                try checkNotOwnNamespace(env)
             }
             let version = try gate(command, config: config, supported: plugin.supportedVersions)
             let request = PluginRequest(
@@ -87,6 +88,19 @@ public enum Skeleton {
             out.exitCode = 1
         }
         return out
+    }
+
+    /// CNI_NETNS naming the plugin's own namespace is a runtime mistake that would configure the
+    /// host: code 8, as the reference skeleton (unless CNI_NETNS_OVERRIDE is 1/true, its test knob).
+    /// Checked before the plugin runs; a path that cannot be read is left to the plugin.
+    static func checkNotOwnNamespace(_ env: [String: String]) throws(CNIError) {
+        guard let netns = env["CNI_NETNS"], !netns.isEmpty else { return }
+        let override = (env["CNI_NETNS_OVERRIDE"] ?? "").lowercased()
+        if override == "1" || override == "true" { return }
+        guard let target = FileSystem.identity(netns), let own = FileSystem.identity("/proc/self/ns/net") else { return }
+        if target == own {
+            throw CNIError(.invalidNetNS, "plugin's netns and netns from CNI_NETNS should not be the same")
+        }
     }
 
     /// `{"cniVersion":"1.1.0","supportedVersions":[…]}`.

@@ -77,11 +77,17 @@ import Testing
         #expect(try r.json(version: version)["dns"] == nil)
     }
 
+    /// Go keeps `interface` as a plain index and never checks its range when decoding; the code
+    /// that applies addresses does (InterfaceConfigurator).
+    @Test func anOutOfRangeInterfaceIndexStillDecodes() throws {
+        let r = try CNIResult(json: ["ips": [["interface": 3, "address": "10.0.0.3/24"]], "interfaces": [["name": "a"]]], version: .v1_0_0)
+        #expect(r.ips.first?.interface == 3)
+    }
+
     @Test func invalidResultsAreDecodingFailures() {
         let bad: [JSONValue] = [
             ["ips": [["address": "10.0.0.300/24"]]],
             ["ips": [["address": "10.0.0.3"]]],
-            ["ips": [["interface": 3, "address": "10.0.0.3/24"]], "interfaces": [["name": "a"]]],
             ["routes": [["gw": "10.0.0.1"]]],
             "not an object",
         ]

@@ -39,7 +39,7 @@ import Testing
     @Test func unsupportedVersionIsCodeOneNamingBoth() throws {
         let e = #expect(throws: CNIError.self) { try conf(#"{"cniVersion":"9.9.9","name":"n"}"#).version() }
         #expect(e?.code == 1)
-        #expect(e?.details == #"config is "9.9.9", plugin supports [0.1.0 0.2.0 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0]"#)
+        #expect(e?.details == #"config is "9.9.9", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]"#)
     }
 
     @Test func prevResultIsReadInTheConfigVersion() throws {

@@ -149,7 +149,7 @@ extension Skeleton.Output {
         p.supportedVersions = [.v1_0_0]
         let out = Invocation.make("ADD", version: "0.4.0").run(p)
         #expect(out.code == 1)
-        #expect(out.json?["details"] == #"config is "0.4.0", plugin supports [1.0.0]"#)
+        #expect(out.json?["details"] == #"config is "0.4.0", plugin supports ["1.0.0"]"#)
     }
 
     @Test(arguments: CNIVersion.allCases)
@@ -198,5 +198,20 @@ extension Skeleton.Output {
         #expect(r.version == .v1_0_0)
         #expect(r.stdin == Array(inv.stdin.utf8))
         #expect(try r.cniArgs(known: [])["K8S_POD_NAME"] == "a")
+    }
+}
+
+extension SkeletonTests {
+    @Test func ownNamespaceAsCNINetnsIsCodeEight() {
+        for cmd in ["ADD", "DEL", "CHECK"] {
+            let out = Invocation.make(cmd, version: "1.0.0", set: ["CNI_NETNS": "/proc/self/ns/net"]).run()
+            #expect(out.code == 8, "\(cmd)")
+            #expect(out.json?["msg"] == "plugin's netns and netns from CNI_NETNS should not be the same")
+        }
+        for knob in ["1", "true", "TRUE"] {
+            #expect(Invocation.make("DEL", set: ["CNI_NETNS": "/proc/self/ns/net", "CNI_NETNS_OVERRIDE": knob]).run().exitCode == 0)
+        }
+        // A path that does not exist (a DEL after the pod is gone) is the plugin's business.
+        #expect(Invocation.make("DEL", set: ["CNI_NETNS": "/nonexistent/netns"]).run().exitCode == 0)
     }
 }
