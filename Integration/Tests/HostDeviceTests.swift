@@ -109,11 +109,14 @@ struct HostDeviceTests {
         let s = try scene()
         // IPAM hands out an address whose route cannot be added: everything is undone.
         let c = #"{"cniVersion":"1.0.0","name":"hd","type":"host-device","device":"hd0","ipam":{"type":"host-local","subnet":"10.79.0.0/24","routes":[{"dst":"10.81.0.0/16","gw":"192.0.2.1"}],"dataDir":"\#(s.dataDir)"}}"#
+        try s.host.ip("link", "set", "hd0", "up")
+        try s.host.ip("link", "set", "hd0", "alias", "uplink")
         let add = try s.plugin(hostDevice, "ADD", c, ifName: "net1")
         #expect(add.status == 1)
         #expect(try s.pod.link("net1") == nil)
         let back = try #require(try s.host.link("hd0"))
-        #expect(back["address"] == "c2:00:00:00:0d:01" && back["ifalias"] == nil)
+        #expect(back["address"] == "c2:00:00:00:0d:01" && back["ifalias"] == "uplink")
+        #expect(back["flags"]?.arrayValue?.contains("UP") == true)  // as it was before the ADD
         #expect(reservations(s).isEmpty)
     }
 

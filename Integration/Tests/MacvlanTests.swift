@@ -295,4 +295,27 @@ struct MacvlanTests {
         #expect(reservations(s) == ["10.75.0.2"])
         #expect(try s.plugin(macvlan, "STATUS", c).status == 0)
     }
+
+    /// An IPAM delegate that reserves but prints garbage is still given its DEL.
+    @Test func unreadableIPAMOutputIsReleased() throws {
+        let s = try HostAndPod()
+        let log = s.dir.file("ipam.log")
+        try FileManager.default.createSymbolicLink(atPath: s.dir.file("cni-noop-ipam"), withDestinationPath: BuildProducts.path("cni-noop"))
+        let ipam = #"{"type":"cni-noop-ipam","log":"\#(log)","result":{"cniVersion":"1.0.0","ips":[{"address":"not-an-address"}]}}"#
+        let out = try s.plugin(macvlan, "ADD", conf(s, ipam: ipam), cniPath: s.dir.path)
+        #expect(out.status == 1)
+        #expect(try linkInfo(s.pod) == nil)
+        let calls = try jsonLines(String(contentsOfFile: log, encoding: .utf8)).map { $0["command"] }
+        #expect(calls.last == "DEL")
+    }
+
+    /// An IPAM route to the interface's own subnet (the gateway fallback makes it a gateway route
+    /// beside the kernel's connected one) is accepted, as by the reference.
+    @Test func aRouteBesideTheConnectedOneIsAccepted() throws {
+        let s = try HostAndPod()
+        let ipam = #"{"type":"host-local","subnet":"10.82.0.0/24","routes":[{"dst":"10.82.0.0/24"}],"dataDir":"\#(s.dataDir)"}"#
+        let add = try s.plugin(macvlan, "ADD", conf(s, ipam: ipam))
+        #expect(add.status == 0, "\(add.stdout)")
+        #expect(try s.plugin(macvlan, "DEL", conf(s, ipam: ipam)).status == 0)
+    }
 }

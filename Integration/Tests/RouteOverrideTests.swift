@@ -170,4 +170,15 @@ struct RouteOverrideTests {
         #expect(try s.tool(cnitool, "check", "ro", s.pod.path, env: env).status == 0)
         #expect(try s.tool(cnitool, "del", "ro", s.pod.path, env: env).status == 0)
     }
+
+    /// delroutes only touch destinations the previous result has (as the reference): the kernel's
+    /// connected route for the subnet stays.
+    @Test func delroutesLeaveRoutesThePreviousResultDoesNotHave() throws {
+        let s = try HostAndPod()
+        try s.writeConflist("ro", chain(s, override: #","delroutes":[{"dst":"10.76.0.0/24"},{"dst":"10.60.0.0/16"}]"#))
+        let add = try s.tool(cnitool, "add", "ro", s.pod.path, env: ourPath)
+        try #require(add.status == 0, "\(add.stderr)")
+        let kernel = try kernelRoutes(s.pod)
+        #expect(kernel.contains("10.76.0.0/24 dev") && !kernel.contains("10.60.0.0/16 via 10.76.0.253"))
+    }
 }

@@ -132,8 +132,14 @@ extension CNIResult.Route {
 
     public init(reader r: JSONReader) throws(CNIError) {
         try r.requireObject()
-        self.init(dst: try r.requiredPrefix("dst"), gw: try r.address("gw"), mtu: try r.int("mtu") ?? 0,
-                  advmss: try r.int("advmss") ?? 0, priority: try r.int("priority") ?? 0,
-                  table: try r.int("table"), scope: try r.int("scope"))
+        func ranged(_ key: String, _ range: ClosedRange<Int>) throws(CNIError) -> Int? {
+            guard let v = try r.int(key) else { return nil }
+            guard range.contains(v) else { throw r.fail(key, "\(v) is out of range \(range.lowerBound)…\(range.upperBound)") }
+            return v
+        }
+        let u32 = 0...Int(UInt32.max)
+        self.init(dst: try r.requiredPrefix("dst"), gw: try r.address("gw"), mtu: try ranged("mtu", u32) ?? 0,
+                  advmss: try ranged("advmss", u32) ?? 0, priority: try ranged("priority", u32) ?? 0,
+                  table: try ranged("table", u32), scope: try ranged("scope", 0...255))
     }
 }

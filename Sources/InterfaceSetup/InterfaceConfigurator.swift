@@ -54,7 +54,7 @@ public struct InterfaceConfigurator {
             let route = Netlink.Route(destination: r.dst.masked, gateway: gw, linkIndex: link.index,
                                       priority: UInt32(max(0, r.priority)), table: UInt32(r.table ?? 254),
                                       scope: UInt8(truncatingIfNeeded: r.scope ?? 0))
-            do { try socket.addRoute(route) } catch {
+            do { try socket.addRoute(route, exclusive: false) } catch {
                 throw CNIError(.systemFailure, "failed to add route \(r.dst) via \(gw.map { "\($0)" } ?? "-") dev \(ifName)",
                                details: "\(error)")
             }

@@ -189,20 +189,25 @@ public final class NetlinkSocket {
 
     // MARK: Routes
 
-    public func addRoute(_ r: Route) throws(NetlinkError) {
-        try send(routeRequest(Int(RTM_NEWROUTE), flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, r), "add route \(r.destination)")
+    /// Adds a route. `exclusive` fails when one to the same destination exists; without it the
+    /// kernel keeps both (an alternative, or an ECMP sibling for IPv6), as the reference's
+    /// RouteAddEcmp does; an identical route is still an error.
+    public func addRoute(_ r: Route, exclusive: Bool = true) throws(NetlinkError) {
+        let flags = NLM_F_CREATE | NLM_F_ACK | (exclusive ? NLM_F_EXCL : 0)
+        try send(routeRequest(Int(RTM_NEWROUTE), flags: flags, r), "add route \(r.destination)")
     }
 
+    /// Deletes a route whatever protocol installed it (kernel, ra, dhcp, boot…).
     public func deleteRoute(_ r: Route) throws(NetlinkError) {
-        try send(routeRequest(Int(RTM_DELROUTE), flags: NLM_F_ACK, r), "delete route \(r.destination)")
+        try send(routeRequest(Int(RTM_DELROUTE), flags: NLM_F_ACK, r, protocol: 0), "delete route \(r.destination)")
     }
 
-    func routeRequest(_ type: Int, flags: Int32, _ r: Route) -> NetlinkMessage {
+    func routeRequest(_ type: Int, flags: Int32, _ r: Route, protocol: UInt8 = Kernel.RTPROT_BOOT) -> NetlinkMessage {
         var h = rtmsg()
         h.rtm_family = UInt8(r.destination.family.af)
         h.rtm_dst_len = UInt8(r.destination.length)
         h.rtm_table = r.table < 256 ? UInt8(r.table) : 252 /* RT_TABLE_COMPAT */
-        h.rtm_protocol = Kernel.RTPROT_BOOT
+        h.rtm_protocol = `protocol`
         h.rtm_scope = r.scope
         h.rtm_type = Kernel.RTN_UNICAST
         let m = NetlinkMessage(type: type, flags: flags, header: h)

@@ -89,6 +89,8 @@ import Testing
             ["ips": [["address": "10.0.0.300/24"]]],
             ["ips": [["address": "10.0.0.3"]]],
             ["routes": [["gw": "10.0.0.1"]]],
+            ["routes": [["dst": "10.0.0.0/8", "table": -1]]],
+            ["routes": [["dst": "10.0.0.0/8", "scope": 300]]],
             "not an object",
         ]
         for b in bad {

@@ -15,8 +15,10 @@ import Testing
         #expect(try selector(#","kernelpath":"/sys/devices/pci0000:00/0000:00:03.0","pciBusID":"0000:00:03.0""#)
                 == .kernelPath("/sys/devices/pci0000:00/0000:00:03.0"))
         #expect(try selector(#","pciBusID":"0000:00:03.0""#) == .pciBusID("0000:00:03.0"))
-        // runtimeConfig.deviceID (the device plugin's choice) overrides all of them.
-        #expect(try selector(#","device":"eth1","runtimeConfig":{"deviceID":"0000:04:00.5"}"#) == .deviceID("0000:04:00.5"))
+        // runtimeConfig.deviceID (the device plugin's choice) replaces pciBusID, not the others.
+        #expect(try selector(#","pciBusID":"0000:00:03.0","runtimeConfig":{"deviceID":"0000:04:00.5"}"#) == .deviceID("0000:04:00.5"))
+        #expect(try selector(#","device":"eth1","runtimeConfig":{"deviceID":"0000:04:00.5"}"#) == .name("eth1"))
+        #expect(try selector(#","runtimeConfig":{"deviceID":"mlx5_core.sf.4"}"#) == .deviceID("mlx5_core.sf.4"))
     }
 
     @Test(arguments: ["", #","hwaddr":"zz""#, #","kernelpath":"/etc/passwd""#, #","kernelpath":"/sys/devices/../../etc""#])

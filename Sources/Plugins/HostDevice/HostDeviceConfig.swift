@@ -2,8 +2,8 @@ import CNI
 import IPAddressing
 
 /// host-device's configuration (plugins §2.4): the device by `device` (name), `hwaddr`,
-/// `kernelpath` or `pciBusID` (the first one set), or `runtimeConfig.deviceID` (PCI address or
-/// auxiliary device), which overrides them; `ipam`, `dns`.
+/// `kernelpath`, then `runtimeConfig.deviceID` (PCI address or auxiliary device, replacing
+/// `pciBusID`), then `pciBusID` — the first one set; `ipam`, `dns`.
 public struct HostDeviceConfig: Sendable {
     public enum Selector: Sendable, Equatable {
         case name(String)
@@ -20,9 +20,8 @@ public struct HostDeviceConfig: Sendable {
     public init(_ conf: NetConf) throws(CNIError) {
         let r = JSONReader(.object(conf.raw), path: "")
         let rc = JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig")
-        if let id = try rc.string("deviceID"), !id.isEmpty {
-            selector = .deviceID(id)
-        } else if let name = try r.string("device"), !name.isEmpty {
+        let deviceID = try rc.string("deviceID").flatMap { $0.isEmpty ? nil : $0 }
+        if let name = try r.string("device"), !name.isEmpty {
             selector = .name(name)
         } else if let text = try r.string("hwaddr"), !text.isEmpty {
             guard let mac = MACAddress(text) else { throw CNIError.invalidConfig("invalid hwaddr \"\(text)\"") }
@@ -32,6 +31,9 @@ public struct HostDeviceConfig: Sendable {
                 throw CNIError.invalidConfig("kernelpath \"\(path)\" must be a path under /sys/devices/")
             }
             selector = .kernelPath(path)
+        } else if let id = deviceID {
+            // A device plugin's choice replaces pciBusID (PCI address or auxiliary device).
+            selector = .deviceID(id)
         } else if let id = try r.string("pciBusID"), !id.isEmpty {
             selector = .pciBusID(id)
         } else {

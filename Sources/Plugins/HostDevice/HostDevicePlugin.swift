@@ -43,10 +43,12 @@ public struct HostDevicePlugin: Plugin {
             try step("move \(link.name) to a temporary namespace") {
                 try hostSocket.setLink(index: link.index, .init(namespaceFD: temp.fd))
             }
-            rollback.onFailure("return \(link.name) to the host") {
+            rollback.onFailure("return \(link.name) to the host as it was") {
                 if let l = try tempSocket.link(named: link.name) ?? tempSocket.link(named: r.ifName) {
-                    try tempSocket.setLink(index: l.index, .init(name: link.name, alias: "", up: false))
+                    try tempSocket.setLink(index: l.index, .init(name: link.name, alias: link.alias, up: false))
                     try tempSocket.setLink(index: l.index, .init(namespaceFD: host.fd))
+                    // A move takes a link down: bring it back up if it was.
+                    if link.isUp { try hostSocket.setLink(index: l.index, .init(up: true)) }
                 }
             }
             guard let moved = try tempSocket.link(named: link.name) else {
@@ -66,14 +68,16 @@ public struct HostDevicePlugin: Plugin {
             }
             try step("set \(r.ifName) up") { try podSocket.setLink(index: inPod.index, .init(up: true)) }
 
+            // As the reference: the config's dns, never IPAM's.
             var result = CNIResult(interfaces: [.init(name: r.ifName, mac: inPod.mac?.description ?? "", sandbox: r.netns)],
                                    dns: conf.dns)
             if let ipam = conf.ipamType {
-                let ipamResult = try delegate.add(ipam, r)
+                // Registered first: a delegate that reserved but printed garbage is still released.
                 rollback.onFailure("IPAM DEL") { try? delegate.del(ipam, r) }
+                let ipamResult = try delegate.add(ipam, r)
+                guard !ipamResult.ips.isEmpty else { throw CNIError(.delegateFailure, "IPAM plugin returned missing IP config") }
                 result.ips = ipamResult.ips.map { var ip = $0; ip.interface = 0; return ip }
                 result.routes = ipamResult.routes
-                if conf.dns.isEmpty { result.dns = ipamResult.dns }
                 try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(r.ifName, result)
             }
             return result
@@ -108,10 +112,11 @@ public struct HostDevicePlugin: Plugin {
             try step("move \(r.ifName) to a temporary namespace") {
                 try podSocket.setLink(index: link.index, .init(up: false, namespaceFD: temp.fd))
             }
-            rollback.onFailure("return \(r.ifName) to the pod") {
+            rollback.onFailure("return \(r.ifName) to the pod as it was") {
                 if let l = try tempSocket.link(named: r.ifName) ?? tempSocket.link(named: hostName) {
                     try tempSocket.setLink(index: l.index, .init(name: r.ifName, alias: hostName))
                     try tempSocket.setLink(index: l.index, .init(namespaceFD: pod.fd))
+                    if link.isUp { try podSocket.setLink(index: l.index, .init(up: true)) }
                 }
             }
             guard let moved = try tempSocket.link(named: r.ifName) else { throw CNIError(.systemFailure, "\(r.ifName) vanished") }

@@ -44,10 +44,12 @@ public struct MacvlanPlugin: Plugin {
             } catch {
                 throw CNIError(.systemFailure, "failed to create macvlan", details: "\(error)")
             }
+            rollback.onFailure("delete the new macvlan") {
+                if let l = try podSocket.link(named: temp) ?? podSocket.link(named: r.ifName) { try? podSocket.deleteLink(index: l.index) }
+            }
             guard let created = try podSocket.link(named: temp) else {
                 throw CNIError(.systemFailure, "macvlan \(temp) vanished after creation")
             }
-            rollback.onFailure("delete \(r.ifName)") { try? podSocket.deleteLink(index: created.index) }
             do { try podSocket.setLink(index: created.index, .init(name: r.ifName)) } catch {
                 throw CNIError(.systemFailure, "failed to rename macvlan to \"\(r.ifName)\"", details: "\(error)")
             }
@@ -57,8 +59,9 @@ public struct MacvlanPlugin: Plugin {
             var result = CNIResult(interfaces: [.init(name: r.ifName, mac: link.mac?.description ?? "", sandbox: r.netns)],
                                    dns: conf.dns)
             if let ipam = conf.ipamType {
-                let ipamResult = try delegate.add(ipam, r)
+                // Registered first: a delegate that reserved but printed garbage is still released.
                 rollback.onFailure("IPAM DEL") { try? delegate.del(ipam, r) }
+                let ipamResult = try delegate.add(ipam, r)
                 guard !ipamResult.ips.isEmpty else { throw CNIError(.delegateFailure, "IPAM plugin returned missing IP config") }
                 result.ips = ipamResult.ips.map { var ip = $0; ip.interface = 0; return ip }
                 result.routes = ipamResult.routes

@@ -36,7 +36,10 @@ public struct RouteOverridePlugin: Plugin {
         // Gateways per family of the first interface, before flushgateway clears them.
         let firstIPs = (try? InterfaceConfigurator.addresses(of: first.name, in: result)) ?? []
 
-        var delDsts = conf.delRoutes.map(\.dst.masked)
+        // delroutes act on destinations the previous result has (as the reference); flushgateway's
+        // default routes go whatever the result says.
+        let known = Set(result.routes.map(\.dst.masked))
+        var delDsts = conf.delRoutes.map(\.dst.masked).filter(known.contains)
         if conf.flushGateway {
             delDsts += [IPPrefix("0.0.0.0/0")!, IPPrefix("::/0")!]
             for i in result.ips.indices { result.ips[i].gateway = nil }
