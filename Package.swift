@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "static", targets: ["static"]),
         .executable(name: "macvlan", targets: ["macvlan"]),
         .executable(name: "route-override", targets: ["route-override"]),
+        .executable(name: "ipvlan", targets: ["ipvlan"]),
         .executable(name: "host-device", targets: ["host-device"]),
     ],
     dependencies: [
@@ -39,7 +40,7 @@ let package = Package(
         .target(name: "NetNS", dependencies: ["CSystem", "LinuxSystem"]),
         .target(name: "Netlink", dependencies: ["CLibnl", "IPAddressing", "LinuxSystem"]),
         // Configuring an interface from a result and checking it: shared by the main plugins.
-        .target(name: "InterfaceSetup", dependencies: ["CNI", "Netlink", "NetNS", "LinuxSystem"]),
+        .target(name: "InterfaceSetup", dependencies: ["CNI", "Netlink", "NetNS", "LinuxSystem", "PluginKit"]),
         .target(name: "LinuxSystem", dependencies: ["CSystem"]),
         // Shared plugin machinery and the runtime side of the contract.
         .target(name: "PluginKit", dependencies: ["CNI", "LinuxSystem"]),
@@ -53,6 +54,10 @@ let package = Package(
                 path: "Sources/Plugins/Macvlan"),
         .executableTarget(name: "macvlan", dependencies: ["Macvlan", "PluginKit"],
                           path: "Sources/Executables/macvlan", linkerSettings: staticRelease),
+        .target(name: "Ipvlan", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS"],
+                path: "Sources/Plugins/Ipvlan"),
+        .executableTarget(name: "ipvlan", dependencies: ["Ipvlan", "PluginKit"],
+                          path: "Sources/Executables/ipvlan", linkerSettings: staticRelease),
         .target(name: "RouteOverride", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS"],
                 path: "Sources/Plugins/RouteOverride"),
         .executableTarget(name: "route-override", dependencies: ["RouteOverride", "PluginKit"],
@@ -88,7 +93,7 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "RouteOverride", "HostDevice", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device"],
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

@@ -99,6 +99,8 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,access=any,cache=loose
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,access=any,cache=mmap repo /repo
 for d in proc sys dev run tmp; do mount --bind /$d /host/$d; done
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /host/dev/pts; mount -t tmpfs tmpfs /host/dev/shm
+# The repository may live under /tmp (now the guest's tmpfs): make its mount point there.
+mkdir -p "/host$SWCNI_REPO" 2>/dev/null
 mount --bind /repo "/host$SWCNI_REPO"
 mkdir -p /run/netns
 chroot /host /bin/sh -c 'cd "$SWCNI_REPO" && exec /bin/sh "$SWCNI_CMDFILE"' 2>&1 < /dev/null

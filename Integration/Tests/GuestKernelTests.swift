@@ -58,3 +58,118 @@ struct GuestKernelTests {
         #expect(left.count == 1)  // only eth0's
     }
 }
+
+/// ipvlan on Debian's kernel (the project machines' kernel has no ipvlan).
+@Suite(.enabled(if: Guest.active, "runs in the kernel-lab guest (Integration/KernelLab)"))
+struct IpvlanGuestTests {
+    let ipvlan = BuildProducts.path("ipvlan")
+
+    func scene() throws -> HostAndPod {
+        let s = try HostAndPod()
+        try s.host.ip("link", "add", "ipm0", "type", "dummy")
+        try s.host.ip("link", "set", "ipm0", "up")
+        return s
+    }
+
+    func conf(_ s: HostAndPod, mode: String, version: String = "1.0.0", dataDir: String? = nil) -> String {
+        #"""
+        {"cniVersion":"\#(version)","name":"ipv","type":"ipvlan","master":"ipm0","mode":"\#(mode)",
+         "ipam":{"type":"host-local","ranges":[[{"subnet":"10.86.0.0/24"}],[{"subnet":"fd00:86::/64"}]],
+                 "routes":[{"dst":"0.0.0.0/0"},{"dst":"::/0"}],"dataDir":"\#(dataDir ?? s.dataDir)"}}
+        """#
+    }
+
+    func reservations(_ s: HostAndPod) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/ipv")) ?? []).filter { $0.contains(".") || $0.contains(":") }
+            .filter { !$0.hasPrefix("last_") }.count
+    }
+
+    @Test(arguments: ["l2", "l3", "l3s"], ["0.4.0", "1.1.0"])
+    func modesWithV4AndV6(mode: String, version: String) throws {
+        let s = try scene()
+        let c = conf(s, mode: mode, version: version)
+        let add = try s.plugin(ipvlan, "ADD", c)
+        try #require(add.status == 0, "\(add.stdout)")
+        let link = try #require(try s.pod.link("eth0"))
+        #expect(link["linkinfo"]?["info_kind"] == "ipvlan")
+        #expect(link["linkinfo"]?["info_data"]?["mode"] == .string(mode))
+        // ipvlan shares the master's MAC; the result says so.
+        #expect(link["address"] == (try s.host.link("ipm0"))?["address"])
+        #expect(add.json?["interfaces"]?.arrayValue?.first?["mac"] == link["address"])
+        let ips = Set(add.json?["ips"]?.arrayValue?.compactMap { $0["address"]?.stringValue } ?? [])
+        #expect(Set(try s.pod.addresses("eth0")) == ips && ips.count == 2)
+        #expect(try s.pod.ipJSON("route", "show").arrayValue?.contains { $0["dst"] == "default" && $0["gateway"] == "10.86.0.1" } == true)
+        var withPrev = try JSONValue.parse(c).objectValue!
+        withPrev["prevResult"] = add.json
+        #expect(try s.plugin(ipvlan, "CHECK", JSONValue.object(withPrev).serializedString()).status == 0)
+        #expect(try s.plugin(ipvlan, "DEL", c).status == 0)
+        #expect(try s.pod.link("eth0") == nil)
+        #expect(reservations(s) == 0)
+    }
+
+    @Test func chainedOverAPreviousResult() throws {
+        let s = try scene()
+        try FileManager.default.createSymbolicLink(atPath: s.dir.file("cni-noop"), withDestinationPath: BuildProducts.path("cni-noop"))
+        try FileManager.default.createSymbolicLink(atPath: s.dir.file("ipvlan"), withDestinationPath: ipvlan)
+        try s.writeConflist("chain", #"""
+            {"cniVersion":"1.0.0","name":"chain","plugins":[
+              {"type":"cni-noop","noop":{"result":{"cniVersion":"1.0.0","interfaces":[{"name":"ipm0"}],
+                "ips":[{"address":"10.87.0.5/24","gateway":"10.87.0.1","interface":0}],"routes":[{"dst":"10.88.0.0/16"}]}}},
+              {"type":"ipvlan","mode":"l2"}]}
+            """#)
+        let add = try s.tool(BuildProducts.path("cnitool"), "add", "chain", s.pod.path, env: ["CNI_PATH": s.dir.path])
+        try #require(add.status == 0, "\(add.stderr)")
+        #expect(add.json?["interfaces"]?.arrayValue?.map { $0["name"] } == ["eth0"])
+        #expect(try s.pod.addresses("eth0") == ["10.87.0.5/24"])
+        #expect(try s.pod.link("eth0")?["link_index"] == (try s.host.link("ipm0"))?["ifindex"])
+        #expect(try s.pod.ipJSON("route", "show").arrayValue?.contains { $0["dst"] == "10.88.0.0/16" && $0["gateway"] == "10.87.0.1" } == true)
+        #expect(try s.tool(BuildProducts.path("cnitool"), "del", "chain", s.pod.path, env: ["CNI_PATH": s.dir.path]).status == 0)
+        #expect(try s.pod.link("eth0") == nil)
+    }
+
+    @Test func delWithTheMasterGoneReleasesAndChecksFailAfterTampering() throws {
+        let s = try scene()
+        let c = conf(s, mode: "l2")
+        let add = try s.plugin(ipvlan, "ADD", c)
+        try #require(add.status == 0)
+        var withPrev = try JSONValue.parse(c).objectValue!
+        withPrev["prevResult"] = add.json
+        try s.pod.ip("link", "set", "eth0", "type", "ipvlan", "mode", "l3")
+        let check = try s.plugin(ipvlan, "CHECK", JSONValue.object(withPrev).serializedString())
+        #expect(check.json?["msg"] == "Container ipvlan mode l3 does not match expected value: l2")
+        try s.host.ip("link", "del", "ipm0")
+        let del = try s.plugin(ipvlan, "DEL", c)
+        #expect(del.status == 0, "\(del.stdout)")  // the reference fails here
+        #expect(reservations(s) == 0)
+        #expect(try s.plugin(ipvlan, "DEL", c).status == 0)
+    }
+
+    @Test(arguments: ["l2", "l3"])
+    func sameAsTheGoIpvlan(mode: String) throws {
+        let s = try scene()
+        func state() throws -> JSONValue {
+            let l = try #require(try s.pod.link("eth0"))
+            let addrs = (try s.pod.ipJSON("addr", "show", "dev", "eth0").arrayValue?.first?["addr_info"]?.arrayValue ?? [])
+                .filter { $0["scope"] == "global" }.map { a -> JSONValue in ["local": a["local"] ?? .null, "prefixlen": a["prefixlen"] ?? .null, "broadcast": a["broadcast"] ?? .null] }
+            let routes = (try s.pod.ipJSON("route", "show").arrayValue ?? []) + (try s.pod.ipJSON("-6", "route", "show").arrayValue ?? [])
+            let kept = routes.filter { $0["dst"]?.stringValue?.hasPrefix("fe80") != true }
+                .map { r -> JSONValue in ["dst": r["dst"] ?? .null, "gateway": r["gateway"] ?? .null, "protocol": r["protocol"] ?? .null, "metric": r["metric"] ?? .null] }
+            return ["mtu": l["mtu"] ?? .null, "flags": l["flags"] ?? .null, "mode": l["linkinfo"]?["info_data"]?["mode"] ?? .null,
+                    "addresses": .array(addrs), "routes": .array(kept)]
+        }
+        let ours = try s.plugin(ipvlan, "ADD", conf(s, mode: mode, dataDir: s.dir.file("ours")))
+        try #require(ours.status == 0, "\(ours.stdout)")
+        let ourState = try state()
+        #expect(try s.plugin(ipvlan, "DEL", conf(s, mode: mode, dataDir: s.dir.file("ours"))).status == 0)
+        let go = try s.plugin("/usr/lib/cni/ipvlan", "ADD", conf(s, mode: mode, dataDir: s.dir.file("go")), cniPath: "/usr/lib/cni")
+        try #require(go.status == 0, "\(go.stdout)")
+        let goState = try state()
+        #expect(try s.plugin("/usr/lib/cni/ipvlan", "DEL", conf(s, mode: mode, dataDir: s.dir.file("go")), cniPath: "/usr/lib/cni").status == 0)
+        var o = ours.json!.objectValue!, g = go.json!.objectValue!
+        if g["dns"] == .object(JSONObject()) { g["dns"] = nil }
+        o["interfaces"] = nil; g["interfaces"] = nil
+        #expect(JSONValue.object(o) == JSONValue.object(g))
+        #expect(ours.json?["interfaces"]?.arrayValue?.first?["name"] == go.json?["interfaces"]?.arrayValue?.first?["name"])
+        #expect(ourState == goState, "ours \(ourState.serializedString())\ngo   \(goState.serializedString())")
+    }
+}

@@ -17,6 +17,7 @@ public struct Link: Sendable, Equatable {
     public var alias: String
     public var operstate: UInt8
     public var macvlanMode: MacvlanMode?
+    public var ipvlanMode: IpvlanMode?
 
     public var isUp: Bool { flags & Kernel.IFF_UP != 0 }
 }
@@ -55,5 +56,25 @@ extension Link {
         alias = rtnl_link_get_ifalias(l).map { String(cString: $0) } ?? ""
         operstate = rtnl_link_get_operstate(l)
         macvlanMode = kind == "macvlan" ? MacvlanMode(kernelValue: rtnl_link_macvlan_get_mode(l)) : nil
+        var ipvlan: UInt16 = 0
+        ipvlanMode = kind == "ipvlan" && rtnl_link_ipvlan_get_mode(l, &ipvlan) == 0 ? IpvlanMode(kernelValue: ipvlan) : nil
+    }
+}
+
+/// ipvlan modes, both ways to the kernel's values and the config's words.
+public enum IpvlanMode: String, Sendable, CaseIterable {
+    case l2, l3, l3s
+
+    public var kernelValue: UInt16 {
+        switch self {
+        case .l2: return UInt16(IPVLAN_MODE_L2.rawValue)
+        case .l3: return UInt16(IPVLAN_MODE_L3.rawValue)
+        case .l3s: return UInt16(IPVLAN_MODE_L3S.rawValue)
+        }
+    }
+
+    public init?(kernelValue: UInt16) {
+        guard let m = Self.allCases.first(where: { $0.kernelValue == kernelValue }) else { return nil }
+        self = m
     }
 }

@@ -114,6 +114,20 @@ public final class NetlinkSocket {
         try send(m, "create macvlan \(changes.name ?? "")")
     }
 
+    /// Creates an ipvlan on `parentIndex` (a link of this socket's namespace), directly in the
+    /// namespace of `changes.namespaceFD` when given.
+    public func createIpvlan(parentIndex: Int32, mode: IpvlanMode, _ changes: LinkChanges) throws(NetlinkError) {
+        let m = NetlinkMessage(type: Int(RTM_NEWLINK), flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+                               header: linkHeader(index: 0, up: changes.up))
+        putChanges(m, changes)
+        m.put(Int(IFLA_LINK), u32: UInt32(bitPattern: parentIndex))
+        m.nest(Int(IFLA_LINKINFO)) {
+            m.put(Int(IFLA_INFO_KIND), string: "ipvlan")
+            m.nest(Int(IFLA_INFO_DATA)) { m.put(Int(IFLA_IPVLAN_MODE), u16: mode.kernelValue) }
+        }
+        try send(m, "create ipvlan \(changes.name ?? "")")
+    }
+
     /// Creates a veth pair: `name` here (or in `changes.namespaceFD`), `peer` in `peerNamespaceFD`.
     public func createVeth(name: String, peer: String, peerNamespaceFD: Int32? = nil,
                            _ changes: LinkChanges = LinkChanges()) throws(NetlinkError) {

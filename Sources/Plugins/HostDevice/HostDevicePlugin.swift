@@ -72,11 +72,8 @@ public struct HostDevicePlugin: Plugin {
             var result = CNIResult(interfaces: [.init(name: r.ifName, mac: inPod.mac?.description ?? "", sandbox: r.netns)],
                                    dns: conf.dns)
             if let ipam = conf.ipamType {
-                // Registered first: a delegate that reserved but printed garbage is still released.
-                rollback.onFailure("IPAM DEL") { try? delegate.del(ipam, r) }
-                let ipamResult = try delegate.add(ipam, r)
-                guard !ipamResult.ips.isEmpty else { throw CNIError(.delegateFailure, "IPAM plugin returned missing IP config") }
-                result.ips = ipamResult.ips.map { var ip = $0; ip.interface = 0; return ip }
+                let ipamResult = try PodLink.ipam(ipam, r, delegate: delegate, rollback: rollback)
+                result.ips = ipamResult.ips
                 result.routes = ipamResult.routes
                 try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(r.ifName, result)
             }

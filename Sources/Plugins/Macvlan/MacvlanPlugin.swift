@@ -28,50 +28,24 @@ public struct MacvlanPlugin: Plugin {
         if conf.mtu > Int(master.mtu) {
             throw CNIError.invalidConfig("invalid MTU \(conf.mtu), must be [0, master MTU(\(master.mtu))]")
         }
-        if try podSocket.link(named: r.ifName) != nil {
-            throw CNIError(.invalidNetworkConfig, "container veth name provided (\(r.ifName)) already exists")
-        }
-
         return try Rollback.run { rollback in
-            // Create under a temporary name (no clash with host names), then rename inside the pod.
-            let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-            let temp = "veth" + String(repeating: "0", count: 8 - hex.count) + hex
-            var changes = NetlinkSocket.LinkChanges(name: temp, mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil, mac: conf.mac)
-            if !conf.linkInContainer { changes.namespaceFD = pod.fd }
-            do {
-                try masterSocket.createMacvlan(parentIndex: master.index, mode: conf.mode,
-                                               broadcastQueueLength: conf.broadcastQueueLength, changes)
-            } catch {
-                throw CNIError(.systemFailure, "failed to create macvlan", details: "\(error)")
-            }
-            rollback.onFailure("delete the new macvlan") {
-                if let l = try podSocket.link(named: temp) ?? podSocket.link(named: r.ifName) { try? podSocket.deleteLink(index: l.index) }
-            }
-            guard let created = try podSocket.link(named: temp) else {
-                throw CNIError(.systemFailure, "macvlan \(temp) vanished after creation")
-            }
-            do { try podSocket.setLink(index: created.index, .init(name: r.ifName)) } catch {
-                throw CNIError(.systemFailure, "failed to rename macvlan to \"\(r.ifName)\"", details: "\(error)")
-            }
-            guard let link = try podSocket.link(index: created.index) else {
-                throw CNIError(.systemFailure, "macvlan \(r.ifName) vanished")
+            let link = try PodLink.create(named: r.ifName, podSocket: podSocket, rollback: rollback) { temp in
+                var changes = NetlinkSocket.LinkChanges(name: temp, mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil, mac: conf.mac)
+                if !conf.linkInContainer { changes.namespaceFD = pod.fd }
+                do {
+                    try masterSocket.createMacvlan(parentIndex: master.index, mode: conf.mode,
+                                                   broadcastQueueLength: conf.broadcastQueueLength, changes)
+                } catch {
+                    throw CNIError(.systemFailure, "failed to create macvlan", details: "\(error)")
+                }
             }
             var result = CNIResult(interfaces: [.init(name: r.ifName, mac: link.mac?.description ?? "", sandbox: r.netns)],
                                    dns: conf.dns)
             if let ipam = conf.ipamType {
-                // Registered first: a delegate that reserved but printed garbage is still released.
-                rollback.onFailure("IPAM DEL") { try? delegate.del(ipam, r) }
-                let ipamResult = try delegate.add(ipam, r)
-                guard !ipamResult.ips.isEmpty else { throw CNIError(.delegateFailure, "IPAM plugin returned missing IP config") }
-                result.ips = ipamResult.ips.map { var ip = $0; ip.interface = 0; return ip }
+                let ipamResult = try PodLink.ipam(ipam, r, delegate: delegate, rollback: rollback)
+                result.ips = ipamResult.ips
                 result.routes = ipamResult.routes
-                // The kernel announces the address when the link comes up (gratuitous ARP / unsolicited NA).
-                try pod.run {
-                    try Sysctl.set("net/ipv4/conf/\(r.ifName)/arp_notify", "1")
-                    if FileManagerLite.exists("/proc/sys/net/ipv6/conf/\(r.ifName)/ndisc_notify") {
-                        try Sysctl.set("net/ipv6/conf/\(r.ifName)/ndisc_notify", "1")
-                    }
-                }
+                try PodLink.enableNotify(r.ifName, in: pod)
                 try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(r.ifName, result)
             } else {
                 do { try podSocket.setLink(index: link.index, .init(up: true)) } catch {
@@ -142,8 +116,4 @@ public struct MacvlanPlugin: Plugin {
             throw CNIError(.invalidEnvironment, "failed to open netns \"\(path)\"", details: "\(error)")
         }
     }
-}
-
-enum FileManagerLite {
-    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 }

@@ -1,0 +1,4 @@
+import Ipvlan
+import PluginKit
+
+Skeleton.main(IpvlanPlugin())

@@ -1,0 +1,126 @@
+import CNI
+import InterfaceSetup
+import NetNS
+import Netlink
+import PluginKit
+
+/// The ipvlan plugin: an ipvlan of a host link (sharing its MAC) in the pod. Chained without
+/// `ipam`, it takes the addresses of the previous result and, without `master`, that result's
+/// single interface as master.
+public struct IpvlanPlugin: Plugin {
+    public let about = "swift-cni ipvlan: an IP-VLAN sub-interface of a host link in the pod"
+    let delegate: Delegate
+
+    public init(delegate: Delegate = Delegate()) { self.delegate = delegate }
+
+    /// The master's name: configured, else (chained) the previous result's single interface,
+    /// else the default-route link.
+    func masterName(_ conf: IpvlanConfig, prev: CNIResult?, socket: NetlinkSocket) throws -> String {
+        if let m = conf.master { return m }
+        if conf.ipamType == nil, let prev {
+            guard prev.interfaces.count == 1 else {
+                throw CNIError(.invalidNetworkConfig, "chained master failure: the previous result must have exactly one interface",
+                               details: "it has \(prev.interfaces.count); set \"master\"")
+            }
+            return prev.interfaces[0].name
+        }
+        return try DefaultRoute.interface(socket)
+    }
+
+    public func add(_ r: PluginRequest) throws -> CNIResult {
+        let conf = try IpvlanConfig(r.config)
+        let prev = try r.config.prevResult()
+        if conf.ipamType == nil && (prev?.ips.isEmpty ?? true) {
+            throw CNIError(.invalidNetworkConfig, "IPAM plugin returned missing IP config",
+                           details: "without \"ipam\", ipvlan takes its addresses from the previous plugin's result")
+        }
+        let pod = try openNamespace(r.netns)
+        let podSocket = try pod.run { try NetlinkSocket() }
+        let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
+        let name = try masterName(conf, prev: prev, socket: masterSocket)
+        guard let master = try masterSocket.link(named: name) else {
+            throw CNIError(.invalidNetworkConfig, "failed to lookup master \"\(name)\"")
+        }
+        if conf.mtu > Int(master.mtu) {
+            throw CNIError.invalidConfig("invalid MTU \(conf.mtu), must be [0, master MTU(\(master.mtu))]")
+        }
+        return try Rollback.run { rollback in
+            let link = try PodLink.create(named: r.ifName, podSocket: podSocket, rollback: rollback) { temp in
+                var changes = NetlinkSocket.LinkChanges(name: temp, mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil)
+                if !conf.linkInContainer { changes.namespaceFD = pod.fd }
+                do { try masterSocket.createIpvlan(parentIndex: master.index, mode: conf.mode, changes) } catch {
+                    throw CNIError(.systemFailure, "failed to create ipvlan", details: "\(error)")
+                }
+            }
+            var result = CNIResult(interfaces: [.init(name: r.ifName, mac: link.mac?.description ?? "", sandbox: r.netns)],
+                                   dns: conf.dns)
+            if let ipam = conf.ipamType {
+                let ipamResult = try PodLink.ipam(ipam, r, delegate: delegate, rollback: rollback)
+                result.ips = ipamResult.ips
+                result.routes = ipamResult.routes
+            } else if let prev {
+                result.ips = prev.ips.map { var ip = $0; ip.interface = 0; return ip }
+                result.routes = prev.routes
+                if conf.dns.isEmpty { result.dns = prev.dns }
+            }
+            try PodLink.enableNotify(r.ifName, in: pod)
+            try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(r.ifName, result)
+            return result
+        }
+    }
+
+    /// Releases IPAM first and deletes the link; reads no master, so it succeeds when the master,
+    /// the link or the namespace is gone (the reference fails when the master is gone).
+    public func del(_ r: PluginRequest) throws {
+        if let ipam = r.config.ipamType { try delegate.del(ipam, r) }
+        guard !r.netns.isEmpty else { return }
+        let pod: NetworkNamespace
+        do { pod = try NetworkNamespace(path: r.netns) } catch NetNSError.notFound { return }
+        let socket = try pod.run { try NetlinkSocket() }
+        guard let link = try socket.link(named: r.ifName) else { return }
+        do { try socket.deleteLink(index: link.index) } catch where error.isNotFound { return }
+    }
+
+    /// The interface is an ipvlan in the configured mode on the master, with the result's
+    /// addresses and routes.
+    public func check(_ r: PluginRequest) throws {
+        let conf = try IpvlanConfig(r.config)
+        if let ipam = conf.ipamType { try delegate.check(ipam, r) }
+        guard let prev = try r.config.prevResult() else { throw CNIError.invalidConfig("Required prevResult missing") }
+        guard let iface = prev.interfaces.first(where: { $0.name == r.ifName }), iface.sandbox == r.netns else {
+            throw CNIError.invalidConfig("prevResult has no interface \(r.ifName) in \(r.netns)")
+        }
+        let pod = try openNamespace(r.netns)
+        let podSocket = try pod.run { try NetlinkSocket() }
+        let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
+        guard let link = try podSocket.link(named: r.ifName) else {
+            throw CNIError.invalidConfig("Container Interface name in prevResult: \(r.ifName) not found")
+        }
+        if link.kind != "ipvlan" { throw CNIError.invalidConfig("Error: Container interface: \(link.name) not of type ipvlan") }
+        if link.ipvlanMode != conf.mode {
+            throw CNIError.invalidConfig("Container ipvlan mode \(link.ipvlanMode?.rawValue ?? "?") does not match expected value: \(conf.mode.rawValue)")
+        }
+        if let m = conf.master, let master = try masterSocket.link(named: m), link.parentIndex != master.index {
+            throw CNIError.invalidConfig("Container ipvlan is not on master \(m)")
+        }
+        let ips = try InterfaceConfigurator.addresses(of: r.ifName, in: prev)
+        try Validation.addresses(ips, on: link, actual: podSocket.addresses(index: link.index))
+        var kernel: [Netlink.Route] = []
+        for f in Set(prev.routes.map(\.dst.family)) { kernel += try podSocket.routes(family: f) }
+        try Validation.routes(prev.routes, ips: ips, link: link, actual: kernel)
+    }
+
+    public func status(_ r: PluginRequest) throws {
+        if let ipam = r.config.ipamType { try delegate.status(ipam, r) }
+    }
+
+    public func gc(_ r: PluginRequest) throws {
+        if let ipam = r.config.ipamType { try delegate.gc(ipam, r) }
+    }
+
+    func openNamespace(_ path: String) throws(CNIError) -> NetworkNamespace {
+        do { return try NetworkNamespace(path: path) } catch {
+            throw CNIError(.invalidEnvironment, "failed to open netns \"\(path)\"", details: error.description)
+        }
+    }
+}
