@@ -144,6 +144,32 @@ struct IpvlanGuestTests {
         #expect(try s.plugin(ipvlan, "DEL", c).status == 0)
     }
 
+    @Test func delMatrixMTUAndLinkInContainer() throws {
+        let s = try scene()
+        let c = conf(s, mode: "l2")
+        #expect(try s.plugin(ipvlan, "DEL", c).status == 0)  // without ADD
+        // MTU within the master's.
+        var withMTU = try JSONValue.parse(c).objectValue!
+        withMTU["mtu"] = 1400
+        let mtuConf = JSONValue.object(withMTU).serializedString()
+        try #require(try s.plugin(ipvlan, "ADD", mtuConf).status == 0)
+        #expect(try s.pod.link("eth0")?["mtu"] == 1400)
+        // DEL with the netns deleted: the reservation is still released.
+        s.pod.delete()
+        #expect(try s.plugin(ipvlan, "DEL", mtuConf).status == 0)
+        #expect(reservations(s) == 0)
+        // linkInContainer: the master lives in the pod.
+        let pod2 = try NetNS("pod2")
+        try pod2.ip("link", "add", "inner0", "type", "dummy")
+        try pod2.ip("link", "set", "inner0", "up")
+        let inner = #"{"cniVersion":"1.0.0","name":"ipv","type":"ipvlan","master":"inner0","linkInContainer":true,"mode":"l3","ipam":{"type":"static","addresses":[{"address":"10.89.0.5/24"}]}}"#
+        let add = try s.plugin(ipvlan, "ADD", inner, netns: pod2.path)
+        try #require(add.status == 0, "\(add.stdout)")
+        #expect(try pod2.link("eth0")?["link"] == "inner0")
+        #expect(try s.plugin(ipvlan, "DEL", inner, netns: pod2.path).status == 0)
+        #expect(try pod2.link("eth0") == nil)
+    }
+
     @Test(arguments: ["l2", "l3"])
     func sameAsTheGoIpvlan(mode: String) throws {
         let s = try scene()
