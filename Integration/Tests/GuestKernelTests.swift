@@ -1,5 +1,7 @@
 import CNI
 import Foundation
+import NetNS
+import Netlink
 import Testing
 import TestSupport
 
@@ -197,5 +199,49 @@ struct IpvlanGuestTests {
         #expect(JSONValue.object(o) == JSONValue.object(g))
         #expect(ours.json?["interfaces"]?.arrayValue?.first?["name"] == go.json?["interfaces"]?.arrayValue?.first?["name"])
         #expect(ourState == goState, "ours \(ourState.serializedString())\ngo   \(goState.serializedString())")
+    }
+}
+
+/// The Netlink module's bridge primitives against Debian's kernel (the project machines' bridge
+/// has no VLAN filtering), read back with `bridge -j` — the base of the bridge plugin.
+@Suite(.enabled(if: Guest.active, "runs in the kernel-lab guest (Integration/KernelLab)"))
+struct BridgeNetlinkGuestTests {
+    @Test func vlanFilteringPortFlagsAndVLANs() throws {
+        let ns = try NetNS("br")
+        let sock = try NetworkNamespace(path: ns.path).run { try NetlinkSocket() }
+        try sock.createBridge(name: "br9", mtu: 1450, vlanFiltering: true)
+        let br = try #require(try sock.link(named: "br9"))
+        #expect(br.kind == "bridge" && br.mtu == 1450)
+        #expect(try ns.link("br9")?["linkinfo"]?["info_data"]?["vlan_filtering"] == 1)
+        try sock.createVeth(name: "p0", peer: "p0c")
+        let port = try #require(try sock.link(named: "p0"))
+        try sock.setMaster(index: port.index, masterIndex: br.index)
+        #expect(try sock.link(index: port.index)?.masterIndex == br.index)
+        try sock.setBridgePort(index: port.index, hairpin: true, isolated: true)
+        let info = try ns.link("p0")?["linkinfo"]?["info_slave_data"]
+        #expect(info?["hairpin"] == true && info?["isolated"] == true)
+
+        // Access VLAN 100 (PVID, untagged), trunk 200, default VLAN 1 removed.
+        try sock.setBridgeVLAN(index: port.index, BridgeVLAN(id: 1), remove: true)
+        try sock.setBridgeVLAN(index: port.index, BridgeVLAN(id: 100, pvid: true, untagged: true))
+        try sock.setBridgeVLAN(index: port.index, BridgeVLAN(id: 200))
+        let shown = try ns.ipJSONBridge("vlan", "show", "dev", "p0")
+        let vlans = shown.arrayValue?.first?["vlans"]?.arrayValue ?? []
+        #expect(vlans.count == 2)
+        let v100 = vlans.first { $0["vlan"] == 100 }, v200 = vlans.first { $0["vlan"] == 200 }
+        #expect(v100?["flags"]?.arrayValue?.contains("PVID") == true && v100?["flags"]?.arrayValue?.contains("Egress Untagged") == true)
+        #expect(v200 != nil && v200?["flags"] == nil)
+        try sock.setBridgeVLANFiltering(index: br.index, false)
+        #expect(try ns.link("br9")?["linkinfo"]?["info_data"]?["vlan_filtering"] == 0)
+        try sock.setMaster(index: port.index, masterIndex: 0)
+        #expect(try sock.link(index: port.index)?.masterIndex == 0)
+    }
+}
+
+extension NetNS {
+    /// `bridge -j …` in the namespace, parsed.
+    func ipJSONBridge(_ args: String...) throws -> JSONValue {
+        let out = try Command.must(["ip", "netns", "exec", name, "bridge", "-j"] + args)
+        return try JSONValue.parse(out.stdout.isEmpty ? "[]" : out.stdout)
     }
 }

@@ -16,3 +16,4 @@
 #include <linux/rtnetlink.h>
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
+#include <linux/if_bridge.h>
