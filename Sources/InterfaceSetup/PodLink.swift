@@ -1,4 +1,5 @@
 import CNI
+import IPAddressing
 import NetNS
 import Netlink
 import PluginKit
@@ -49,6 +50,45 @@ public enum PodLink {
             if (try? Sysctl.get("net/ipv6/conf/\(ifName)/ndisc_notify")) != nil {
                 try Sysctl.set("net/ipv6/conf/\(ifName)/ndisc_notify", "1")
             }
+        }
+    }
+}
+
+extension PodLink {
+    /// Opens CNI_NETNS for ADD/CHECK (code 4 when it is not a usable namespace).
+    public static func openNamespace(_ path: String) throws(CNIError) -> NetworkNamespace {
+        do { return try NetworkNamespace(path: path) } catch {
+            throw CNIError(.invalidEnvironment, "failed to open netns \"\(path)\"", details: error.description)
+        }
+    }
+
+    /// The DEL of a link the plugin created in the pod: nothing to do when the namespace or the
+    /// link is already gone.
+    public static func deleteLink(named ifName: String, netns: String) throws {
+        guard !netns.isEmpty else { return }
+        let pod: NetworkNamespace
+        do { pod = try NetworkNamespace(path: netns) } catch NetNSError.notFound { return }
+        let socket = try pod.run { try NetlinkSocket() }
+        guard let link = try socket.link(named: ifName) else { return }
+        do { try socket.deleteLink(index: link.index) } catch where error.isNotFound { return }
+    }
+
+    /// CHECK of a result's addresses and routes for the link (the reference's ValidateExpected*).
+    public static func checkAddressesAndRoutes(_ prev: CNIResult, ifName: String, link: Link, socket: NetlinkSocket) throws {
+        let ips = try InterfaceConfigurator.addresses(of: ifName, in: prev)
+        try Validation.addresses(ips, on: link, actual: socket.addresses(index: link.index))
+        var kernel: [Netlink.Route] = []
+        for f in Set(prev.routes.map(\.dst.family)) { kernel += try socket.routes(family: f) }
+        try Validation.routes(prev.routes, ips: ips, link: link, actual: kernel)
+    }
+}
+
+extension PodLink {
+    /// CHECK: the link's MAC is the one the result reported (when it reported one).
+    public static func checkMAC(_ link: Link, _ iface: CNIResult.Interface) throws(CNIError) {
+        guard !iface.mac.isEmpty else { return }
+        if link.mac.map({ "\($0)" }) != MACAddress(iface.mac).map({ "\($0)" }) {
+            throw CNIError.invalidConfig("Interface MAC \(link.mac.map { "\($0)" } ?? "") does not match prevResult \(iface.mac)")
         }
     }
 }

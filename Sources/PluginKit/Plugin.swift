@@ -19,3 +19,18 @@ extension Plugin {
     public func status(_ request: PluginRequest) throws {}
     public func gc(_ request: PluginRequest) throws {}
 }
+
+/// A plugin whose STATUS and GC are its IPAM delegate's (main plugins with an `ipam` section).
+public protocol DelegatesIPAM: Plugin {
+    var delegate: Delegate { get }
+}
+
+extension DelegatesIPAM {
+    public func status(_ request: PluginRequest) throws {
+        if let ipam = request.config.ipamType { try delegate.status(ipam, request) }
+    }
+
+    public func gc(_ request: PluginRequest) throws {
+        if let ipam = request.config.ipamType { try delegate.gc(ipam, request) }
+    }
+}

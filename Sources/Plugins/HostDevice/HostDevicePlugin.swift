@@ -8,15 +8,15 @@ import PluginKit
 /// host-device: moves a whole host link into the pod (through a temporary namespace, so udev and
 /// NetworkManager never see it renamed in the host), named CNI_IFNAME, its host name kept in the
 /// link alias; DEL moves it back under that name, left down.
-public struct HostDevicePlugin: Plugin {
+public struct HostDevicePlugin: DelegatesIPAM {
     public let about = "swift-cni host-device: move a host network device into the pod"
-    let delegate: Delegate
+    public let delegate: Delegate
 
     public init(delegate: Delegate = Delegate()) { self.delegate = delegate }
 
     public func add(_ r: PluginRequest) throws -> CNIResult {
         let conf = try HostDeviceConfig(r.config)
-        let pod = try openNamespace(r.netns)
+        let pod = try PodLink.openNamespace(r.netns)
         let host = try NetworkNamespace.current()
         let hostSocket = try NetlinkSocket()
         let podSocket = try pod.run { try NetlinkSocket() }
@@ -137,38 +137,19 @@ public struct HostDevicePlugin: Plugin {
         if iface.sandbox != r.netns {
             throw CNIError.invalidConfig("Sandbox in prevResult \(iface.sandbox) doesn't match configured netns: \(r.netns)")
         }
-        let pod = try openNamespace(r.netns)
+        let pod = try PodLink.openNamespace(r.netns)
         let socket = try pod.run { try NetlinkSocket() }
         guard let link = try socket.link(named: r.ifName) else {
             throw CNIError.invalidConfig("Container Interface name in prevResult: \(r.ifName) not found")
         }
-        if !iface.mac.isEmpty && link.mac.map({ "\($0)" }) != MACAddress(iface.mac).map({ "\($0)" }) {
-            throw CNIError.invalidConfig("Interface MAC \(link.mac.map { "\($0)" } ?? "") does not match prevResult \(iface.mac)")
-        }
-        let ips = try InterfaceConfigurator.addresses(of: r.ifName, in: prev)
-        try Validation.addresses(ips, on: link, actual: socket.addresses(index: link.index))
-        var kernel: [Netlink.Route] = []
-        for f in Set(prev.routes.map(\.dst.family)) { kernel += try socket.routes(family: f) }
-        try Validation.routes(prev.routes, ips: ips, link: link, actual: kernel)
+        try PodLink.checkMAC(link, iface)
+        try PodLink.checkAddressesAndRoutes(prev, ifName: r.ifName, link: link, socket: socket)
     }
 
-    public func status(_ r: PluginRequest) throws {
-        if let ipam = r.config.ipamType { try delegate.status(ipam, r) }
-    }
-
-    public func gc(_ r: PluginRequest) throws {
-        if let ipam = r.config.ipamType { try delegate.gc(ipam, r) }
-    }
 
     func step(_ what: String, _ body: () throws -> Void) throws {
         do { try body() } catch let e as CNIError { throw e } catch {
             throw CNIError(.systemFailure, "failed to \(what)", details: "\(error)")
-        }
-    }
-
-    func openNamespace(_ path: String) throws(CNIError) -> NetworkNamespace {
-        do { return try NetworkNamespace(path: path) } catch {
-            throw CNIError(.invalidEnvironment, "failed to open netns \"\(path)\"", details: error.description)
         }
     }
 }

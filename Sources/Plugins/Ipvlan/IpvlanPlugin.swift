@@ -7,9 +7,9 @@ import PluginKit
 /// The ipvlan plugin: an ipvlan of a host link (sharing its MAC) in the pod. Chained without
 /// `ipam`, it takes the addresses of the previous result and, without `master`, that result's
 /// single interface as master.
-public struct IpvlanPlugin: Plugin {
+public struct IpvlanPlugin: DelegatesIPAM {
     public let about = "swift-cni ipvlan: an IP-VLAN sub-interface of a host link in the pod"
-    let delegate: Delegate
+    public let delegate: Delegate
 
     public init(delegate: Delegate = Delegate()) { self.delegate = delegate }
 
@@ -34,7 +34,7 @@ public struct IpvlanPlugin: Plugin {
             throw CNIError(.invalidNetworkConfig, "IPAM plugin returned missing IP config",
                            details: "without \"ipam\", ipvlan takes its addresses from the previous plugin's result")
         }
-        let pod = try openNamespace(r.netns)
+        let pod = try PodLink.openNamespace(r.netns)
         let podSocket = try pod.run { try NetlinkSocket() }
         let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
         let name = try masterName(conf, prev: prev, socket: masterSocket)
@@ -73,12 +73,7 @@ public struct IpvlanPlugin: Plugin {
     /// the link or the namespace is gone (the reference fails when the master is gone).
     public func del(_ r: PluginRequest) throws {
         if let ipam = r.config.ipamType { try delegate.del(ipam, r) }
-        guard !r.netns.isEmpty else { return }
-        let pod: NetworkNamespace
-        do { pod = try NetworkNamespace(path: r.netns) } catch NetNSError.notFound { return }
-        let socket = try pod.run { try NetlinkSocket() }
-        guard let link = try socket.link(named: r.ifName) else { return }
-        do { try socket.deleteLink(index: link.index) } catch where error.isNotFound { return }
+        try PodLink.deleteLink(named: r.ifName, netns: r.netns)
     }
 
     /// The interface is an ipvlan in the configured mode on the master, with the result's
@@ -90,7 +85,7 @@ public struct IpvlanPlugin: Plugin {
         guard let iface = prev.interfaces.first(where: { $0.name == r.ifName }), iface.sandbox == r.netns else {
             throw CNIError.invalidConfig("prevResult has no interface \(r.ifName) in \(r.netns)")
         }
-        let pod = try openNamespace(r.netns)
+        let pod = try PodLink.openNamespace(r.netns)
         let podSocket = try pod.run { try NetlinkSocket() }
         let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
         guard let link = try podSocket.link(named: r.ifName) else {
@@ -103,24 +98,7 @@ public struct IpvlanPlugin: Plugin {
         if let m = conf.master, let master = try masterSocket.link(named: m), link.parentIndex != master.index {
             throw CNIError.invalidConfig("Container ipvlan is not on master \(m)")
         }
-        let ips = try InterfaceConfigurator.addresses(of: r.ifName, in: prev)
-        try Validation.addresses(ips, on: link, actual: podSocket.addresses(index: link.index))
-        var kernel: [Netlink.Route] = []
-        for f in Set(prev.routes.map(\.dst.family)) { kernel += try podSocket.routes(family: f) }
-        try Validation.routes(prev.routes, ips: ips, link: link, actual: kernel)
+        try PodLink.checkAddressesAndRoutes(prev, ifName: r.ifName, link: link, socket: podSocket)
     }
 
-    public func status(_ r: PluginRequest) throws {
-        if let ipam = r.config.ipamType { try delegate.status(ipam, r) }
-    }
-
-    public func gc(_ r: PluginRequest) throws {
-        if let ipam = r.config.ipamType { try delegate.gc(ipam, r) }
-    }
-
-    func openNamespace(_ path: String) throws(CNIError) -> NetworkNamespace {
-        do { return try NetworkNamespace(path: path) } catch {
-            throw CNIError(.invalidEnvironment, "failed to open netns \"\(path)\"", details: error.description)
-        }
-    }
 }

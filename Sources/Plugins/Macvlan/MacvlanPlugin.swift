@@ -7,15 +7,15 @@ import Netlink
 import PluginKit
 
 /// The macvlan plugin: a macvlan of a host link, created directly in the pod's namespace.
-public struct MacvlanPlugin: Plugin {
+public struct MacvlanPlugin: DelegatesIPAM {
     public let about = "swift-cni macvlan: a MAC-VLAN sub-interface of a host link in the pod"
-    let delegate: Delegate
+    public let delegate: Delegate
 
     public init(delegate: Delegate = Delegate()) { self.delegate = delegate }
 
     public func add(_ r: PluginRequest) throws -> CNIResult {
         let conf = try MacvlanConfig(r.config, args: r.cniArgs(known: MacvlanConfig.argsKeys))
-        let pod = try openNamespace(r.netns)
+        let pod = try PodLink.openNamespace(r.netns)
         let podSocket = try pod.run { try NetlinkSocket() }
         let hostSocket = try NetlinkSocket()
         let masterSocket = conf.linkInContainer ? podSocket : hostSocket
@@ -60,12 +60,7 @@ public struct MacvlanPlugin: Plugin {
     /// deletes the link. Only the IPAM type is read from the config: no master lookup (#954).
     public func del(_ r: PluginRequest) throws {
         if let ipam = r.config.ipamType { try delegate.del(ipam, r) }
-        guard !r.netns.isEmpty else { return }
-        let pod: NetworkNamespace
-        do { pod = try NetworkNamespace(path: r.netns) } catch NetNSError.notFound { return }
-        let socket = try pod.run { try NetlinkSocket() }
-        guard let link = try socket.link(named: r.ifName) else { return }
-        do { try socket.deleteLink(index: link.index) } catch where error.isNotFound { return }
+        try PodLink.deleteLink(named: r.ifName, netns: r.netns)
     }
 
     public func check(_ r: PluginRequest) throws {
@@ -78,7 +73,7 @@ public struct MacvlanPlugin: Plugin {
         if iface.sandbox != r.netns {
             throw CNIError.invalidConfig("Sandbox in prevResult \(iface.sandbox) doesn't match configured netns: \(r.netns)")
         }
-        let pod = try openNamespace(r.netns)
+        let pod = try PodLink.openNamespace(r.netns)
         let podSocket = try pod.run { try NetlinkSocket() }
         let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
         let masterName = try conf.master ?? DefaultRoute.interface(masterSocket)
@@ -92,28 +87,8 @@ public struct MacvlanPlugin: Plugin {
         if link.macvlanMode != conf.mode {
             throw CNIError.invalidConfig("Container macvlan mode \(link.macvlanMode?.rawValue ?? "?") does not match expected value: \(conf.mode.rawValue)")
         }
-        if !iface.mac.isEmpty && link.mac.map({ "\($0)" }) != MACAddress(iface.mac).map({ "\($0)" }) {
-            throw CNIError.invalidConfig("Interface MAC \(link.mac.map { "\($0)" } ?? "") does not match prevResult \(iface.mac)")
-        }
-        let ips = try InterfaceConfigurator.addresses(of: r.ifName, in: prev)
-        try Validation.addresses(ips, on: link, actual: podSocket.addresses(index: link.index))
-        let families = Set(prev.routes.map(\.dst.family))
-        var kernelRoutes: [Netlink.Route] = []
-        for f in families { kernelRoutes += try podSocket.routes(family: f) }
-        try Validation.routes(prev.routes, ips: ips, link: link, actual: kernelRoutes)
+        try PodLink.checkMAC(link, iface)
+        try PodLink.checkAddressesAndRoutes(prev, ifName: r.ifName, link: link, socket: podSocket)
     }
 
-    public func status(_ r: PluginRequest) throws {
-        if let ipam = r.config.ipamType { try delegate.status(ipam, r) }
-    }
-
-    public func gc(_ r: PluginRequest) throws {
-        if let ipam = r.config.ipamType { try delegate.gc(ipam, r) }
-    }
-
-    func openNamespace(_ path: String) throws(CNIError) -> NetworkNamespace {
-        do { return try NetworkNamespace(path: path) } catch {
-            throw CNIError(.invalidEnvironment, "failed to open netns \"\(path)\"", details: "\(error)")
-        }
-    }
 }

@@ -26,7 +26,7 @@ public struct RouteOverridePlugin: Plugin {
             throw CNIError(.invalidNetworkConfig, "route-override: no prevResult",
                            details: "route-override is a chained plugin: put it after a plugin that creates an interface")
         }
-        let pod = try openNamespace(r.netns)
+        let pod = try PodLink.openNamespace(r.netns)
         let socket = try pod.run { try NetlinkSocket() }
         let links = try sandboxInterfaces(result, r, socket)
         guard let first = links.first else {
@@ -116,7 +116,7 @@ public struct RouteOverridePlugin: Plugin {
         let conf = try RouteOverrideConfig(r.config)
         if conf.skipCheck { return }
         guard let prev = try r.config.prevResult() else { throw CNIError.invalidConfig("Required prevResult missing") }
-        let pod = try openNamespace(r.netns)
+        let pod = try PodLink.openNamespace(r.netns)
         let socket = try pod.run { try NetlinkSocket() }
         let links = try sandboxInterfaces(prev, r, socket)
         let indices = Set(links.map(\.index))
@@ -135,12 +135,6 @@ public struct RouteOverridePlugin: Plugin {
             if !ok {
                 throw CNIError.invalidConfig("route-override: failed to match route \(route.dst) via \(route.gw.map { "\($0)" } ?? "-")")
             }
-        }
-    }
-
-    func openNamespace(_ path: String) throws(CNIError) -> NetworkNamespace {
-        do { return try NetworkNamespace(path: path) } catch {
-            throw CNIError(.invalidEnvironment, "failed to open netns \"\(path)\"", details: error.description)
         }
     }
 }
