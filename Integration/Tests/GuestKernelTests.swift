@@ -231,6 +231,8 @@ struct BridgeNetlinkGuestTests {
         let v100 = vlans.first { $0["vlan"] == 100 }, v200 = vlans.first { $0["vlan"] == 200 }
         #expect(v100?["flags"]?.arrayValue?.contains("PVID") == true && v100?["flags"]?.arrayValue?.contains("Egress Untagged") == true)
         #expect(v200 != nil && v200?["flags"] == nil)
+        // The same through Netlink (what the bridge plugin's CHECK will read).
+        #expect(try sock.bridgeVLANs(index: port.index) == [BridgeVLAN(id: 100, pvid: true, untagged: true), BridgeVLAN(id: 200)])
         try sock.setBridgeVLANFiltering(index: br.index, false)
         #expect(try ns.link("br9")?["linkinfo"]?["info_data"]?["vlan_filtering"] == 0)
         try sock.setMaster(index: port.index, masterIndex: 0)

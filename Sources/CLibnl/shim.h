@@ -8,6 +8,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/macvlan.h>
 #include <netlink/route/link/ipvlan.h>
+#include <netlink/route/link/bridge.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/route.h>
 #include <netlink/route/nexthop.h>

@@ -75,3 +75,22 @@ extension NetlinkSocket {
         try send(m, "\(remove ? "delete" : "add") VLAN \(vlan.id) on \(index)")
     }
 }
+
+extension NetlinkSocket {
+    /// The VLANs of a bridge port, read from an AF_BRIDGE link dump (libnl asks for
+    /// RTEXT_FILTER_BRVLAN and decodes them into bitmaps).
+    public func bridgeVLANs(index: Int32) throws(NetlinkError) -> [BridgeVLAN] {
+        var out: [BridgeVLAN] = []
+        try eachObject("list bridge ports", alloc: { rtnl_link_alloc_cache(sk, AF_BRIDGE, &$0) }) { l in
+            guard rtnl_link_get_ifindex(l) == index, let v = rtnl_link_bridge_get_port_vlan(l) else { return }
+            let info = v.pointee
+            let vlans = withUnsafeBytes(of: info.vlan_bitmap) { Array($0.bindMemory(to: UInt32.self)) }
+            let untagged = withUnsafeBytes(of: info.untagged_bitmap) { Array($0.bindMemory(to: UInt32.self)) }
+            for id in 1..<4095 where vlans[id / 32] & (1 << UInt32(id % 32)) != 0 {
+                out.append(BridgeVLAN(id: UInt16(id), pvid: Int(info.pvid) == id,
+                                      untagged: untagged[id / 32] & (1 << UInt32(id % 32)) != 0))
+            }
+        }
+        return out
+    }
+}
