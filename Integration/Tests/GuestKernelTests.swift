@@ -30,8 +30,6 @@ struct GuestKernelTests {
         #expect(try s.plugin(hostDevice, "DEL", conf, ifName: "net1").status == 0)
         let back = try #require(try s.host.link("dum0"))
         #expect(back["address"] == "c2:00:00:00:0e:01" && back["flags"]?.arrayValue?.contains("UP") == false)
-        // The pod namespace deleted with the device inside: a dummy goes back to the root
-        // namespace... of the guest; the reservation-free static IPAM leaves nothing to release.
     }
 
     @Test func macvlanOnADummyAndOnAVLANMaster() throws {

@@ -27,10 +27,8 @@ public struct InterfaceConfigurator {
         return out
     }
 
-    public func configure(_ ifName: String, _ result: CNIResult) throws {
-        guard let link = try socket.link(named: ifName) else {
-            throw CNIError(.systemFailure, "failed to look up \"\(ifName)\"")
-        }
+    public func configure(_ link: Link, _ result: CNIResult) throws {
+        let ifName = link.name
         let ips = try Self.addresses(of: ifName, in: result)
         if ips.contains(where: { $0.address.family == .v6 }) {
             try namespace.run {

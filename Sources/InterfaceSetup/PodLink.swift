@@ -32,14 +32,20 @@ public enum PodLink {
         return link
     }
 
-    /// The IPAM delegate's addresses for the attachment's single interface (index 0), its DEL
+    /// The result of an attachment with the one interface `link` in the pod (index 0).
+    public static func result(for link: Link, _ r: PluginRequest, dns: DNS) -> CNIResult {
+        CNIResult(interfaces: [.init(name: link.name, mac: link.mac?.description ?? "", sandbox: r.netns)], dns: dns)
+    }
+
+    /// Adds the IPAM delegate's addresses (for interface 0) and routes to `result`, its DEL
     /// registered first so that even a delegate printing garbage after reserving is released.
-    public static func ipam(_ type: String, _ r: PluginRequest, delegate: Delegate, rollback: Rollback) throws -> CNIResult {
+    public static func addIPAM(_ type: String, to result: inout CNIResult, _ r: PluginRequest, delegate: Delegate,
+                               rollback: Rollback) throws {
         rollback.onFailure("IPAM DEL") { try? delegate.del(type, r) }
-        var result = try delegate.add(type, r)
-        guard !result.ips.isEmpty else { throw CNIError(.delegateFailure, "IPAM plugin returned missing IP config") }
-        result.ips = result.ips.map { var ip = $0; ip.interface = 0; return ip }
-        return result
+        let ipam = try delegate.add(type, r)
+        guard !ipam.ips.isEmpty else { throw CNIError(.delegateFailure, "IPAM plugin returned missing IP config") }
+        result.ips = ipam.ips.map { var ip = $0; ip.interface = 0; return ip }
+        result.routes = ipam.routes
     }
 
     /// Announces the address when the link comes up (gratuitous ARP / unsolicited NA), as the
@@ -90,5 +96,44 @@ extension PodLink {
         if link.mac.map({ "\($0)" }) != MACAddress(iface.mac).map({ "\($0)" }) {
             throw CNIError.invalidConfig("Interface MAC \(link.mac.map { "\($0)" } ?? "") does not match prevResult \(iface.mac)")
         }
+    }
+}
+
+extension PodLink {
+    /// What a CHECK of a pod link starts from: the previous result, its interface for CNI_IFNAME
+    /// (which must be in CNI_NETNS), and that link as the pod's kernel reports it.
+    public struct Checked {
+        public let prev: CNIResult
+        public let iface: CNIResult.Interface
+        public let pod: NetworkNamespace
+        public let socket: NetlinkSocket
+        public let link: Link
+    }
+
+    public static func checked(_ r: PluginRequest) throws -> Checked {
+        guard let prev = try r.config.prevResult() else { throw CNIError.invalidConfig("Required prevResult missing") }
+        guard let iface = prev.interfaces.first(where: { $0.name == r.ifName }) else {
+            throw CNIError.invalidConfig("prevResult has no interface \(r.ifName)")
+        }
+        if iface.sandbox != r.netns {
+            throw CNIError.invalidConfig("Sandbox in prevResult \(iface.sandbox) doesn't match configured netns: \(r.netns)")
+        }
+        let pod = try openNamespace(r.netns)
+        let socket = try pod.run { try NetlinkSocket() }
+        guard let link = try socket.link(named: r.ifName) else {
+            throw CNIError.invalidConfig("Container Interface name in prevResult: \(r.ifName) not found")
+        }
+        return Checked(prev: prev, iface: iface, pod: pod, socket: socket, link: link)
+    }
+
+    /// The master link by name, and an MTU that must fit in it (0: the kernel's choice).
+    public static func master(named name: String, socket: NetlinkSocket, mtu: Int) throws -> Link {
+        guard let master = try socket.link(named: name) else {
+            throw CNIError(.invalidNetworkConfig, "failed to lookup master \"\(name)\"")
+        }
+        if mtu > Int(master.mtu) {
+            throw CNIError.invalidConfig("invalid MTU \(mtu), must be [0, master MTU(\(master.mtu))]")
+        }
+        return master
     }
 }

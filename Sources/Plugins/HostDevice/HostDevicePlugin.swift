@@ -69,13 +69,10 @@ public struct HostDevicePlugin: DelegatesIPAM {
             try step("set \(r.ifName) up") { try podSocket.setLink(index: inPod.index, .init(up: true)) }
 
             // As the reference: the config's dns, never IPAM's.
-            var result = CNIResult(interfaces: [.init(name: r.ifName, mac: inPod.mac?.description ?? "", sandbox: r.netns)],
-                                   dns: conf.dns)
+            var result = PodLink.result(for: inPod, r, dns: conf.dns)
             if let ipam = conf.ipamType {
-                let ipamResult = try PodLink.ipam(ipam, r, delegate: delegate, rollback: rollback)
-                result.ips = ipamResult.ips
-                result.routes = ipamResult.routes
-                try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(r.ifName, result)
+                try PodLink.addIPAM(ipam, to: &result, r, delegate: delegate, rollback: rollback)
+                try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(inPod, result)
             }
             return result
         }
@@ -130,20 +127,9 @@ public struct HostDevicePlugin: DelegatesIPAM {
     public func check(_ r: PluginRequest) throws {
         let conf = try HostDeviceConfig(r.config)
         if let ipam = conf.ipamType { try delegate.check(ipam, r) }
-        guard let prev = try r.config.prevResult() else { throw CNIError.invalidConfig("Required prevResult missing") }
-        guard let iface = prev.interfaces.first(where: { $0.name == r.ifName }) else {
-            throw CNIError.invalidConfig("prevResult has no interface \(r.ifName)")
-        }
-        if iface.sandbox != r.netns {
-            throw CNIError.invalidConfig("Sandbox in prevResult \(iface.sandbox) doesn't match configured netns: \(r.netns)")
-        }
-        let pod = try PodLink.openNamespace(r.netns)
-        let socket = try pod.run { try NetlinkSocket() }
-        guard let link = try socket.link(named: r.ifName) else {
-            throw CNIError.invalidConfig("Container Interface name in prevResult: \(r.ifName) not found")
-        }
-        try PodLink.checkMAC(link, iface)
-        try PodLink.checkAddressesAndRoutes(prev, ifName: r.ifName, link: link, socket: socket)
+        let c = try PodLink.checked(r)
+        try PodLink.checkMAC(c.link, c.iface)
+        try PodLink.checkAddressesAndRoutes(c.prev, ifName: r.ifName, link: c.link, socket: c.socket)
     }
 
 

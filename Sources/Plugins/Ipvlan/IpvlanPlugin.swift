@@ -37,13 +37,7 @@ public struct IpvlanPlugin: DelegatesIPAM {
         let pod = try PodLink.openNamespace(r.netns)
         let podSocket = try pod.run { try NetlinkSocket() }
         let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
-        let name = try masterName(conf, prev: prev, socket: masterSocket)
-        guard let master = try masterSocket.link(named: name) else {
-            throw CNIError(.invalidNetworkConfig, "failed to lookup master \"\(name)\"")
-        }
-        if conf.mtu > Int(master.mtu) {
-            throw CNIError.invalidConfig("invalid MTU \(conf.mtu), must be [0, master MTU(\(master.mtu))]")
-        }
+        let master = try PodLink.master(named: masterName(conf, prev: prev, socket: masterSocket), socket: masterSocket, mtu: conf.mtu)
         return try Rollback.run { rollback in
             let link = try PodLink.create(named: r.ifName, podSocket: podSocket, rollback: rollback) { temp in
                 var changes = NetlinkSocket.LinkChanges(name: temp, mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil)
@@ -52,19 +46,16 @@ public struct IpvlanPlugin: DelegatesIPAM {
                     throw CNIError(.systemFailure, "failed to create ipvlan", details: "\(error)")
                 }
             }
-            var result = CNIResult(interfaces: [.init(name: r.ifName, mac: link.mac?.description ?? "", sandbox: r.netns)],
-                                   dns: conf.dns)
+            var result = PodLink.result(for: link, r, dns: conf.dns)
             if let ipam = conf.ipamType {
-                let ipamResult = try PodLink.ipam(ipam, r, delegate: delegate, rollback: rollback)
-                result.ips = ipamResult.ips
-                result.routes = ipamResult.routes
+                try PodLink.addIPAM(ipam, to: &result, r, delegate: delegate, rollback: rollback)
             } else if let prev {
                 result.ips = prev.ips.map { var ip = $0; ip.interface = 0; return ip }
                 result.routes = prev.routes
                 if conf.dns.isEmpty { result.dns = prev.dns }
             }
             try PodLink.enableNotify(r.ifName, in: pod)
-            try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(r.ifName, result)
+            try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(link, result)
             return result
         }
     }
@@ -81,16 +72,9 @@ public struct IpvlanPlugin: DelegatesIPAM {
     public func check(_ r: PluginRequest) throws {
         let conf = try IpvlanConfig(r.config)
         if let ipam = conf.ipamType { try delegate.check(ipam, r) }
-        guard let prev = try r.config.prevResult() else { throw CNIError.invalidConfig("Required prevResult missing") }
-        guard let iface = prev.interfaces.first(where: { $0.name == r.ifName }), iface.sandbox == r.netns else {
-            throw CNIError.invalidConfig("prevResult has no interface \(r.ifName) in \(r.netns)")
-        }
-        let pod = try PodLink.openNamespace(r.netns)
-        let podSocket = try pod.run { try NetlinkSocket() }
-        let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
-        guard let link = try podSocket.link(named: r.ifName) else {
-            throw CNIError.invalidConfig("Container Interface name in prevResult: \(r.ifName) not found")
-        }
+        let c = try PodLink.checked(r)
+        let link = c.link
+        let masterSocket = conf.linkInContainer ? c.socket : try NetlinkSocket()
         if link.kind != "ipvlan" { throw CNIError.invalidConfig("Error: Container interface: \(link.name) not of type ipvlan") }
         if link.ipvlanMode != conf.mode {
             throw CNIError.invalidConfig("Container ipvlan mode \(link.ipvlanMode?.rawValue ?? "?") does not match expected value: \(conf.mode.rawValue)")
@@ -98,7 +82,7 @@ public struct IpvlanPlugin: DelegatesIPAM {
         if let m = conf.master, let master = try masterSocket.link(named: m), link.parentIndex != master.index {
             throw CNIError.invalidConfig("Container ipvlan is not on master \(m)")
         }
-        try PodLink.checkAddressesAndRoutes(prev, ifName: r.ifName, link: link, socket: podSocket)
+        try PodLink.checkAddressesAndRoutes(c.prev, ifName: r.ifName, link: link, socket: c.socket)
     }
 
 }

@@ -20,14 +20,7 @@ public struct MacvlanPlugin: DelegatesIPAM {
         let hostSocket = try NetlinkSocket()
         let masterSocket = conf.linkInContainer ? podSocket : hostSocket
 
-        let masterName = try conf.master ?? DefaultRoute.interface(masterSocket)
-        guard let master = try masterSocket.link(named: masterName) else {
-            throw CNIError(.invalidNetworkConfig, "failed to lookup master \"\(masterName)\"",
-                           details: conf.linkInContainer ? "in the container namespace" : "in the host namespace")
-        }
-        if conf.mtu > Int(master.mtu) {
-            throw CNIError.invalidConfig("invalid MTU \(conf.mtu), must be [0, master MTU(\(master.mtu))]")
-        }
+        let master = try PodLink.master(named: conf.master ?? DefaultRoute.interface(masterSocket), socket: masterSocket, mtu: conf.mtu)
         return try Rollback.run { rollback in
             let link = try PodLink.create(named: r.ifName, podSocket: podSocket, rollback: rollback) { temp in
                 var changes = NetlinkSocket.LinkChanges(name: temp, mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil, mac: conf.mac)
@@ -39,14 +32,11 @@ public struct MacvlanPlugin: DelegatesIPAM {
                     throw CNIError(.systemFailure, "failed to create macvlan", details: "\(error)")
                 }
             }
-            var result = CNIResult(interfaces: [.init(name: r.ifName, mac: link.mac?.description ?? "", sandbox: r.netns)],
-                                   dns: conf.dns)
+            var result = PodLink.result(for: link, r, dns: conf.dns)
             if let ipam = conf.ipamType {
-                let ipamResult = try PodLink.ipam(ipam, r, delegate: delegate, rollback: rollback)
-                result.ips = ipamResult.ips
-                result.routes = ipamResult.routes
+                try PodLink.addIPAM(ipam, to: &result, r, delegate: delegate, rollback: rollback)
                 try PodLink.enableNotify(r.ifName, in: pod)
-                try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(r.ifName, result)
+                try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(link, result)
             } else {
                 do { try podSocket.setLink(index: link.index, .init(up: true)) } catch {
                     throw CNIError(.systemFailure, "failed to set \"\(r.ifName)\" up", details: "\(error)")
@@ -66,29 +56,15 @@ public struct MacvlanPlugin: DelegatesIPAM {
     public func check(_ r: PluginRequest) throws {
         let conf = try MacvlanConfig(r.config, args: r.cniArgs(known: MacvlanConfig.argsKeys))
         if let ipam = conf.ipamType { try delegate.check(ipam, r) }
-        guard let prev = try r.config.prevResult() else { throw CNIError.invalidConfig("Required prevResult missing") }
-        guard let iface = prev.interfaces.first(where: { $0.name == r.ifName }) else {
-            throw CNIError.invalidConfig("prevResult has no interface \(r.ifName)")
-        }
-        if iface.sandbox != r.netns {
-            throw CNIError.invalidConfig("Sandbox in prevResult \(iface.sandbox) doesn't match configured netns: \(r.netns)")
-        }
-        let pod = try PodLink.openNamespace(r.netns)
-        let podSocket = try pod.run { try NetlinkSocket() }
-        let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
-        let masterName = try conf.master ?? DefaultRoute.interface(masterSocket)
-        guard try masterSocket.link(named: masterName) != nil else {
-            throw CNIError.invalidConfig("failed to lookup master \"\(masterName)\"")
-        }
-        guard let link = try podSocket.link(named: r.ifName) else {
-            throw CNIError.invalidConfig("Container Interface name in prevResult: \(r.ifName) not found")
-        }
+        let c = try PodLink.checked(r)
+        let link = c.link
+        let masterSocket = conf.linkInContainer ? c.socket : try NetlinkSocket()
+        _ = try PodLink.master(named: conf.master ?? DefaultRoute.interface(masterSocket), socket: masterSocket, mtu: 0)
         if link.kind != "macvlan" { throw CNIError.invalidConfig("Error: Container interface: \(link.name) not of type macvlan") }
         if link.macvlanMode != conf.mode {
             throw CNIError.invalidConfig("Container macvlan mode \(link.macvlanMode?.rawValue ?? "?") does not match expected value: \(conf.mode.rawValue)")
         }
-        try PodLink.checkMAC(link, iface)
-        try PodLink.checkAddressesAndRoutes(prev, ifName: r.ifName, link: link, socket: podSocket)
+        try PodLink.checkMAC(link, c.iface)
+        try PodLink.checkAddressesAndRoutes(c.prev, ifName: r.ifName, link: link, socket: c.socket)
     }
-
 }
