@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "route-override", targets: ["route-override"]),
         .executable(name: "ipvlan", targets: ["ipvlan"]),
         .executable(name: "host-device", targets: ["host-device"]),
+        .executable(name: "bridge", targets: ["bridge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,6 +67,12 @@ let package = Package(
                 path: "Sources/Plugins/HostDevice"),
         .executableTarget(name: "host-device", dependencies: ["HostDevice", "PluginKit"],
                           path: "Sources/Executables/host-device", linkerSettings: staticRelease),
+        // nftables through the nft command (masquerading, MAC spoof checks): no libnftables.
+        .target(name: "Nftables", dependencies: ["CNI", "IPAddressing", "LinuxSystem"]),
+        .target(name: "Bridge", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS", "LinuxSystem", "Nftables"],
+                path: "Sources/Plugins/Bridge"),
+        .executableTarget(name: "bridge", dependencies: ["Bridge", "PluginKit"],
+                          path: "Sources/Executables/bridge", linkerSettings: staticRelease),
         .executableTarget(name: "host-local", dependencies: ["HostLocal", "PluginKit"],
                           path: "Sources/Executables/host-local", linkerSettings: staticRelease),
         .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],
@@ -90,10 +97,10 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "TestSupport"]),
-        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "RouteOverride", "HostDevice", "PluginKit", "TestSupport"]),
+        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "RouteOverride", "HostDevice", "Bridge", "Nftables", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan"],
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

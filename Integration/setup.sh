@@ -9,6 +9,8 @@ packages=(
   iproute2 util-linux             # ip, nsenter: namespaces and kernel state in tests
   containernetworking-plugins     # the Go reference plugins in /usr/lib/cni
   golang-go golang-github-appc-cni-dev  # builds a libcni-based cnitool for interop tests
+  nftables                        # nft: the bridge's ipMasq and macspoofchk rules
+  iputils-ping                    # ping: traffic between test pods
   time                            # GNU time: peak RSS in the benchmarks
   ca-certificates
 )

@@ -37,15 +37,18 @@ public enum PodLink {
         CNIResult(interfaces: [.init(name: link.name, mac: link.mac?.description ?? "", sandbox: r.netns)], dns: dns)
     }
 
-    /// Adds the IPAM delegate's addresses (for interface 0) and routes to `result`, its DEL
-    /// registered first so that even a delegate printing garbage after reserving is released.
-    public static func addIPAM(_ type: String, to result: inout CNIResult, _ r: PluginRequest, delegate: Delegate,
-                               rollback: Rollback) throws {
+    /// Adds the IPAM delegate's addresses (for `interface`, the pod's link in the result) and
+    /// routes to `result`, its DEL registered first so that even a delegate printing garbage after
+    /// reserving is released. Returns the delegate's result.
+    @discardableResult
+    public static func addIPAM(_ type: String, to result: inout CNIResult, interface: Int = 0, _ r: PluginRequest,
+                               delegate: Delegate, rollback: Rollback) throws -> CNIResult {
         rollback.onFailure("IPAM DEL") { try? delegate.del(type, r) }
         let ipam = try delegate.add(type, r)
         guard !ipam.ips.isEmpty else { throw CNIError(.delegateFailure, "IPAM plugin returned missing IP config") }
-        result.ips = ipam.ips.map { var ip = $0; ip.interface = 0; return ip }
+        result.ips = ipam.ips.map { var ip = $0; ip.interface = interface; return ip }
         result.routes = ipam.routes
+        return ipam
     }
 
     /// Announces the address when the link comes up (gratuitous ARP / unsolicited NA), as the

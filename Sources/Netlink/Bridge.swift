@@ -13,10 +13,11 @@ public struct BridgeVLAN: Sendable, Equatable {
 }
 
 extension NetlinkSocket {
-    /// Creates a bridge (`vlanFiltering` sets IFLA_BR_VLAN_FILTERING).
-    public func createBridge(name: String, mtu: UInt32? = nil, vlanFiltering: Bool? = nil) throws(NetlinkError) {
+    /// Creates a bridge (`vlanFiltering` sets IFLA_BR_VLAN_FILTERING), up and promiscuous when asked.
+    public func createBridge(name: String, mtu: UInt32? = nil, vlanFiltering: Bool? = nil,
+                             up: Bool? = nil, promisc: Bool? = nil) throws(NetlinkError) {
         let m = NetlinkMessage(type: Int(RTM_NEWLINK), flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
-                               header: linkHeader(index: 0, up: nil))
+                               header: linkHeader(index: 0, up: up, promisc: promisc))
         putChanges(m, LinkChanges(name: name, mtu: mtu))
         m.nest(Int(IFLA_LINKINFO)) {
             m.put(Int(IFLA_INFO_KIND), string: "bridge")
@@ -64,32 +65,92 @@ extension NetlinkSocket {
 
     /// Adds (or with `remove`, deletes) a VLAN on a bridge port, as `bridge vlan add … master`.
     public func setBridgeVLAN(index: Int32, _ vlan: BridgeVLAN, remove: Bool = false) throws(NetlinkError) {
+        try setBridgeVLANs(index: index, [BridgeVLANRange(vlan)], remove: remove)
+    }
+
+    /// Adds (or deletes) several VLANs and VLAN ranges on a bridge port in one request: a trunk
+    /// of thousands of VLANs is one message, not one per VLAN.
+    public func setBridgeVLANs(index: Int32, _ ranges: [BridgeVLANRange], remove: Bool = false) throws(NetlinkError) {
+        guard !ranges.isEmpty else { return }
         let m = NetlinkMessage(type: remove ? Int(RTM_DELLINK) : Int(RTM_SETLINK), flags: NLM_F_ACK, header: bridgeHeader(index: index))
-        m.nest(Int(IFLA_AF_SPEC)) {
-            m.put(Int(IFLA_BRIDGE_FLAGS), u16: UInt16(BRIDGE_FLAGS_MASTER))
+        func entry(_ vid: UInt16, _ flags: UInt16) {
             var info = bridge_vlan_info()
-            info.vid = vlan.id
-            info.flags = (vlan.pvid ? UInt16(BRIDGE_VLAN_INFO_PVID) : 0) | (vlan.untagged ? UInt16(BRIDGE_VLAN_INFO_UNTAGGED) : 0)
+            info.vid = vid
+            info.flags = flags
             m.put(Int(IFLA_BRIDGE_VLAN_INFO), bytes: withUnsafeBytes(of: info) { Array($0) })
         }
-        try send(m, "\(remove ? "delete" : "add") VLAN \(vlan.id) on \(index)")
+        m.nest(Int(IFLA_AF_SPEC)) {
+            m.put(Int(IFLA_BRIDGE_FLAGS), u16: UInt16(BRIDGE_FLAGS_MASTER))
+            for r in ranges {
+                let flags = (r.pvid ? UInt16(BRIDGE_VLAN_INFO_PVID) : 0) | (r.untagged ? UInt16(BRIDGE_VLAN_INFO_UNTAGGED) : 0)
+                if r.ids.count == 1 {
+                    entry(r.ids.lowerBound, flags)
+                } else {
+                    entry(r.ids.lowerBound, flags | UInt16(BRIDGE_VLAN_INFO_RANGE_BEGIN))
+                    entry(r.ids.upperBound, flags | UInt16(BRIDGE_VLAN_INFO_RANGE_END))
+                }
+            }
+        }
+        let what = ranges.map { r in r.ids.count == 1 ? "\(r.ids.lowerBound)" : "\(r.ids.lowerBound)-\(r.ids.upperBound)" }
+        try send(m, "\(remove ? "delete" : "add") VLAN \(what.joined(separator: ",")) on \(index)")
     }
 }
 
-extension NetlinkSocket {
-    /// The VLANs of a bridge port, read from an AF_BRIDGE link dump (libnl asks for
-    /// RTEXT_FILTER_BRVLAN and decodes them into bitmaps).
-    public func bridgeVLANs(index: Int32) throws(NetlinkError) -> [BridgeVLAN] {
-        var out: [BridgeVLAN] = []
-        try eachObject("list bridge ports", alloc: { rtnl_link_alloc_cache(sk, AF_BRIDGE, &$0) }) { l in
-            guard rtnl_link_get_ifindex(l) == index, let v = rtnl_link_bridge_get_port_vlan(l) else { return }
-            let info = v.pointee
-            let vlans = withUnsafeBytes(of: info.vlan_bitmap) { Array($0.bindMemory(to: UInt32.self)) }
-            let untagged = withUnsafeBytes(of: info.untagged_bitmap) { Array($0.bindMemory(to: UInt32.self)) }
-            for id in 1..<4095 where vlans[id / 32] & (1 << UInt32(id % 32)) != 0 {
-                out.append(BridgeVLAN(id: UInt16(id), pvid: Int(info.pvid) == id,
-                                      untagged: untagged[id / 32] & (1 << UInt32(id % 32)) != 0))
+/// VLAN IDs with the same flags on a bridge port (a range cannot be the PVID).
+public struct BridgeVLANRange: Sendable, Equatable {
+    public var ids: ClosedRange<UInt16>
+    public var pvid: Bool
+    public var untagged: Bool
+
+    public init(_ ids: ClosedRange<UInt16>, pvid: Bool = false, untagged: Bool = false) {
+        (self.ids, self.pvid, self.untagged) = (ids, pvid, untagged)
+    }
+
+    public init(_ v: BridgeVLAN) { self.init(v.id...v.id, pvid: v.pvid, untagged: v.untagged) }
+
+    /// Sorted VLAN IDs folded into runs of consecutive IDs.
+    public static func runs(_ ids: [UInt16]) -> [BridgeVLANRange] {
+        var out: [BridgeVLANRange] = []
+        for id in ids.sorted() {
+            if let last = out.last, last.ids.upperBound &+ 1 == id {
+                out[out.count - 1].ids = last.ids.lowerBound...id
+            } else if out.last?.ids.contains(id) != true {
+                out.append(BridgeVLANRange(id...id))
             }
+        }
+        return out
+    }
+}
+
+/// A bridge port and its VLANs, from an AF_BRIDGE dump.
+public struct BridgePort: Sendable, Equatable {
+    public var index: Int32
+    public var masterIndex: Int32
+    public var vlans: [BridgeVLAN]
+}
+
+extension NetlinkSocket {
+    /// The VLANs of a bridge port.
+    public func bridgeVLANs(index: Int32) throws(NetlinkError) -> [BridgeVLAN] {
+        try bridgePorts().first { $0.index == index }?.vlans ?? []
+    }
+
+    /// Every bridge port of the namespace with its VLANs, read from an AF_BRIDGE link dump (libnl
+    /// asks for RTEXT_FILTER_BRVLAN and decodes them into bitmaps).
+    public func bridgePorts() throws(NetlinkError) -> [BridgePort] {
+        var out: [BridgePort] = []
+        try eachObject("list bridge ports", alloc: { rtnl_link_alloc_cache(sk, AF_BRIDGE, &$0) }) { l in
+            var port = BridgePort(index: rtnl_link_get_ifindex(l), masterIndex: rtnl_link_get_master(l), vlans: [])
+            if let v = rtnl_link_bridge_get_port_vlan(l) {
+                let info = v.pointee
+                let vlans = withUnsafeBytes(of: info.vlan_bitmap) { Array($0.bindMemory(to: UInt32.self)) }
+                let untagged = withUnsafeBytes(of: info.untagged_bitmap) { Array($0.bindMemory(to: UInt32.self)) }
+                for id in 1..<4095 where vlans[id / 32] & (1 << UInt32(id % 32)) != 0 {
+                    port.vlans.append(BridgeVLAN(id: UInt16(id), pvid: Int(info.pvid) == id,
+                                                 untagged: untagged[id / 32] & (1 << UInt32(id % 32)) != 0))
+                }
+            }
+            out.append(port)
         }
         return out
     }

@@ -20,6 +20,9 @@ public struct Link: Sendable, Equatable {
     public var ipvlanMode: IpvlanMode?
 
     public var isUp: Bool { flags & Kernel.IFF_UP != 0 }
+    public var isPromiscuous: Bool { flags & Kernel.IFF_PROMISC != 0 }
+    /// RFC 2863 operational state "up" (IF_OPER_UP): for a bridge port, the peer is up too.
+    public var isOperUp: Bool { operstate == Kernel.IF_OPER_UP }
 }
 
 /// macvlan modes, both ways to the kernel's values and the config's words.

@@ -69,11 +69,15 @@ public final class NetlinkSocket {
         public var mac: MACAddress?
         public var alias: String?
         public var up: Bool?
+        public var promisc: Bool?
+        /// Enslave to this bridge (or bond); 0 releases.
+        public var master: Int32?
         /// Move the link to the namespace of this descriptor.
         public var namespaceFD: Int32?
         public init(name: String? = nil, mtu: UInt32? = nil, mac: MACAddress? = nil, alias: String? = nil,
-                    up: Bool? = nil, namespaceFD: Int32? = nil) {
+                    up: Bool? = nil, promisc: Bool? = nil, master: Int32? = nil, namespaceFD: Int32? = nil) {
             (self.name, self.mtu, self.mac, self.alias, self.up, self.namespaceFD) = (name, mtu, mac, alias, up, namespaceFD)
+            (self.promisc, self.master) = (promisc, master)
         }
     }
 
@@ -83,15 +87,20 @@ public final class NetlinkSocket {
         if let mac = c.mac { m.put(Int(IFLA_ADDRESS), bytes: mac.bytes) }
         if let a = c.alias { m.put(Int(IFLA_IFALIAS), string: a) }
         if let fd = c.namespaceFD { m.put(Int(IFLA_NET_NS_FD), u32: UInt32(bitPattern: fd)) }
+        if let master = c.master { m.put(Int(IFLA_MASTER), u32: UInt32(bitPattern: master)) }
     }
 
-    func linkHeader(index: Int32, up: Bool?) -> ifinfomsg {
+    func linkHeader(index: Int32, up: Bool?, promisc: Bool? = nil) -> ifinfomsg {
         var h = ifinfomsg()
         h.ifi_family = UInt8(AF_UNSPEC)
         h.ifi_index = index
         if let up {
-            h.ifi_flags = up ? Kernel.IFF_UP : 0
-            h.ifi_change = Kernel.IFF_UP
+            h.ifi_flags |= up ? Kernel.IFF_UP : 0
+            h.ifi_change |= Kernel.IFF_UP
+        }
+        if let promisc {
+            h.ifi_flags |= promisc ? Kernel.IFF_PROMISC : 0
+            h.ifi_change |= Kernel.IFF_PROMISC
         }
         return h
     }
@@ -128,13 +137,14 @@ public final class NetlinkSocket {
         try send(m, "create ipvlan \(changes.name ?? "")")
     }
 
-    /// Creates a veth pair: `name` here (or in `changes.namespaceFD`), `peer` in `peerNamespaceFD`.
+    /// Creates a veth pair: `name` here (or in `changes.namespaceFD`), `peer` in `peerNamespaceFD`
+    /// with `peerChanges` (MTU, MAC) — one request, each name checked only in its own namespace.
     public func createVeth(name: String, peer: String, peerNamespaceFD: Int32? = nil,
-                           _ changes: LinkChanges = LinkChanges()) throws(NetlinkError) {
+                           _ changes: LinkChanges = LinkChanges(), peerChanges: LinkChanges = LinkChanges()) throws(NetlinkError) {
         var c = changes
         c.name = name
         let m = NetlinkMessage(type: Int(RTM_NEWLINK), flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
-                               header: linkHeader(index: 0, up: c.up))
+                               header: linkHeader(index: 0, up: c.up, promisc: c.promisc))
         putChanges(m, c)
         m.nest(Int(IFLA_LINKINFO)) {
             m.put(Int(IFLA_INFO_KIND), string: "veth")
@@ -143,8 +153,10 @@ public final class NetlinkSocket {
                     var ph = ifinfomsg()
                     ph.ifi_family = UInt8(AF_UNSPEC)
                     _ = nlmsg_append(m.msg, &ph, MemoryLayout<ifinfomsg>.size, Int32(NLMSG_ALIGNTO))
-                    m.put(Int(IFLA_IFNAME), string: peer)
-                    if let fd = peerNamespaceFD { m.put(Int(IFLA_NET_NS_FD), u32: UInt32(bitPattern: fd)) }
+                    var pc = peerChanges
+                    pc.name = peer
+                    pc.namespaceFD = peerNamespaceFD
+                    putChanges(m, pc)
                 }
             }
         }
@@ -153,7 +165,7 @@ public final class NetlinkSocket {
 
     /// Changes a link (rename needs it down).
     public func setLink(index: Int32, _ changes: LinkChanges) throws(NetlinkError) {
-        let m = NetlinkMessage(type: Int(RTM_NEWLINK), flags: NLM_F_ACK, header: linkHeader(index: index, up: changes.up))
+        let m = NetlinkMessage(type: Int(RTM_NEWLINK), flags: NLM_F_ACK, header: linkHeader(index: index, up: changes.up, promisc: changes.promisc))
         putChanges(m, changes)
         try send(m, "set link \(index)")
     }

@@ -1,5 +1,6 @@
-/// SHA-512 (FIPS 180-4), for cnitool's container ID; small enough not to pull in a crypto library.
-enum SHA512 {
+/// SHA-512 (FIPS 180-4), for cnitool's container ID and the reference's rule hashes; small
+/// enough not to pull in a crypto library.
+public enum SHA512 {
     static let k: [UInt64] = [
         0x428a2f98d728ae22, 0x7137449123ef65cd, 0xb5c0fbcfec4d3b2f, 0xe9b5dba58189dbbc, 0x3956c25bf348b538,
         0x59f111f1b605d019, 0x923f82a4af194f9b, 0xab1c5ed5da6d8118, 0xd807aa98a3030242, 0x12835b0145706fbe,
@@ -19,7 +20,7 @@ enum SHA512 {
         0x431d67c49c100d4c, 0x4cc5d4becb3e42b6, 0x597f299cfc657e2a, 0x5fcb6fab3ad6faec, 0x6c44198c4a475817,
     ]
 
-    static func hash(_ message: [UInt8]) -> [UInt8] {
+    public static func hash(_ message: [UInt8]) -> [UInt8] {
         var h: [UInt64] = [
             0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
             0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
@@ -56,13 +57,16 @@ enum SHA512 {
     }
 }
 
-public enum ContainerIDs {
-    /// cnitool's container ID for a namespace path: "cnitool-" + the first 10 bytes of
-    /// sha512(path) in hex.
-    public static func cnitool(netnsPath: String) -> String {
-        "cnitool-" + SHA512.hash(Array(netnsPath.utf8)).prefix(10).map { b in
+
+extension SHA512 {
+    /// The digest in lower-case hex.
+    public static func hex(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(128)
+        for b in hash(Array(text.utf8)) {
             let h = String(b, radix: 16)
-            return h.count == 1 ? "0" + h : h
-        }.joined()
+            out += h.count == 1 ? "0" + h : h
+        }
+        return out
     }
 }

@@ -1,0 +1,4 @@
+import Bridge
+import PluginKit
+
+Skeleton.main(BridgePlugin())

@@ -1,0 +1,88 @@
+import CNI
+import LinuxSystem
+
+/// The `nft` command, as the reference drives nftables (knftables and go-nft exec it too): a
+/// script on stdin applied as one transaction, JSON listings read back.
+public struct NFT: Sendable {
+    public let binary: String
+
+    public init(binary: String) { self.binary = binary }
+
+    /// `nft` from the usual places; code 101 when nftables is not installed.
+    public static func locate() throws(CNIError) -> NFT {
+        for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin"] where FileSystem.isExecutableFile(dir + "/nft") {
+            return NFT(binary: dir + "/nft")
+        }
+        throw CNIError(.systemFailure, "nftables is needed for this configuration, but no nft command was found",
+                       details: "install the nftables package")
+    }
+
+    /// Applies a script atomically (`nft -f -`): all of it or nothing.
+    public func apply(_ script: String) throws(CNIError) {
+        let out = try run(["-f", "-"], stdin: Array(script.utf8))
+        guard out.succeeded else {
+            throw CNIError(.systemFailure, "nftables transaction failed",
+                           details: String(decoding: out.stderr, as: UTF8.self).trimmingWhitespace)
+        }
+    }
+
+    /// `nft -j list …` parsed; nil when the table or chain does not exist.
+    public func list(_ args: [String]) throws(CNIError) -> JSONValue? {
+        let out = try run(["-j", "list"] + args)
+        guard out.succeeded else {
+            let err = String(decoding: out.stderr, as: UTF8.self)
+            if err.contains("No such file or directory") { return nil }
+            throw CNIError(.systemFailure, "nft list \(args.joined(separator: " ")) failed", details: err.trimmingWhitespace)
+        }
+        do { return try JSONValue.parse(out.stdout) } catch {
+            throw CNIError(.systemFailure, "nft printed unreadable JSON", details: error.description)
+        }
+    }
+
+    func run(_ args: [String], stdin: [UInt8] = []) throws(CNIError) -> Subprocess.Output {
+        do {
+            return try Subprocess.run(binary, arguments: args, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                                      stdin: stdin, captureStderr: true)
+        } catch {
+            throw CNIError(.systemFailure, "failed to run \(binary)", details: error.description)
+        }
+    }
+}
+
+/// A rule as `nft -j list` shows it: where it is, its handle and comment, its statements.
+public struct NFTRule: Sendable, Equatable {
+    public var family: String
+    public var table: String
+    public var chain: String
+    public var handle: Int
+    public var comment: String
+    public var expr: JSONValue
+
+    /// The rules of a listing (`{"nftables":[…,{"rule":{…}}]}`).
+    public static func all(in listing: JSONValue?) -> [NFTRule] {
+        (listing?["nftables"]?.arrayValue ?? []).compactMap { item in
+            guard let r = item["rule"], let handle = r["handle"]?.intValue else { return nil }
+            return NFTRule(family: r["family"]?.stringValue ?? "", table: r["table"]?.stringValue ?? "",
+                           chain: r["chain"]?.stringValue ?? "", handle: handle,
+                           comment: r["comment"]?.stringValue ?? "", expr: r["expr"] ?? .null)
+        }
+    }
+
+    /// The chain names of a listing.
+    public static func chains(in listing: JSONValue?) -> [String] {
+        (listing?["nftables"]?.arrayValue ?? []).compactMap { $0["chain"]?["name"]?.stringValue }
+    }
+
+    /// The chain a rule jumps or goes to, if it does.
+    public var target: String? {
+        for s in expr.arrayValue ?? [] {
+            if let t = s["jump"]?["target"]?.stringValue ?? s["goto"]?["target"]?.stringValue { return t }
+        }
+        return nil
+    }
+
+    public var deleteCommand: String { "delete rule \(family) \(table) \(chain) handle \(handle)" }
+}
+
+/// A string as an nft quoted string (the names we put there never hold quotes; they are dropped).
+func quoted(_ s: String) -> String { "\"" + s.filter { $0 != "\"" && $0 != "\n" } + "\"" }

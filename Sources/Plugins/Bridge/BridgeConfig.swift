@@ -1,0 +1,112 @@
+import CNI
+import IPAddressing
+
+/// The bridge plugin's configuration (plugins §2.3), every key of the reference's.
+public struct BridgeConfig: Sendable {
+    public enum MasqBackend: String, Sendable { case nftables, iptables }
+
+    public var bridge: String
+    public var isGateway: Bool
+    public var isDefaultGateway: Bool
+    public var forceAddress: Bool
+    public var ipMasq: Bool
+    public var ipMasqBackend: MasqBackend
+    public var mtu: Int
+    public var hairpinMode: Bool
+    public var promiscMode: Bool
+    /// Access VLAN (PVID + untagged on the pod's port); 0 = none.
+    public var vlan: Int
+    /// Tagged VLANs of a trunk port, sorted, without duplicates.
+    public var trunk: [UInt16]
+    public var preserveDefaultVlan: Bool
+    public var macSpoofCheck: Bool
+    public var enableDAD: Bool
+    public var disableContainerInterface: Bool
+    public var portIsolation: Bool
+    /// The pod's MAC: CNI_ARGS MAC, then args.cni.mac, then runtimeConfig.mac (each later wins).
+    public var mac: MACAddress?
+    public var ipamType: String?
+    public var dns: DNS
+
+    public static let argsKeys: [String] = ["MAC"]
+
+    /// VLAN filtering is on when the pod's port gets VLANs.
+    public var vlanFiltering: Bool { vlan != 0 || !trunk.isEmpty }
+
+    public init(_ conf: NetConf, args: CNIArgs) throws(CNIError) {
+        let r = JSONReader(.object(conf.raw), path: "")
+        bridge = try r.string("bridge").flatMap { $0.isEmpty ? nil : $0 } ?? "cni0"
+        isDefaultGateway = try r.bool("isDefaultGateway") ?? false
+        isGateway = try r.bool("isGateway") ?? false || isDefaultGateway
+        forceAddress = try r.bool("forceAddress") ?? false
+        ipMasq = try r.bool("ipMasq") ?? false
+        let backend = try r.string("ipMasqBackend") ?? ""
+        if backend.isEmpty {
+            ipMasqBackend = .nftables
+        } else {
+            guard let b = MasqBackend(rawValue: backend) else { throw CNIError.invalidConfig("unknown ipmasq backend \"\(backend)\"") }
+            ipMasqBackend = b
+        }
+        mtu = try r.int("mtu") ?? 0
+        if mtu < 0 { throw CNIError.invalidConfig("invalid MTU \(mtu)") }
+        hairpinMode = try r.bool("hairpinMode") ?? false
+        promiscMode = try r.bool("promiscMode") ?? false
+        if hairpinMode && promiscMode {
+            throw CNIError.invalidConfig("cannot set hairpin mode and promiscuous mode at the same time")
+        }
+        vlan = try r.int("vlan") ?? 0
+        if vlan < 0 || vlan > 4094 { throw CNIError.invalidConfig("invalid VLAN ID \(vlan) (must be between 0 and 4094)") }
+        trunk = try Self.trunk(r)
+        preserveDefaultVlan = try r.bool("preserveDefaultVlan") ?? false
+        macSpoofCheck = try r.bool("macspoofchk") ?? false
+        enableDAD = try r.bool("enabledad") ?? false
+        disableContainerInterface = try r.bool("disableContainerInterface") ?? false
+        portIsolation = try r.bool("portIsolation") ?? false
+        ipamType = conf.ipamType
+        dns = conf.dns
+        if disableContainerInterface && ipamType != nil {
+            throw CNIError.invalidConfig("cannot use IPAM when disableContainerInterface flag is set")
+        }
+
+        func mac(_ text: String, _ source: String) throws(CNIError) -> MACAddress {
+            guard let m = MACAddress(text), !m.isMulticast else { throw CNIError.invalidConfig("invalid MAC address \"\(text)\" (\(source))") }
+            return m
+        }
+        if let t = args["MAC"], !t.isEmpty { self.mac = try mac(t, "CNI_ARGS MAC") }
+        if let cni = conf.argsCNI, let t = try JSONReader(.object(cni), path: "args.cni").string("mac"), !t.isEmpty {
+            self.mac = try mac(t, "args.cni.mac")
+        }
+        if let t = try JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig").string("mac"), !t.isEmpty {
+            self.mac = try mac(t, "runtimeConfig.mac")
+        }
+    }
+
+    /// `vlanTrunk`: [{"id": N} | {"minID": A, "maxID": B}], IDs 1–4094.
+    static func trunk(_ r: JSONReader) throws(CNIError) -> [UInt16] {
+        guard let items = try r.array("vlanTrunk") else { return [] }
+        var ids = Set<UInt16>()
+        for (i, item) in items.enumerated() {
+            let e = r.child("vlanTrunk[\(i)]", item)
+            try e.requireObject()
+            let minID = try e.int("minID"), maxID = try e.int("maxID"), id = try e.int("id")
+            switch (minID, maxID) {
+            case let (lo?, hi?):
+                guard lo > 0, lo <= 4094 else { throw CNIError.invalidConfig("incorrect trunk minID parameter") }
+                guard hi > 0, hi <= 4094 else { throw CNIError.invalidConfig("incorrect trunk maxID parameter") }
+                guard lo <= hi else { throw CNIError.invalidConfig("minID is greater than maxID in trunk parameter") }
+                for v in lo...hi { ids.insert(UInt16(v)) }
+            case (nil, _?):
+                throw CNIError.invalidConfig("minID and maxID should be configured simultaneously, minID is missing")
+            case (_?, nil):
+                throw CNIError.invalidConfig("minID and maxID should be configured simultaneously, maxID is missing")
+            case (nil, nil):
+                break
+            }
+            if let id {
+                guard id > 0, id <= 4094 else { throw CNIError.invalidConfig("incorrect trunk id parameter") }
+                ids.insert(UInt16(id))
+            }
+        }
+        return ids.sorted()
+    }
+}

@@ -1,0 +1,213 @@
+import CNI
+import IPAddressing
+import InterfaceSetup
+import NetNS
+import Netlink
+import Nftables
+import PluginKit
+
+/// The bridge plugin: a veth pair from the pod to a Linux bridge of the host, with the
+/// reference's VLAN (access, trunk), gateway, masquerading and MAC spoof check options.
+public struct BridgePlugin: DelegatesIPAM {
+    public let about = "swift-cni bridge: a veth pair from the pod to a Linux bridge, with VLAN filtering"
+    public let delegate: Delegate
+
+    public init(delegate: Delegate = Delegate()) { self.delegate = delegate }
+
+    public func add(_ r: PluginRequest) throws -> CNIResult {
+        let conf = try BridgeConfig(r.config, args: r.cniArgs(known: BridgeConfig.argsKeys))
+        let pod = try PodLink.openNamespace(r.netns)
+        let podSocket = try pod.run { try NetlinkSocket() }
+        if try podSocket.link(named: r.ifName) != nil {
+            throw CNIError(.invalidNetworkConfig, "container veth name provided (\(r.ifName)) already exists")
+        }
+        let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)
+        let nft = conf.macSpoofCheck || conf.ipMasq ? try NFT.locate() : nil
+        if conf.ipMasq && conf.ipMasqBackend == .iptables {
+            throw CNIError(.invalidNetworkConfig, "ipMasqBackend \"iptables\" is not supported by this bridge plugin",
+                           details: "use \"nftables\" (the default here)")
+        }
+
+        return try Rollback.run { rollback in
+            var bridge = try links.ensureBridge()
+            var port = try links.createPort(bridge: bridge, peer: r.ifName, peerNamespaceFD: pod.fd, mtu: conf.mtu, mac: conf.mac,
+                                            vlan: conf.vlan, trunk: conf.trunk, hairpin: conf.hairpinMode, isolated: conf.portIsolation)
+            rollback.onFailure("delete the veth pair") { try? links.host.deleteLink(index: port.index) }
+            guard let podLink = try podSocket.link(named: r.ifName) else {
+                throw CNIError(.systemFailure, "failed to lookup \"\(r.ifName)\" in the pod")
+            }
+            var result = CNIResult(interfaces: [
+                .init(name: bridge.name, mac: bridge.mac?.description ?? ""),
+                .init(name: port.name, mac: port.mac?.description ?? ""),
+                .init(name: podLink.name, mac: podLink.mac?.description ?? "", sandbox: r.netns),
+            ])
+
+            if let nft, conf.macSpoofCheck, let mac = podLink.mac {
+                let check = SpoofCheck(containerID: r.containerID, ifName: r.ifName)
+                rollback.onFailure("remove the MAC spoof check") { try? check.teardown(nft) }
+                try check.setup(nft, port: port.name, mac: mac)
+            }
+
+            if let ipam = conf.ipamType {
+                let ipamResult = try PodLink.addIPAM(ipam, to: &result, interface: 2, r, delegate: delegate, rollback: rollback)
+                result.dns = conf.dns.isEmpty ? ipamResult.dns : conf.dns
+                let gateways = Self.gateways(&result, conf)
+                try pod.run {
+                    if conf.enableDAD {
+                        try? Sysctl.set("net/ipv6/conf/\(r.ifName)/enhanced_dad", "1")
+                        try? Sysctl.set("net/ipv6/conf/\(r.ifName)/accept_dad", "1")
+                    } else {
+                        try? Sysctl.set("net/ipv6/conf/\(r.ifName)/accept_dad", "0")
+                    }
+                    try? Sysctl.set("net/ipv4/conf/\(r.ifName)/arp_notify", "1")
+                }
+                try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(podLink, result)
+                if !gateways.isEmpty {
+                    if let gwLink = try addGateways(gateways, links: links, bridge: bridge, port: port, rollback: rollback) {
+                        result.interfaces.append(.init(name: gwLink.name, mac: gwLink.mac?.description ?? ""))
+                    }
+                    for family in Set(gateways.map(\.family)) { try BridgeLinks.enableForwarding(family) }
+                }
+                if let nft, conf.ipMasq {
+                    let network = r.config.name, ifName = r.ifName, id = r.containerID
+                    rollback.onFailure("remove the masquerading rules") {
+                        try? IPMasq.teardown(nft, network: network, ifName: ifName, containerID: id)
+                    }
+                    try IPMasq.setup(nft, result.ips.map(\.address), network: network, ifName: ifName, containerID: id)
+                }
+            } else {
+                result.dns = conf.dns
+                if !conf.disableContainerInterface {
+                    do { try podSocket.setLink(index: podLink.index, .init(up: true)) } catch {
+                        throw CNIError(.systemFailure, "failed to set \"\(r.ifName)\" up", details: "\(error)")
+                    }
+                }
+            }
+
+            if !conf.disableContainerInterface { port = try links.waitForwarding(port) }
+            // The host end's MAC may have changed; the bridge's does when its first port arrives.
+            result.interfaces[1].mac = port.mac?.description ?? ""
+            bridge = try links.host.link(index: bridge.index) ?? bridge
+            result.interfaces[0].mac = bridge.mac?.description ?? ""
+            return result
+        }
+    }
+
+    /// The gateway of each address (the IPAM's, or the subnet's first address when `isGateway`)
+    /// written into the result, and a default route through it per family when
+    /// `isDefaultGateway` and the IPAM gave none. Returns the addresses the bridge side takes.
+    static func gateways(_ result: inout CNIResult, _ conf: BridgeConfig) -> [IPPrefix] {
+        var out: [IPPrefix] = []
+        var defaultRoute: Set<IPAddress.Family> = []
+        for i in result.ips.indices {
+            let ip = result.ips[i].address
+            if result.ips[i].gateway == nil && conf.isGateway {
+                result.ips[i].gateway = ip.network.advanced(by: 1)
+            }
+            if conf.isDefaultGateway && !defaultRoute.contains(ip.family) {
+                let any = IPPrefix(address: IPAddress(family: ip.family, value: 0), length: 0)!
+                if !result.routes.contains(where: { $0.gw != nil && $0.dst == any }) {
+                    result.routes.append(.init(dst: any, gw: result.ips[i].gateway))
+                }
+                defaultRoute.insert(ip.family)
+            }
+            if conf.isGateway, let gw = result.ips[i].gateway, let p = IPPrefix(address: gw, length: ip.length) {
+                out.append(p)
+            }
+        }
+        return out
+    }
+
+    /// Gateway addresses on the bridge, or with an access VLAN on `<bridge>.<vlan>` (created when
+    /// missing, under the bridge's lock, and removed again if this ADD fails and nobody else uses
+    /// it). Returns the VLAN gateway link when there is one.
+    func addGateways(_ gateways: [IPPrefix], links: BridgeLinks, bridge: Link, port: Link, rollback: Rollback) throws -> Link? {
+        guard links.conf.vlan != 0 else {
+            for gw in gateways { try links.ensureAddress(gw, on: bridge) }
+            return nil
+        }
+        return try links.withGatewayLock {
+            let (gwLink, created) = try links.ensureVLANGateway(bridge: bridge)
+            if created {
+                rollback.onFailure("remove the VLAN gateway") {
+                    try? links.withGatewayLock { try links.releaseVLANGateway(excluding: port.index) }
+                }
+            }
+            for gw in gateways { try links.ensureAddress(gw, on: gwLink) }
+            return try links.host.link(index: gwLink.index) ?? gwLink
+        }
+    }
+
+    /// Deletes the pod's veth (its host end goes with it), releases IPAM, removes our nftables
+    /// rules and, when its last user goes, the `<bridge>.<vlan>` gateway. Succeeds when any of it
+    /// is already gone; the rules go even without a namespace (the reference leaves them).
+    public func del(_ r: PluginRequest) throws {
+        let conf = try BridgeConfig(r.config, args: CNIArgs())
+        try PodLink.deleteLink(named: r.ifName, netns: r.netns)
+        if let ipam = conf.ipamType { try delegate.del(ipam, r) }
+        if conf.macSpoofCheck || conf.ipMasq {
+            let nft = try NFT.locate()
+            if conf.macSpoofCheck { try SpoofCheck(containerID: r.containerID, ifName: r.ifName).teardown(nft) }
+            if conf.ipMasq { try IPMasq.teardown(nft, network: r.config.name, ifName: r.ifName, containerID: r.containerID) }
+        }
+        if conf.isGateway && conf.vlan != 0 {
+            let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)
+            try links.withGatewayLock { try links.releaseVLANGateway() }
+        }
+    }
+
+    /// The bridge (promiscuity, MAC), the pod's veth, its host end enslaved to the bridge with the
+    /// configured VLANs, and the result's addresses and routes.
+    public func check(_ r: PluginRequest) throws {
+        let conf = try BridgeConfig(r.config, args: r.cniArgs(known: BridgeConfig.argsKeys))
+        if let ipam = conf.ipamType { try delegate.check(ipam, r) }
+        let c = try PodLink.checked(r)
+        let host = try NetlinkSocket()
+        guard let brIface = c.prev.interfaces.first(where: { $0.name == conf.bridge && $0.sandbox.isEmpty }) else {
+            throw CNIError.invalidConfig("CNI created bridge \(conf.bridge) in host namespace was not found")
+        }
+        guard let br = try host.link(named: conf.bridge) else { throw CNIError.invalidConfig("Interface name \(conf.bridge) not found") }
+        guard br.kind == "bridge" else { throw CNIError.invalidConfig("Interface \(br.name) does not have link type of bridge") }
+        if !brIface.mac.isEmpty, br.mac != MACAddress(brIface.mac) {
+            throw CNIError.invalidConfig("Bridge interface \(br.name) Mac doesn't match: \(brIface.mac)")
+        }
+        if br.isPromiscuous != conf.promiscMode {
+            throw CNIError.invalidConfig("Bridge interface \(br.name) configured Promisc Mode \(conf.promiscMode) doesn't match current state: \(br.isPromiscuous)")
+        }
+        guard c.link.kind == "veth" else { throw CNIError.invalidConfig("Error: Container interface \(c.link.name) not of type veth") }
+        try PodLink.checkMAC(c.link, c.iface)
+
+        // The host end: a veth of the result peered with the pod's and enslaved to the bridge.
+        var port: Link?
+        for iface in c.prev.interfaces where iface.sandbox.isEmpty && iface.name != conf.bridge {
+            guard let l = try host.link(named: iface.name), l.kind == "veth", l.index == c.link.parentIndex,
+                  l.parentIndex == c.link.index, l.masterIndex == br.index else { continue }
+            if !iface.mac.isEmpty, l.mac != MACAddress(iface.mac) {
+                throw CNIError.invalidConfig("Interface \(iface.name) Mac doesn't match: \(iface.mac) not found")
+            }
+            port = l
+            break
+        }
+        guard let port else { throw CNIError.invalidConfig("CNI veth created for bridge \(conf.bridge) was not found") }
+        if conf.vlanFiltering {
+            let vlans = try host.bridgeVLANs(index: port.index)
+            let native = UInt16(conf.vlan != 0 ? conf.vlan : 1)
+            if !vlans.contains(BridgeVLAN(id: native, pvid: true, untagged: true)) {
+                throw CNIError.invalidConfig("bridge port \(port.name) does not have VLAN \(native) as PVID untagged")
+            }
+            for id in conf.trunk where id != native && !vlans.contains(where: { $0.id == id }) {
+                throw CNIError.invalidConfig("bridge port \(port.name) is missing trunk VLAN \(id)")
+            }
+        }
+        try PodLink.checkAddressesAndRoutes(c.prev, ifName: r.ifName, link: c.link, socket: c.socket)
+    }
+
+    /// IPAM's GC, and masquerading rules of this network whose attachment is not valid any more.
+    public func gc(_ r: PluginRequest) throws {
+        if let ipam = r.config.ipamType { try delegate.gc(ipam, r) }
+        let conf = try BridgeConfig(r.config, args: CNIArgs())
+        if conf.ipMasq, let nft = try? NFT.locate() {
+            try IPMasq.gc(nft, network: r.config.name, valid: Array(try r.config.validAttachments()))
+        }
+    }
+}
