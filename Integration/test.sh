@@ -13,7 +13,7 @@ swift build --build-tests
 if [ "${SWCNI_GUEST:-1}" = 1 ]; then   # SWCNI_GUEST=0 skips the guest pass (local iteration only)
   echo "== tests in the kernel-lab guest (Integration/KernelLab/run-in-guest.sh)"
   bash Integration/KernelLab/run-in-guest.sh .build/debug/swift-cniPackageTests.xctest \
-    --testing-library swift-testing --filter "GuestKernelTests|IpvlanGuestTests|BridgeNetlinkGuestTests"
+    --testing-library swift-testing --filter "GuestKernelTests|IpvlanGuestTests|BridgeNetlinkGuestTests|BridgeVLANGuestTests|BridgeTests"
 fi
 
 # Everything else on this machine's kernel (the guest suites report themselves skipped here).

@@ -142,13 +142,15 @@ struct BridgeLinks {
     /// Deletes `<bridge>.<vlan>` when no port of the bridge but its own carries the VLAN any more
     /// (`excluding`: a port about to go). Call under `withGatewayLock`.
     func releaseVLANGateway(excluding: Int32? = nil) throws {
-        guard let gw = try host.link(named: vlanGatewayName), gw.kind == "veth",
-              let br = try host.link(named: conf.bridge) else { return }
-        let vid = UInt16(conf.vlan)
-        let users = try host.bridgePorts().filter { p in
-            p.masterIndex == br.index && p.index != gw.parentIndex && p.index != excluding && p.vlans.contains { $0.id == vid }
+        guard let gw = try host.link(named: vlanGatewayName), gw.kind == "veth" else { return }
+        // With the bridge gone the gateway serves nobody.
+        if let br = try host.link(named: conf.bridge) {
+            let vid = UInt16(conf.vlan)
+            let users = try host.bridgePorts().filter { p in
+                p.masterIndex == br.index && p.index != gw.parentIndex && p.index != excluding && p.vlans.contains { $0.id == vid }
+            }
+            guard users.isEmpty else { return }
         }
-        guard users.isEmpty else { return }
         do { try host.deleteLink(index: gw.index) } catch {
             guard error.isNotFound else { throw CNIError(.systemFailure, "failed to delete \"\(gw.name)\"", details: "\(error)") }
         }
