@@ -155,6 +155,28 @@ struct BridgeVLANGuestTests {
         #expect(ours.state == go.state, "ours \(ours.state.serializedString())\ngo   \(go.state.serializedString())")
     }
 
+    /// OpenShift's "bridge with VLAN" example from Conf/ as it is, but for its IPAM (dhcp is
+    /// not ours yet): the default bridge cni0, VLAN 2 on the port, the gateway on cni0.2.
+    @Test func theOpenShiftBridgeWithVLANExample() throws {
+        let s = try HostAndPod()
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Conf/bridge-vlan-openshift.json").path
+        var conf = try JSONValue.parse(Array(try #require(FileManager.default.contents(atPath: file)))).objectValue!
+        conf["ipam"] = ["type": "static", "addresses": [["address": "192.168.12.99/24"]]]
+        let c = JSONValue.object(conf).serializedString()
+        let add = try s.plugin(bridge, "ADD", c, ifName: "net1")
+        try #require(add.status == 0, "\(add.stdout)")
+        #expect(add.json?["interfaces"]?.arrayValue?.compactMap { $0["name"]?.stringValue }.last == "cni0.2")
+        #expect(try s.host.link("cni0")?["linkinfo"]?["info_data"]?["vlan_filtering"] == 1)
+        let port = try #require(add.json?["interfaces"]?.arrayValue?.dropFirst().first?["name"]?.stringValue)
+        #expect(try portVLANs(s.host, port) == ["2 PVID untagged"])
+        #expect(try s.host.addresses("cni0.2") == ["192.168.12.1/24"])
+        #expect(try s.pod.addresses("net1") == ["192.168.12.99/24"])
+        #expect(try ping(s.pod, "192.168.12.1"))
+        #expect(try s.plugin(bridge, "DEL", c, ifName: "net1").status == 0)
+        #expect(try s.host.link("cni0.2") == nil && s.pod.link("net1") == nil)
+    }
+
     @Test func delWithTheBridgeOrTheNamespaceGone() throws {
         let s = try HostAndPod()
         let c = BridgeConf.make(s, extra: #","vlan":100"#)
