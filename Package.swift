@@ -68,8 +68,8 @@ let package = Package(
         .executableTarget(name: "host-device", dependencies: ["HostDevice", "PluginKit"],
                           path: "Sources/Executables/host-device", linkerSettings: staticRelease),
         // nftables through the nft command (masquerading, MAC spoof checks): no libnftables.
-        .target(name: "Nftables", dependencies: ["CNI", "IPAddressing", "LinuxSystem"]),
-        .target(name: "Bridge", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS", "LinuxSystem", "Nftables"],
+        .target(name: "Firewall", dependencies: ["CNI", "IPAddressing", "LinuxSystem"]),
+        .target(name: "Bridge", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS", "LinuxSystem", "Firewall"],
                 path: "Sources/Plugins/Bridge"),
         .executableTarget(name: "bridge", dependencies: ["Bridge", "PluginKit"],
                           path: "Sources/Executables/bridge", linkerSettings: staticRelease),
@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "TestSupport"]),
-        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "RouteOverride", "HostDevice", "Bridge", "Nftables", "PluginKit", "TestSupport"]),
+        .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "RouteOverride", "HostDevice", "Bridge", "Firewall", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge"],

@@ -10,6 +10,7 @@ packages=(
   containernetworking-plugins     # the Go reference plugins in /usr/lib/cni
   golang-go golang-github-appc-cni-dev  # builds a libcni-based cnitool for interop tests
   nftables                        # nft: the bridge's ipMasq and macspoofchk rules
+  iptables                        # the bridge's ipMasqBackend "iptables", and Go's bridge (it masquerades with iptables)
   iputils-ping                    # ping: traffic between test pods
   time                            # GNU time: peak RSS in the benchmarks
   ca-certificates

@@ -58,7 +58,8 @@ MODDIR=$KDIR/lib/modules/$KVER
 # this script or the module list changes.
 # crc32c_generic first: busybox modprobe ignores soft dependencies (libcrc32c needs it).
 MODULES="crc32c_generic virtio_pci 9p 9pnet_virtio veth macvlan ipvlan 8021q dummy bridge br_netfilter vrf
-  nf_tables nft_chain_nat nft_nat nft_masq nft_redir nft_ct nft_compat nf_conntrack nf_nat"
+  nf_tables nft_chain_nat nft_nat nft_masq nft_redir nft_ct nft_compat nf_conntrack nf_nat nft_meta_bridge
+  xt_comment xt_MASQUERADE xt_nat"
 KEY=$( { echo "$KVER $MODULES"; sha256sum "$0" /bin/busybox; } | sha256sum | cut -c1-16)
 INITRD=$CACHE/initramfs-$KEY.cpio.gz
 if [ ! -f "$INITRD" ]; then

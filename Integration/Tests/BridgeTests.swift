@@ -176,6 +176,64 @@ struct BridgeTests {
         #expect(BridgeConf.reservations(s).isEmpty)
     }
 
+    @Test func iptablesBackendRulesTeardownAndGC() throws {
+        let s = try HostAndPod()
+        let c = BridgeConf.make(s, version: "1.1.0", extra: #","ipMasq":true,"ipMasqBackend":"iptables""#, v6: true)
+        let add = try s.plugin(bridge, "ADD", c, containerID: "ctr1")
+        try #require(add.status == 0, "\(add.stdout)")
+        let chain = try #require(try natRules(s.host).first { $0.hasPrefix("-N CNI-") }.map { String($0.dropFirst(3)) })
+        let comment = #"-m comment --comment "name: \"brt\" id: \"ctr1\"""#
+        #expect(try natRules(s.host).filter { $0.contains(chain) } == [
+            "-N \(chain)",
+            "-A POSTROUTING -s 10.75.0.2/32 \(comment) -j \(chain)",
+            "-A \(chain) -d 10.75.0.0/24 \(comment) -j ACCEPT",
+            "-A \(chain) ! -d 224.0.0.0/4 \(comment) -j MASQUERADE",
+        ])
+        #expect(try natRules(s.host, "ip6tables").filter { $0.contains(chain) } == [
+            "-N \(chain)",
+            "-A POSTROUTING -s fd00:75::2/128 \(comment) -j \(chain)",
+            "-A \(chain) -d fd00:75::/64 \(comment) -j ACCEPT",
+            "-A \(chain) ! -d ff00::/8 \(comment) -j MASQUERADE",
+        ])
+        #expect(try rules(s.host, chain: "masq_checks").isEmpty)   // nothing in nftables' own layout
+        // GC keeping another attachment removes these (the reference's iptables backend has no GC).
+        var gcConf = try JSONValue.parse(c).objectValue!
+        gcConf["cni.dev/valid-attachments"] = [["containerID": "other", "ifname": "eth0"]]
+        let gc = try s.plugin(bridge, "GC", JSONValue.object(gcConf).serializedString())
+        #expect(gc.status == 0, "\(gc.stdout)")
+        #expect(try natRules(s.host).filter { $0.contains("CNI-") }.isEmpty && natRules(s.host, "ip6tables").filter { $0.contains("CNI-") }.isEmpty)
+        // DEL removes them too, also with the namespace gone.
+        #expect(try s.plugin(bridge, "DEL", c, containerID: "ctr1").status == 0)
+        let pod2 = try NetNS("pod2")
+        #expect(try s.plugin(bridge, "ADD", c, containerID: "ctr2", netns: pod2.path).status == 0)
+        #expect(try natRules(s.host).contains { $0.hasPrefix("-N CNI-") })
+        pod2.delete()
+        #expect(try s.plugin(bridge, "DEL", c, containerID: "ctr2", netns: pod2.path).status == 0)
+        #expect(try natRules(s.host).filter { $0.contains("CNI-") }.isEmpty && natRules(s.host, "ip6tables").filter { $0.contains("CNI-") }.isEmpty)
+    }
+
+    /// Debian's Go bridge masquerades with iptables: ours (with that backend) writes the same
+    /// rules, and each plugin's DEL removes what the other's ADD wrote.
+    @Test func iptablesMasqueradingSameAsTheGoBridge() throws {
+        let go = "/usr/lib/cni/bridge"
+        let s = try HostAndPod()
+        let c = BridgeConf.make(s, extra: #","ipMasq":true,"ipMasqBackend":"iptables""#)
+        let goAdd = try s.plugin(go, "ADD", c, cniPath: "/usr/lib/cni")
+        try #require(goAdd.status == 0, "\(goAdd.stdout)")
+        let goRules = try natRules(s.host).filter { $0.contains("CNI-") }
+        #expect(goRules.count == 4)
+        #expect(try s.plugin(bridge, "DEL", c).status == 0)   // ours removes Go's
+        #expect(try natRules(s.host).filter { $0.contains("CNI-") }.isEmpty)
+        #expect(try s.pod.link("eth0") == nil)
+        try FileManager.default.removeItem(atPath: s.dataDir + "/brt/last_reserved_ip.0")   // the same address again
+        let ours = try s.plugin(bridge, "ADD", c)
+        try #require(ours.status == 0, "\(ours.stdout)")
+        let ourRules = try natRules(s.host).filter { $0.contains("CNI-") }
+        #expect(ourRules == goRules, "ours \(ourRules)\ngo   \(goRules)")
+        #expect(try s.plugin(go, "DEL", c, cniPath: "/usr/lib/cni").status == 0)   // Go's removes ours
+        #expect(try natRules(s.host).filter { $0.contains("CNI-") }.isEmpty)
+    }
+
     @Test func delMatrix() throws {
         let s = try HostAndPod()
         let c = BridgeConf.make(s, extra: #","ipMasq":true"#)
@@ -312,6 +370,13 @@ func sysctl(_ ns: NetNS, _ key: String) throws -> String {
 /// One ping from inside the namespace (1 s timeout): did it get an answer?
 func ping(_ ns: NetNS, _ address: String) throws -> Bool {
     try ns.run(["ping", "-c", "1", "-W", "1", address], env: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"]).status == 0
+}
+
+/// `iptables -t nat -S` (or ip6tables) in the namespace, a line each.
+func natRules(_ ns: NetNS, _ command: String = "iptables") throws -> [String] {
+    let out = try ns.run([command, "-w", "-t", "nat", "-S"], env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+    guard out.status == 0 else { throw CommandFailed(argv: [command, "-t", "nat", "-S"], status: out.status, output: out.stderr) }
+    return out.stdout.split(separator: "\n").map(String.init)
 }
 
 /// The nftables rules of a chain (any table, any family) in the namespace, as `nft -j` shows them.

@@ -13,7 +13,7 @@ import Testing
     @Test func defaults() throws {
         let c = try config("")
         #expect(c.bridge == "cni0" && !c.isGateway && !c.isDefaultGateway && !c.forceAddress && !c.ipMasq)
-        #expect(c.ipMasqBackend == .nftables && c.mtu == 0 && !c.hairpinMode && !c.promiscMode)
+        #expect(c.ipMasqBackend == nil && c.mtu == 0 && !c.hairpinMode && !c.promiscMode)
         #expect(c.vlan == 0 && c.trunk.isEmpty && !c.preserveDefaultVlan && !c.vlanFiltering)
         #expect(!c.macSpoofCheck && !c.enableDAD && !c.disableContainerInterface && !c.portIsolation)
         #expect(c.mac == nil && c.ipamType == nil)
@@ -22,11 +22,11 @@ import Testing
 
     @Test func everyKey() throws {
         let c = try config(#"""
-            ,"bridge":"br5","isDefaultGateway":true,"forceAddress":true,"ipMasq":true,"ipMasqBackend":"nftables",
+            ,"bridge":"br5","isDefaultGateway":true,"forceAddress":true,"ipMasq":true,"ipMasqBackend":"iptables",
             "mtu":1400,"hairpinMode":true,"vlan":100,"vlanTrunk":[{"id":7}],"preserveDefaultVlan":true,"macspoofchk":true,
             "enabledad":true,"portIsolation":true,"ipam":{"type":"host-local"},"dns":{"nameservers":["10.0.0.53"]}
             """#)
-        #expect(c.bridge == "br5" && c.isDefaultGateway && c.isGateway && c.forceAddress && c.ipMasq)
+        #expect(c.bridge == "br5" && c.isDefaultGateway && c.isGateway && c.forceAddress && c.ipMasq && c.ipMasqBackend == .iptables)
         #expect(c.mtu == 1400 && c.hairpinMode && c.vlan == 100 && c.trunk == [7] && c.preserveDefaultVlan)
         #expect(c.macSpoofCheck && c.enableDAD && c.portIsolation && c.ipamType == "host-local")
         #expect(c.dns.nameservers == ["10.0.0.53"] && c.vlanFiltering)

@@ -70,7 +70,7 @@ var rows: [Row] = []
 let sides = [("ours", ours), ("reference", reference)]
 
 // 1. Start-up: VERSION of every plugin we ship that has a reference counterpart.
-for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device"] {
+for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge"] {
     var wall = [Samples(), Samples()], rss = [Samples(), Samples()]
     for _ in 0..<runs {
         for (i, side) in sides.enumerated() {
@@ -170,7 +170,7 @@ do {
 
 // 4. Binary sizes (stripped release builds vs Debian's).
 var sizes: [JSONValue] = []
-for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device"] {
+for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge"] {
     var st = [stat(), stat()]
     stat(ours + "/" + plugin, &st[0])
     stat(reference + "/" + plugin, &st[1])

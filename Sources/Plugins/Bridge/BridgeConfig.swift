@@ -10,7 +10,8 @@ public struct BridgeConfig: Sendable {
     public var isDefaultGateway: Bool
     public var forceAddress: Bool
     public var ipMasq: Bool
-    public var ipMasqBackend: MasqBackend
+    /// nil: the plugin picks (nftables when `nft` is installed, else iptables).
+    public var ipMasqBackend: MasqBackend?
     public var mtu: Int
     public var hairpinMode: Bool
     public var promiscMode: Bool
@@ -42,7 +43,7 @@ public struct BridgeConfig: Sendable {
         ipMasq = try r.bool("ipMasq") ?? false
         let backend = try r.string("ipMasqBackend") ?? ""
         if backend.isEmpty {
-            ipMasqBackend = .nftables
+            ipMasqBackend = nil
         } else {
             guard let b = MasqBackend(rawValue: backend) else { throw CNIError.invalidConfig("unknown ipmasq backend \"\(backend)\"") }
             ipMasqBackend = b

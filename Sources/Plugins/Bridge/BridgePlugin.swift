@@ -3,7 +3,7 @@ import IPAddressing
 import InterfaceSetup
 import NetNS
 import Netlink
-import Nftables
+import Firewall
 import PluginKit
 
 /// The bridge plugin: a veth pair from the pod to a Linux bridge of the host, with the
@@ -22,11 +22,8 @@ public struct BridgePlugin: DelegatesIPAM {
             throw CNIError(.invalidNetworkConfig, "container veth name provided (\(r.ifName)) already exists")
         }
         let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)
-        let nft = conf.macSpoofCheck || conf.ipMasq ? try NFT.locate() : nil
-        if conf.ipMasq && conf.ipMasqBackend == .iptables {
-            throw CNIError(.invalidNetworkConfig, "ipMasqBackend \"iptables\" is not supported by this bridge plugin",
-                           details: "use \"nftables\" (the default here)")
-        }
+        let masq = conf.ipMasq ? try Masquerade(conf.ipMasqBackend) : nil
+        let nft = conf.macSpoofCheck ? try NFT.locate() : nil
 
         return try Rollback.run { rollback in
             var bridge = try links.ensureBridge()
@@ -68,12 +65,12 @@ public struct BridgePlugin: DelegatesIPAM {
                     }
                     for family in Set(gateways.map(\.family)) { try BridgeLinks.enableForwarding(family) }
                 }
-                if let nft, conf.ipMasq {
+                if let masq {
                     let network = r.config.name, ifName = r.ifName, id = r.containerID
                     rollback.onFailure("remove the masquerading rules") {
-                        try? IPMasq.teardown(nft, network: network, ifName: ifName, containerID: id)
+                        try? masq.teardown(network: network, ifName: ifName, containerID: id)
                     }
-                    try IPMasq.setup(nft, result.ips.map(\.address), network: network, ifName: ifName, containerID: id)
+                    try masq.setup(result.ips.map(\.address), network: network, ifName: ifName, containerID: id)
                 }
             } else {
                 result.dns = conf.dns
@@ -145,11 +142,11 @@ public struct BridgePlugin: DelegatesIPAM {
         let conf = try BridgeConfig(r.config, args: CNIArgs())
         try PodLink.deleteLink(named: r.ifName, netns: r.netns)
         if let ipam = conf.ipamType { try delegate.del(ipam, r) }
-        if conf.macSpoofCheck || conf.ipMasq {
-            let nft = try NFT.locate()
-            if conf.macSpoofCheck { try SpoofCheck(containerID: r.containerID, ifName: r.ifName).teardown(nft) }
-            if conf.ipMasq { try IPMasq.teardown(nft, network: r.config.name, ifName: r.ifName, containerID: r.containerID) }
+        if conf.macSpoofCheck, let nft = try? NFT.locate() {
+            try SpoofCheck(containerID: r.containerID, ifName: r.ifName).teardown(nft)
         }
+        // Both backends, as the reference: the attachment may come from another version or config.
+        if conf.ipMasq { try Masquerade.teardownAll(network: r.config.name, ifName: r.ifName, containerID: r.containerID) }
         if conf.isGateway && conf.vlan != 0 {
             let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)
             try links.withGatewayLock { try links.releaseVLANGateway() }
@@ -206,8 +203,6 @@ public struct BridgePlugin: DelegatesIPAM {
     public func gc(_ r: PluginRequest) throws {
         if let ipam = r.config.ipamType { try delegate.gc(ipam, r) }
         let conf = try BridgeConfig(r.config, args: CNIArgs())
-        if conf.ipMasq, let nft = try? NFT.locate() {
-            try IPMasq.gc(nft, network: r.config.name, valid: Array(try r.config.validAttachments()))
-        }
+        if conf.ipMasq { try Masquerade.gc(network: r.config.name, valid: Array(try r.config.validAttachments())) }
     }
 }

@@ -1,11 +1,11 @@
 import CNI
 import IPAddressing
-@testable import Nftables
+@testable import Firewall
 import Testing
 
 /// The nftables scripts and rule matching behind the bridge's ipMasq and macspoofchk, without
 /// root (the rules themselves are read back from the kernel in Integration/Tests/BridgeTests).
-@Suite struct NftablesTests {
+@Suite struct FirewallTests {
     @Test func masqueradeCommentsUseTheReferencesHashes() {
         // sha512 hex prefixes, as the reference's utils.MustFormatHashWithPrefix(16, "", …).
         #expect(IPMasq.networkHash("mynet") == "d23676b4f2d9fe04")
@@ -56,5 +56,32 @@ import Testing
         let setup = check.setupScript(port: "veth1", mac: try #require(MACAddress("02:00:00:00:00:01")))
         #expect(setup.contains("add rule bridge nat cni-br-iface-ctr1-eth0-mac ether saddr 02:00:00:00:00:01 return comment \"macspoofchk-ctr1-eth0\""))
         #expect(setup.contains("add rule bridge nat PREROUTING iifname \"veth1\" jump cni-br-iface-ctr1-eth0"))
+    }
+}
+
+/// The iptables backend's names and parsing, without root.
+@Suite struct IPTablesMasqTests {
+    @Test func chainAndCommentAreTheReferences() {
+        // utils.FormatChainName: "CNI-" + sha512(network + containerID) in hex, 28 characters.
+        #expect(IPTablesMasq.chain(network: "mynet", containerID: "ctr1") == "CNI-5145007e2a8415ce07579739")
+        #expect(IPTablesMasq.comment(network: "mynet", containerID: "ctr1") == #"name: "mynet" id: "ctr1""#)
+        #expect(goQuoted("a\"b\\c\n\u{1}") == #""a\"b\\c\n\x01""#)
+        #expect(goUnquoted(#""a\"b" rest"#) == "a\"b")
+    }
+
+    @Test func jumpsAreFoundByTarget() {
+        let chain = IPTablesMasq.chain(network: "mynet", containerID: "ctr1")
+        let lines = [
+            "-P POSTROUTING ACCEPT",
+            #"-A POSTROUTING -s 10.1.0.2/32 -m comment --comment "name: \"mynet\" id: \"ctr1\"" -j \#(chain)"#,
+            #"-A POSTROUTING -s 10.1.0.3/32 -m comment --comment "name: \"mynet\" id: \"ctr2\"" -j CNI-0000000000000000000000aa"#,
+            "-A POSTROUTING -s 10.9.0.0/16 -j MASQUERADE",
+        ]
+        #expect(IPTablesMasq.jumpSources(lines, to: chain) == ["10.1.0.2/32"])
+        #expect(IPTablesMasq.jumpTarget(lines[3]) == "MASQUERADE" && IPTablesMasq.jumpTarget(lines[0]) == nil)
+        // What GC reads back out of a line: the container ID in the comment.
+        let marker = "--comment " + shellQuoted("name: \(goQuoted("mynet")) id: ")
+        let rest = lines[1].firstRange(of: String(marker.dropLast())).map { String(lines[1][$0.upperBound...]) }
+        #expect(rest.flatMap { goUnquoted(shellUnescaped($0)) } == "ctr1")
     }
 }

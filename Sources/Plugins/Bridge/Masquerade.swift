@@ -1,0 +1,47 @@
+import CNI
+import Firewall
+import IPAddressing
+
+/// The bridge's `ipMasq` through the configured backend. Unset, it is nftables when `nft` is
+/// installed, else iptables (the reference prefers iptables; both of its layouts are ours, and
+/// DEL and GC clean up both, so a node can move between them and between the two plugins).
+enum Masquerade {
+    case nftables(NFT)
+    case iptables
+
+    init(_ backend: BridgeConfig.MasqBackend?) throws(CNIError) {
+        switch backend {
+        case .nftables?: self = .nftables(try NFT.locate())
+        case .iptables?: self = .iptables
+        case nil:
+            if let nft = try? NFT.locate() { self = .nftables(nft) }
+            else if IPTables.locate(.v4) != nil { self = .iptables }
+            else { self = .nftables(try NFT.locate()) }   // the error names what to install
+        }
+    }
+
+    func setup(_ addresses: [IPPrefix], network: String, ifName: String, containerID: String) throws(CNIError) {
+        switch self {
+        case .nftables(let nft): try IPMasq.setup(nft, addresses, network: network, ifName: ifName, containerID: containerID)
+        case .iptables: try IPTablesMasq.setup(addresses, network: network, containerID: containerID)
+        }
+    }
+
+    func teardown(network: String, ifName: String, containerID: String) throws(CNIError) {
+        switch self {
+        case .nftables(let nft): try IPMasq.teardown(nft, network: network, ifName: ifName, containerID: containerID)
+        case .iptables: try IPTablesMasq.teardown(network: network, containerID: containerID)
+        }
+    }
+
+    /// Removes the attachment's rules from whichever backends are installed.
+    static func teardownAll(network: String, ifName: String, containerID: String) throws(CNIError) {
+        if let nft = try? NFT.locate() { try IPMasq.teardown(nft, network: network, ifName: ifName, containerID: containerID) }
+        try IPTablesMasq.teardown(network: network, containerID: containerID)
+    }
+
+    static func gc(network: String, valid: [Attachment]) throws(CNIError) {
+        if let nft = try? NFT.locate() { try IPMasq.gc(nft, network: network, valid: valid) }
+        try IPTablesMasq.gc(network: network, valid: valid)
+    }
+}
