@@ -43,6 +43,10 @@ struct BridgeTests {
         #expect(try ping(s.pod, "10.75.0.1"))
 
         #expect(try s.plugin(bridge, "CHECK", BridgeConf.withPrev(c, add)).status == 0)
+        if version == "1.1.0" {
+            // STATUS asks the IPAM plugin: ready while the range has room.
+            #expect(try s.plugin(bridge, "STATUS", c).status == 0)
+        }
         #expect(try s.plugin(bridge, "DEL", c).status == 0)
         #expect(try s.pod.link("eth0") == nil && s.host.link(hostVeth) == nil)
         #expect(try s.host.link("swbr0") != nil)   // the bridge stays (other pods may use it)
@@ -273,6 +277,9 @@ struct BridgeTests {
         #expect(try rules(s.host, chain: "cni-br-iface-b-eth0").isEmpty)
         #expect(try rules(s.host, chain: "masq_checks").count == 1)
         #expect(BridgeConf.reservations(s, net: "brt").count == 1)
+        // STATUS (1.1.0) reports the full range as code 50, from the IPAM plugin.
+        let full = tiny.replacingOccurrences(of: #""cniVersion":"1.0.0""#, with: #""cniVersion":"1.1.0""#)
+        #expect(try s.plugin(bridge, "STATUS", full).json?["code"] == 50)
 
         // Config mistakes are code 7 and change nothing.
         for extra in [#","hairpinMode":true,"promiscMode":true"#, #","vlan":4095"#, #","vlanTrunk":[{"minID":5}]"#, #","mtu":-1"#] {

@@ -49,15 +49,7 @@ public struct BridgePlugin: DelegatesIPAM {
                 let ipamResult = try PodLink.addIPAM(ipam, to: &result, interface: 2, r, delegate: delegate, rollback: rollback)
                 result.dns = conf.dns.isEmpty ? ipamResult.dns : conf.dns
                 let gateways = Self.gateways(&result, conf)
-                try pod.run {
-                    if conf.enableDAD {
-                        try? Sysctl.set("net/ipv6/conf/\(r.ifName)/enhanced_dad", "1")
-                        try? Sysctl.set("net/ipv6/conf/\(r.ifName)/accept_dad", "1")
-                    } else {
-                        try? Sysctl.set("net/ipv6/conf/\(r.ifName)/accept_dad", "0")
-                    }
-                    try? Sysctl.set("net/ipv4/conf/\(r.ifName)/arp_notify", "1")
-                }
+                try pod.run { Self.setPodSysctls(r.ifName, enableDAD: conf.enableDAD) }
                 try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(podLink, result)
                 if !gateways.isEmpty {
                     if let gwLink = try addGateways(gateways, links: links, bridge: bridge, port: port, rollback: rollback) {
@@ -65,13 +57,7 @@ public struct BridgePlugin: DelegatesIPAM {
                     }
                     for family in Set(gateways.map(\.family)) { try BridgeLinks.enableForwarding(family) }
                 }
-                if let masq {
-                    let network = r.config.name, ifName = r.ifName, id = r.containerID
-                    rollback.onFailure("remove the masquerading rules") {
-                        try? masq.teardown(network: network, ifName: ifName, containerID: id)
-                    }
-                    try masq.setup(result.ips.map(\.address), network: network, ifName: ifName, containerID: id)
-                }
+                if let masq { try masq.setup(result.ips.map(\.address), r, rollback: rollback) }
             } else {
                 result.dns = conf.dns
                 if !conf.disableContainerInterface {
@@ -88,6 +74,18 @@ public struct BridgePlugin: DelegatesIPAM {
             result.interfaces[0].mac = bridge.mac?.description ?? ""
             return result
         }
+    }
+
+    /// DAD off unless `enabledad` (it costs seconds, plugins PR #695); ARP announcements on.
+    /// Run in the pod's namespace; a kernel without IPv6 has no such keys.
+    static func setPodSysctls(_ ifName: String, enableDAD: Bool) {
+        if enableDAD {
+            try? Sysctl.set("net/ipv6/conf/\(ifName)/enhanced_dad", "1")
+            try? Sysctl.set("net/ipv6/conf/\(ifName)/accept_dad", "1")
+        } else {
+            try? Sysctl.set("net/ipv6/conf/\(ifName)/accept_dad", "0")
+        }
+        try? Sysctl.set("net/ipv4/conf/\(ifName)/arp_notify", "1")
     }
 
     /// The gateway of each address (the IPAM's, or the subnet's first address when `isGateway`)

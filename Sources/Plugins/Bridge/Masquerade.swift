@@ -1,6 +1,7 @@
 import CNI
 import Firewall
 import IPAddressing
+import PluginKit
 
 /// The bridge's `ipMasq` through the configured backend. Unset, it is nftables when `nft` is
 /// installed, else iptables (the reference prefers iptables; both of its layouts are ours, and
@@ -25,6 +26,13 @@ enum Masquerade {
         case .nftables(let nft): try IPMasq.setup(nft, addresses, network: network, ifName: ifName, containerID: containerID)
         case .iptables: try IPTablesMasq.setup(addresses, network: network, containerID: containerID)
         }
+    }
+
+    /// The attachment's rules, their removal registered first.
+    func setup(_ addresses: [IPPrefix], _ r: PluginRequest, rollback: Rollback) throws(CNIError) {
+        let network = r.config.name, ifName = r.ifName, id = r.containerID
+        rollback.onFailure("remove the masquerading rules") { try? teardown(network: network, ifName: ifName, containerID: id) }
+        try setup(addresses, network: network, ifName: ifName, containerID: id)
     }
 
     func teardown(network: String, ifName: String, containerID: String) throws(CNIError) {
