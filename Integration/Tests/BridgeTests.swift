@@ -288,6 +288,10 @@ struct BridgeTests {
             #expect(r.json?["code"] == 7, "\(extra): \(r.stdout)")
         }
         #expect(try pod2.link("eth0") == nil && ports(s) == portsBefore)
+        // The runtime's DEL after such a refused ADD succeeds (the reference's DEL too).
+        let refused = BridgeConf.make(s, extra: #","runtimeConfig":{"mac":"not-a-mac"},"hairpinMode":true,"promiscMode":true"#)
+        #expect(try s.plugin(bridge, "ADD", refused, containerID: "c", netns: pod2.path).json?["code"] == 7)
+        #expect(try s.plugin(bridge, "DEL", refused, containerID: "c", netns: pod2.path).status == 0)
         // A non-bridge under the bridge's name.
         try s.host.ip("link", "add", "swbr1", "type", "veth", "peer", "name", "swbr1p")
         let notBridge = #"{"cniVersion":"1.0.0","name":"brx","type":"bridge","bridge":"swbr1"}"#

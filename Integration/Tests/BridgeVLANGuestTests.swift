@@ -55,6 +55,21 @@ struct BridgeVLANGuestTests {
         #expect(BridgeConf.reservations(s).isEmpty)
     }
 
+    /// Non-consecutive VLANs are one entry each: 1,000 of them outgrow a default netlink page,
+    /// and all of them must arrive (a cut message would drop the rest silently).
+    @Test func aSparseTrunkArrivesWhole() throws {
+        let s = try HostAndPod()
+        let ids = stride(from: 2, through: 2000, by: 2).map { #"{"id":\#($0)}"# }.joined(separator: ",")
+        let c = BridgeConf.make(s, extra: #","vlanTrunk":[\#(ids)]"#, isGateway: false)
+        let add = try s.plugin(bridge, "ADD", c)
+        try #require(add.status == 0, "\(add.stdout)")
+        let port = try #require(add.json?["interfaces"]?.arrayValue?.dropFirst().first?["name"]?.stringValue)
+        let vlans = try portVLANs(s.host, port)
+        #expect(vlans.count == 1001 && vlans.first == "1 PVID untagged" && vlans[1] == "2" && vlans.last == "2000")
+        #expect(try s.plugin(bridge, "CHECK", BridgeConf.withPrev(c, add)).status == 0)
+        #expect(try s.plugin(bridge, "DEL", c).status == 0)
+    }
+
     @Test func podsOnVLAN100TalkAndAPodOnVLAN200CannotReachThem() throws {
         let s = try HostAndPod()
         let podB = try NetNS("podb"), podC = try NetNS("podc")
@@ -98,6 +113,10 @@ struct BridgeVLANGuestTests {
         let b = try s.plugin(bridge, "ADD", c, containerID: "b", netns: pod2.path)
         try #require(b.status == 0, "\(b.stdout)")
         #expect(try ping(pod2, "10.75.0.1"))
+        // An uplink trunk on the VLAN (not a pod) does not keep the gateway once the pods are gone.
+        try s.host.ip("link", "add", "upl0", "type", "dummy")
+        try s.host.ip("link", "set", "upl0", "master", "swbr0", "up")
+        _ = try Command.must(["ip", "netns", "exec", s.host.name, "bridge", "vlan", "add", "dev", "upl0", "vid", "100"])
         #expect(try s.plugin(bridge, "DEL", c, containerID: "a").status == 0)
         #expect(try s.host.link("swbr0.100") != nil)   // b still uses it
         #expect(try ping(pod2, "10.75.0.1"))

@@ -17,6 +17,13 @@ public struct NFT: Sendable {
                        details: "install the nftables package")
     }
 
+    /// `nft` when it is installed and works here (`nft list tables` succeeds: the kernel has
+    /// nf_tables); nil otherwise. For cleanups, which skip a backend the host cannot use.
+    public static func usable() -> NFT? {
+        guard let nft = try? locate(), let out = try? nft.run(["list", "tables"]), out.succeeded else { return nil }
+        return nft
+    }
+
     /// Applies a script atomically (`nft -f -`): all of it or nothing.
     public func apply(_ script: String) throws(CNIError) {
         let out = try run(["-f", "-"], stdin: Array(script.utf8))

@@ -69,10 +69,12 @@ extension NetlinkSocket {
     }
 
     /// Adds (or deletes) several VLANs and VLAN ranges on a bridge port in one request: a trunk
-    /// of thousands of VLANs is one message, not one per VLAN.
+    /// of thousands of VLANs (consecutive or not) is one message, not one per VLAN.
     public func setBridgeVLANs(index: Int32, _ ranges: [BridgeVLANRange], remove: Bool = false) throws(NetlinkError) {
         guard !ranges.isEmpty else { return }
-        let m = NetlinkMessage(type: remove ? Int(RTM_DELLINK) : Int(RTM_SETLINK), flags: NLM_F_ACK, header: bridgeHeader(index: index))
+        // Each entry is 8 bytes; a range is two. Sparse trunks outgrow the default page.
+        let m = NetlinkMessage(type: remove ? Int(RTM_DELLINK) : Int(RTM_SETLINK), flags: NLM_F_ACK, header: bridgeHeader(index: index),
+                               capacity: 256 + 16 * ranges.count)
         func entry(_ vid: UInt16, _ flags: UInt16) {
             var info = bridge_vlan_info()
             info.vid = vid

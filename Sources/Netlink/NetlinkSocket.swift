@@ -22,6 +22,7 @@ public final class NetlinkSocket {
     /// Sends a request and waits for the kernel's acknowledgement (`nl_send_sync`, which also
     /// frees the message; ours is kept alive until then and released by NetlinkMessage).
     func send(_ m: NetlinkMessage, _ operation: @autoclosure () -> String) throws(NetlinkError) {
+        guard !m.overflowed else { throw NetlinkError(operation(), code: NLE_NOMEM) }
         // nl_send_sync frees the message: hand it a reference of its own.
         nlmsg_get(m.msg)
         try NetlinkError.check(nl_send_sync(sk, m.msg), operation())

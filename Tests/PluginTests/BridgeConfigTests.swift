@@ -7,7 +7,22 @@ import Testing
 @Suite struct BridgeConfigTests {
     func config(_ extra: String, args: String = "") throws -> BridgeConfig {
         let conf = try NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"n","type":"bridge"\#(extra)}"#.utf8))
-        return try BridgeConfig(conf, args: CNIArgs(parsing: args))
+        let c = try BridgeConfig(conf, args: CNIArgs(parsing: args))
+        try c.validateForAdd()
+        return c
+    }
+
+    /// DEL, CHECK and GC read a config that only ADD refuses: a pod whose ADD was refused can go.
+    @Test func onlyADDRefusesWhatTheReferencesCmdAddRefuses() throws {
+        for extra in [#","hairpinMode":true,"promiscMode":true"#, #","runtimeConfig":{"mac":"nope"}"#, #","mtu":-1"#,
+                      #","ipMasqBackend":"ebtables""#, #","disableContainerInterface":true,"ipam":{"type":"static"}"#] {
+            let conf = try NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"n","type":"bridge"\#(extra)}"#.utf8))
+            let c = try BridgeConfig(conf, args: CNIArgs())
+            #expect(throws: CNIError.self, "\(extra)") { try c.validateForAdd() }
+        }
+        // VLAN values stay errors on every verb (the reference's loadNetConf checks them).
+        let bad = try NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"n","type":"bridge","vlan":5000}"#.utf8))
+        #expect(throws: CNIError.self) { try BridgeConfig(bad, args: CNIArgs()) }
     }
 
     @Test func defaults() throws {

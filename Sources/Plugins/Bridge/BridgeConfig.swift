@@ -31,6 +31,15 @@ public struct BridgeConfig: Sendable {
 
     public static let argsKeys: [String] = ["MAC"]
 
+    /// What only ADD refuses (as the reference's cmdAdd and SetupVeth do): DEL, CHECK and GC of
+    /// such a config still run, so a pod whose ADD was refused can be deleted.
+    public private(set) var addProblems: [CNIError] = []
+
+    /// Throws the first problem that makes this config unusable for ADD.
+    public func validateForAdd() throws(CNIError) {
+        if let first = addProblems.first { throw first }
+    }
+
     /// VLAN filtering is on when the pod's port gets VLANs.
     public var vlanFiltering: Bool { vlan != 0 || !trunk.isEmpty }
 
@@ -45,15 +54,15 @@ public struct BridgeConfig: Sendable {
         if backend.isEmpty {
             ipMasqBackend = nil
         } else {
-            guard let b = MasqBackend(rawValue: backend) else { throw CNIError.invalidConfig("unknown ipmasq backend \"\(backend)\"") }
-            ipMasqBackend = b
+            ipMasqBackend = MasqBackend(rawValue: backend)
+            if ipMasqBackend == nil { addProblems.append(CNIError.invalidConfig("unknown ipmasq backend \"\(backend)\"")) }
         }
         mtu = try r.int("mtu") ?? 0
-        if mtu < 0 { throw CNIError.invalidConfig("invalid MTU \(mtu)") }
+        if mtu < 0 { addProblems.append(CNIError.invalidConfig("invalid MTU \(mtu)")) }
         hairpinMode = try r.bool("hairpinMode") ?? false
         promiscMode = try r.bool("promiscMode") ?? false
         if hairpinMode && promiscMode {
-            throw CNIError.invalidConfig("cannot set hairpin mode and promiscuous mode at the same time")
+            addProblems.append(CNIError.invalidConfig("cannot set hairpin mode and promiscuous mode at the same time"))
         }
         vlan = try r.int("vlan") ?? 0
         if vlan < 0 || vlan > 4094 { throw CNIError.invalidConfig("invalid VLAN ID \(vlan) (must be between 0 and 4094)") }
@@ -66,20 +75,25 @@ public struct BridgeConfig: Sendable {
         ipamType = conf.ipamType
         dns = conf.dns
         if disableContainerInterface && ipamType != nil {
-            throw CNIError.invalidConfig("cannot use IPAM when disableContainerInterface flag is set")
+            addProblems.append(CNIError.invalidConfig("cannot use IPAM when disableContainerInterface flag is set"))
         }
 
-        func mac(_ text: String, _ source: String) throws(CNIError) -> MACAddress {
-            guard let m = MACAddress(text), !m.isMulticast else { throw CNIError.invalidConfig("invalid MAC address \"\(text)\" (\(source))") }
+        var problems: [CNIError] = []
+        func mac(_ text: String, _ source: String) -> MACAddress? {
+            guard let m = MACAddress(text), !m.isMulticast else {
+                problems.append(CNIError.invalidConfig("invalid MAC address \"\(text)\" (\(source))"))
+                return nil
+            }
             return m
         }
-        if let t = args["MAC"], !t.isEmpty { self.mac = try mac(t, "CNI_ARGS MAC") }
+        if let t = args["MAC"], !t.isEmpty { self.mac = mac(t, "CNI_ARGS MAC") }
         if let cni = conf.argsCNI, let t = try JSONReader(.object(cni), path: "args.cni").string("mac"), !t.isEmpty {
-            self.mac = try mac(t, "args.cni.mac")
+            self.mac = mac(t, "args.cni.mac")
         }
         if let t = try JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig").string("mac"), !t.isEmpty {
-            self.mac = try mac(t, "runtimeConfig.mac")
+            self.mac = mac(t, "runtimeConfig.mac")
         }
+        addProblems += problems
     }
 
     /// `vlanTrunk`: [{"id": N} | {"minID": A, "maxID": B}], IDs 1–4094.

@@ -139,17 +139,18 @@ struct BridgeLinks {
         return (l, true)
     }
 
-    /// Deletes `<bridge>.<vlan>` when no port of the bridge but its own carries the VLAN any more
-    /// (`excluding`: a port about to go). Call under `withGatewayLock`.
+    /// Deletes `<bridge>.<vlan>` when no veth port of the bridge but its own carries the VLAN any
+    /// more (`excluding`: a port about to go). Call under `withGatewayLock`.
     func releaseVLANGateway(excluding: Int32? = nil) throws {
         guard let gw = try host.link(named: vlanGatewayName), gw.kind == "veth" else { return }
         // With the bridge gone the gateway serves nobody.
         if let br = try host.link(named: conf.bridge) {
             let vid = UInt16(conf.vlan)
-            let users = try host.bridgePorts().filter { p in
+            // Users are pods: veth ports on the VLAN. An uplink trunk carrying it keeps nothing alive.
+            let candidates = try host.bridgePorts().filter { p in
                 p.masterIndex == br.index && p.index != gw.parentIndex && p.index != excluding && p.vlans.contains { $0.id == vid }
             }
-            guard users.isEmpty else { return }
+            for p in candidates where try host.link(index: p.index)?.kind == "veth" { return }
         }
         do { try host.deleteLink(index: gw.index) } catch {
             guard error.isNotFound else { throw CNIError(.systemFailure, "failed to delete \"\(gw.name)\"", details: "\(error)") }

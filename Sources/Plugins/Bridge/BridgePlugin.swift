@@ -16,13 +16,15 @@ public struct BridgePlugin: DelegatesIPAM {
 
     public func add(_ r: PluginRequest) throws -> CNIResult {
         let conf = try BridgeConfig(r.config, args: r.cniArgs(known: BridgeConfig.argsKeys))
+        try conf.validateForAdd()
         let pod = try PodLink.openNamespace(r.netns)
         let podSocket = try pod.run { try NetlinkSocket() }
         if try podSocket.link(named: r.ifName) != nil {
             throw CNIError(.invalidNetworkConfig, "container veth name provided (\(r.ifName)) already exists")
         }
         let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)
-        let masq = conf.ipMasq ? try Masquerade(conf.ipMasqBackend) : nil
+        // Masquerading is for addresses: an L2-only config ignores ipMasq, as the reference.
+        let masq = conf.ipMasq && conf.ipamType != nil ? try Masquerade(conf.ipMasqBackend) : nil
         let nft = conf.macSpoofCheck ? try NFT.locate() : nil
 
         return try Rollback.run { rollback in
@@ -138,17 +140,23 @@ public struct BridgePlugin: DelegatesIPAM {
     /// is already gone; the rules go even without a namespace (the reference leaves them).
     public func del(_ r: PluginRequest) throws {
         let conf = try BridgeConfig(r.config, args: CNIArgs())
-        try PodLink.deleteLink(named: r.ifName, netns: r.netns)
-        if let ipam = conf.ipamType { try delegate.del(ipam, r) }
-        if conf.macSpoofCheck, let nft = try? NFT.locate() {
-            try SpoofCheck(containerID: r.containerID, ifName: r.ifName).teardown(nft)
+        var steps = BestEffort()
+        steps.run { try PodLink.deleteLink(named: r.ifName, netns: r.netns) }
+        if let ipam = conf.ipamType { steps.run { try delegate.del(ipam, r) } }
+        if conf.macSpoofCheck, let nft = NFT.usable() {
+            steps.run { try SpoofCheck(containerID: r.containerID, ifName: r.ifName).teardown(nft) }
         }
         // Both backends, as the reference: the attachment may come from another version or config.
-        if conf.ipMasq { try Masquerade.teardownAll(network: r.config.name, ifName: r.ifName, containerID: r.containerID) }
-        if conf.isGateway && conf.vlan != 0 {
-            let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)
-            try links.withGatewayLock { try links.releaseVLANGateway() }
+        if conf.ipMasq && conf.ipamType != nil {
+            steps.run { try Masquerade.teardownAll(network: r.config.name, ifName: r.ifName, containerID: r.containerID) }
         }
+        if conf.isGateway && conf.vlan != 0 {
+            steps.run {
+                let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)
+                try links.withGatewayLock { try links.releaseVLANGateway() }
+            }
+        }
+        try steps.finish()
     }
 
     /// The bridge (promiscuity, MAC), the pod's veth, its host end enslaved to the bridge with the
@@ -199,8 +207,12 @@ public struct BridgePlugin: DelegatesIPAM {
 
     /// IPAM's GC, and masquerading rules of this network whose attachment is not valid any more.
     public func gc(_ r: PluginRequest) throws {
-        if let ipam = r.config.ipamType { try delegate.gc(ipam, r) }
         let conf = try BridgeConfig(r.config, args: CNIArgs())
-        if conf.ipMasq { try Masquerade.gc(network: r.config.name, valid: Array(try r.config.validAttachments())) }
+        var steps = BestEffort()
+        if let ipam = conf.ipamType { steps.run { try delegate.gc(ipam, r) } }
+        if conf.ipMasq && conf.ipamType != nil {
+            steps.run { try Masquerade.gc(network: r.config.name, valid: Array(try r.config.validAttachments())) }
+        }
+        try steps.finish()
     }
 }

@@ -42,14 +42,19 @@ enum Masquerade {
         }
     }
 
-    /// Removes the attachment's rules from whichever backends are installed.
+    /// Removes the attachment's rules from both backends, each tried even when the other fails;
+    /// a backend this host cannot use (no command, or nftables missing in the kernel) is skipped.
     static func teardownAll(network: String, ifName: String, containerID: String) throws(CNIError) {
-        if let nft = try? NFT.locate() { try IPMasq.teardown(nft, network: network, ifName: ifName, containerID: containerID) }
-        try IPTablesMasq.teardown(network: network, containerID: containerID)
+        var steps = BestEffort()
+        if let nft = NFT.usable() { steps.run { try IPMasq.teardown(nft, network: network, ifName: ifName, containerID: containerID) } }
+        steps.run { try IPTablesMasq.teardown(network: network, containerID: containerID) }
+        try steps.finish()
     }
 
     static func gc(network: String, valid: [Attachment]) throws(CNIError) {
-        if let nft = try? NFT.locate() { try IPMasq.gc(nft, network: network, valid: valid) }
-        try IPTablesMasq.gc(network: network, valid: valid)
+        var steps = BestEffort()
+        if let nft = NFT.usable() { steps.run { try IPMasq.gc(nft, network: network, valid: valid) } }
+        steps.run { try IPTablesMasq.gc(network: network, valid: valid) }
+        try steps.finish()
     }
 }

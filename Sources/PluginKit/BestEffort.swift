@@ -1,0 +1,22 @@
+import CNI
+
+/// The steps of a DEL or GC (STYLE habit 5): each runs even when an earlier one failed, and the
+/// first failure is reported at the end with the others in its details.
+public struct BestEffort {
+    private var errors: [CNIError] = []
+
+    public init() {}
+
+    public mutating func run(_ step: () throws -> Void) {
+        do { try step() } catch { errors.append(CNIError.from(error)) }
+    }
+
+    public func finish() throws(CNIError) {
+        guard var first = errors.first else { return }
+        let others = errors.dropFirst().map(\.description)
+        if !others.isEmpty {
+            first.details = ([first.details].filter { !$0.isEmpty } + ["also: " + others.joined(separator: "; ")]).joined(separator: "; ")
+        }
+        throw first
+    }
+}
