@@ -166,6 +166,29 @@ do {
     rows.append(Row(benchmark: "macvlan+host-local DEL", metric: "wall", unit: "ms", ours: delWall[0], reference: delWall[1], target: nil))
     rows.append(Row(benchmark: "macvlan+host-local DEL", metric: "CPU", unit: "ms", ours: delCPU[0], reference: delCPU[1], target: 0.5))
     rows.append(Row(benchmark: "macvlan ADD (without its IPAM child)", metric: "peak RSS", unit: "MiB", ours: rss[0], reference: rss[1], target: 1.0))
+
+    // bridge + host-local (the plugin podman's default network runs): a veth pair to a bridge
+    // with the gateway on it, each side on a bridge of its own. No target: for comparison.
+    var brAddWall = [Samples(), Samples()], brAddCPU = [Samples(), Samples()]
+    var brDelWall = [Samples(), Samples()], brDelCPU = [Samples(), Samples()]
+    try host.run {
+        for n in 0..<runs {
+            for (i, side) in sides.enumerated() {
+                let conf = #"{"cniVersion":"1.0.0","name":"benchbr-\#(side.0)","type":"bridge","bridge":"bbr-\#(i)","isGateway":true,"ipam":{"type":"host-local","subnet":"10.20\#(4 + i).0.0/16","dataDir":"\#(dir)"}}"#
+                var e = ["CNI_CONTAINERID": "br\(n)", "CNI_NETNS": "/var/run/netns/\(podName)", "CNI_IFNAME": "eth0",
+                         "CNI_PATH": side.1, "CNI_COMMAND": "ADD"]
+                let add = require(try invoke(side.1 + "/bridge", e, conf), "\(side.0) bridge ADD")
+                e["CNI_COMMAND"] = "DEL"
+                let del = require(try invoke(side.1 + "/bridge", e, conf), "\(side.0) bridge DEL")
+                brAddWall[i].add(add.wall * 1000); brAddCPU[i].add(add.cpu * 1000)
+                brDelWall[i].add(del.wall * 1000); brDelCPU[i].add(del.cpu * 1000)
+            }
+        }
+    }
+    rows.append(Row(benchmark: "bridge+host-local ADD", metric: "wall", unit: "ms", ours: brAddWall[0], reference: brAddWall[1], target: nil))
+    rows.append(Row(benchmark: "bridge+host-local ADD", metric: "CPU", unit: "ms", ours: brAddCPU[0], reference: brAddCPU[1], target: nil))
+    rows.append(Row(benchmark: "bridge+host-local DEL", metric: "wall", unit: "ms", ours: brDelWall[0], reference: brDelWall[1], target: nil))
+    rows.append(Row(benchmark: "bridge+host-local DEL", metric: "CPU", unit: "ms", ours: brDelCPU[0], reference: brDelCPU[1], target: nil))
 }
 
 // 4. Binary sizes (stripped release builds vs Debian's).
