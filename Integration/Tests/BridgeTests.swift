@@ -53,6 +53,31 @@ struct BridgeTests {
         #expect(BridgeConf.reservations(s).isEmpty)
     }
 
+    /// The older result shapes: 0.1.0/0.2.0 as ip4/ip6 objects, 0.3.x with interfaces and
+    /// `version` per address. CHECK does not exist before 0.4.0.
+    @Test(arguments: ["0.1.0", "0.2.0", "0.3.0", "0.3.1"])
+    func olderSpecVersionsPrintTheirShape(version: String) throws {
+        let s = try HostAndPod()
+        let c = BridgeConf.make(s, version: version, v6: true)
+        let add = try s.plugin(bridge, "ADD", c)
+        try #require(add.status == 0, "\(add.stdout)")
+        let json = try #require(add.json)
+        #expect(json["cniVersion"] == .string(version))
+        if version.hasPrefix("0.3") {
+            #expect(json["interfaces"]?.arrayValue?.count == 3)
+            #expect(json["ips"]?.arrayValue?.map { $0["version"] } == ["4", "6"])
+            #expect(json["ips"]?.arrayValue?.allSatisfy { $0["interface"] == 2 } == true)
+        } else {
+            #expect(json["interfaces"] == nil && json["ips"] == nil)
+            #expect(json["ip4"]?["ip"] == "10.75.0.2/24" && json["ip4"]?["gateway"] == "10.75.0.1")
+            #expect(json["ip6"]?["ip"] == "fd00:75::2/64" && json["ip6"]?["gateway"] == "fd00:75::1")
+        }
+        #expect(Set(try s.pod.addresses("eth0")) == ["10.75.0.2/24", "fd00:75::2/64"])
+        #expect(try s.plugin(bridge, "CHECK", c).status != 0)
+        #expect(try s.plugin(bridge, "DEL", c).status == 0)
+        #expect(try s.pod.link("eth0") == nil && BridgeConf.reservations(s).isEmpty)
+    }
+
     @Test func podsOnOneBridgeTalkUnlessTheirPortsAreIsolated() throws {
         let s = try HostAndPod()
         let pod2 = try NetNS("pod2")
