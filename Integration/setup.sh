@@ -12,6 +12,7 @@ packages=(
   nftables                        # nft: the bridge's ipMasq and macspoofchk rules
   iptables                        # the bridge's ipMasqBackend "iptables", and Go's bridge (it masquerades with iptables)
   iputils-ping                    # ping: traffic between test pods
+  podman runc                     # a real runtime running a container on our bridge (PodmanTests)
   time                            # GNU time: peak RSS in the benchmarks
   ca-certificates
 )
