@@ -44,9 +44,9 @@ public struct IPTables: Sendable {
         try must(["-A", chain] + spec)
     }
 
-    /// The rules of a chain as `-S` prints them.
-    public func rules(_ chain: String) throws(CNIError) -> [String] {
-        let out = try nat(["-S", chain])
+    /// The rules of a chain (nil: of the whole nat table) as `-S` prints them.
+    public func rules(_ chain: String? = nil) throws(CNIError) -> [String] {
+        let out = try nat(["-S"] + (chain.map { [$0] } ?? []))
         guard out.succeeded else { return [] }
         return String(decoding: out.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
     }
@@ -90,10 +90,12 @@ public enum IPTablesMasq {
         let c = ["-m", "comment", "--comment", comment(network: network, containerID: containerID)]
         for family in [IPAddress.Family.v4, .v6] {
             guard let ipt = IPTables.locate(family) else { continue }
-            for source in jumpSources(try ipt.rules("POSTROUTING"), to: chain) {
+            // One listing of the nat table: the jumps to the chain and whether it exists.
+            let table = try ipt.rules()
+            for source in jumpSources(table, to: chain) {
                 try ipt.must(["-D", "POSTROUTING", "-s", source, "-j", chain] + c)
             }
-            if try ipt.chainExists(chain) {
+            if table.contains("-N " + chain) {
                 try ipt.must(["-F", chain])
                 try ipt.must(["-X", chain])
             }
@@ -120,7 +122,7 @@ public enum IPTablesMasq {
     /// The `-s` of each `-A POSTROUTING … -j <chain>` line.
     static func jumpSources(_ lines: [String], to chain: String) -> [String] {
         lines.compactMap { line in
-            guard jumpTarget(line) == chain else { return nil }
+            guard line.hasPrefix("-A POSTROUTING "), jumpTarget(line) == chain else { return nil }
             let words = line.split(separator: " ")
             guard let i = words.firstIndex(of: "-s"), i + 1 < words.count else { return nil }
             return String(words[i + 1])

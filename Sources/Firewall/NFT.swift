@@ -17,11 +17,15 @@ public struct NFT: Sendable {
                        details: "install the nftables package")
     }
 
-    /// `nft` when it is installed and works here (`nft list tables` succeeds: the kernel has
-    /// nf_tables); nil otherwise. For cleanups, which skip a backend the host cannot use.
-    public static func usable() -> NFT? {
-        guard let nft = try? locate(), let out = try? nft.run(["list", "tables"]), out.succeeded else { return nil }
-        return nft
+    /// A cleanup through nft that is skipped where nftables cannot work (no `nft`, or `nft list
+    /// tables` fails: no nf_tables in the kernel), as the reference skips a backend the host does
+    /// not support. The check costs a process only when the cleanup itself failed.
+    public static func cleanup(_ body: (NFT) throws(CNIError) -> Void) throws(CNIError) {
+        guard let nft = try? locate() else { return }
+        do { try body(nft) } catch {
+            guard let out = try? nft.run(["list", "tables"]), out.succeeded else { return }
+            throw error
+        }
     }
 
     /// Applies a script atomically (`nft -f -`): all of it or nothing.

@@ -32,11 +32,9 @@ public final class DiskStore: AddressStore {
     func path(_ name: String) -> String { directory + "/" + name }
 
     public func withLock<T>(_ body: () throws -> T) throws -> T {
-        let lockPath = path("lock")
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw IPAMError.store(SystemError("open", subject: lockPath)) }
+        let fd: Int32
+        do { fd = try FileLock.acquire(path("lock")) } catch { throw IPAMError.store(error) }
         defer { close(fd) }  // closing drops the flock
-        do { try retryingEINTR("flock", subject: lockPath) { flock(fd, LOCK_EX) } } catch { throw IPAMError.store(error) }
         removeAbandonedTemporaries()
         return try body()
     }

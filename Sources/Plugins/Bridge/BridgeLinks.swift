@@ -160,6 +160,7 @@ struct BridgeLinks {
     /// Serialises the VLAN gateway's creation, use and removal between ADDs and DELs.
     func withGatewayLock<T>(_ body: () throws -> T) throws -> T {
         do {
+            try FileSystem.makeDirectories("/run/swift-cni/bridge")
             return try FileLock.withLock("/run/swift-cni/bridge/\(conf.bridge).lock", body)
         } catch let e as SystemError {
             throw CNIError(.systemFailure, "failed to lock the bridge's gateway state", details: e.description)

@@ -143,8 +143,9 @@ public struct BridgePlugin: DelegatesIPAM {
         var steps = BestEffort()
         steps.run { try PodLink.deleteLink(named: r.ifName, netns: r.netns) }
         if let ipam = conf.ipamType { steps.run { try delegate.del(ipam, r) } }
-        if conf.macSpoofCheck, let nft = NFT.usable() {
-            steps.run { try SpoofCheck(containerID: r.containerID, ifName: r.ifName).teardown(nft) }
+        if conf.macSpoofCheck {
+            let check = SpoofCheck(containerID: r.containerID, ifName: r.ifName)
+            steps.run { try NFT.cleanup { nft throws(CNIError) in try check.teardown(nft) } }
         }
         // Both backends, as the reference: the attachment may come from another version or config.
         if conf.ipMasq && conf.ipamType != nil {

@@ -46,14 +46,14 @@ enum Masquerade {
     /// a backend this host cannot use (no command, or nftables missing in the kernel) is skipped.
     static func teardownAll(network: String, ifName: String, containerID: String) throws(CNIError) {
         var steps = BestEffort()
-        if let nft = NFT.usable() { steps.run { try IPMasq.teardown(nft, network: network, ifName: ifName, containerID: containerID) } }
+        steps.run { try NFT.cleanup { nft throws(CNIError) in try IPMasq.teardown(nft, network: network, ifName: ifName, containerID: containerID) } }
         steps.run { try IPTablesMasq.teardown(network: network, containerID: containerID) }
         try steps.finish()
     }
 
     static func gc(network: String, valid: [Attachment]) throws(CNIError) {
         var steps = BestEffort()
-        if let nft = NFT.usable() { steps.run { try IPMasq.gc(nft, network: network, valid: valid) } }
+        steps.run { try NFT.cleanup { nft throws(CNIError) in try IPMasq.gc(nft, network: network, valid: valid) } }
         steps.run { try IPTablesMasq.gc(network: network, valid: valid) }
         try steps.finish()
     }
