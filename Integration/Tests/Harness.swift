@@ -4,6 +4,9 @@ import LinuxSystem
 import Testing
 import TestSupport
 
+/// The test helper that runs processes (CNI's verb enum has the same name).
+typealias Command = TestSupport.Command
+
 /// Root-only tests run as root; on CI they run regardless, so a CI without root fails loudly
 /// instead of skipping silently.
 enum Root {

@@ -2,13 +2,16 @@
 /// '=' into exactly two parts; keys are case-sensitive; unknown keys are an error unless
 /// `IgnoreUnknown` is 1/true (any case).
 public struct CNIArgs: Sendable, Equatable {
-    public private(set) var pairs: [(key: String, value: String)]
-
-    public init(pairs: [(key: String, value: String)] = []) { self.pairs = pairs }
-
-    public static func == (a: CNIArgs, b: CNIArgs) -> Bool {
-        a.pairs.map { [$0.key, $0.value] } == b.pairs.map { [$0.key, $0.value] }
+    /// One `K=V`. (A struct, not a tuple: tuple-typed arrays cost a metadata demangle per process.)
+    public struct Pair: Sendable, Equatable {
+        public var key: String
+        public var value: String
+        public init(_ key: String, _ value: String) { (self.key, self.value) = (key, value) }
     }
+
+    public private(set) var pairs: [Pair]
+
+    public init(pairs: [Pair] = []) { self.pairs = pairs }
 
     public init(parsing text: String) throws(CNIError) {
         pairs = []
@@ -18,9 +21,11 @@ public struct CNIArgs: Sendable, Equatable {
             guard kv.count == 2 else {
                 throw CNIError(.invalidEnvironment, "ARGS: invalid pair \"\(pair)\"")
             }
-            pairs.append((String(kv[0]), String(kv[1])))
+            pairs.append(Pair(String(kv[0]), String(kv[1])))
         }
     }
+
+    public var isEmpty: Bool { pairs.isEmpty }
 
     /// The last value given for a key.
     public subscript(key: String) -> String? { pairs.last(where: { $0.key == key })?.value }

@@ -55,7 +55,8 @@ public struct CNIError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Errors of lower layers that know their CNI code.
+/// Errors of lower layers (SystemError, NetlinkError, NetNSError, FirewallError, IPAMError) that
+/// carry their own CNI code and message. The skeleton converts them at its one error point.
 public protocol CNIErrorConvertible: Error {
     var cniError: CNIError { get }
 }
@@ -71,7 +72,25 @@ extension CNIError {
         return CNIError(.internalFailure, String(describing: error))
     }
 
+    /// The code an error carries (999 for one that knows none).
+    public static func code(of error: any Error) -> Int {
+        (error as? any CNIErrorConvertible)?.cniError.code ?? Code.internalFailure.rawValue
+    }
+
     public static func invalidConfig(_ msg: String, details: String = "") -> CNIError {
         CNIError(.invalidNetworkConfig, msg, details: details)
+    }
+}
+
+/// Runs one step of a plugin and names it when it fails: an error of a lower layer becomes
+/// `failed to <what>` with that error's own code and its text as details ("failed to set \"net1\"
+/// up: …"); a CNIError, already said for the user, passes unchanged.
+public func step<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throws(CNIError) -> T {
+    do {
+        return try body()
+    } catch let e as CNIError {
+        throw e
+    } catch {
+        throw CNIError(code: CNIError.code(of: error), msg: "failed to \(what())", details: String(describing: error))
     }
 }

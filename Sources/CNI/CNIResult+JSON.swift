@@ -77,17 +77,17 @@ extension CNIResult {
     /// Reads a result that names its own version (a plugin's stdout); a missing "cniVersion"
     /// means `fallback` (libcni treats such a result as the config's version).
     public init(json: JSONValue, fallback: CNIVersion) throws(CNIError) {
-        let v = json["cniVersion"]?.stringValue
-        let version: CNIVersion
-        if let v, !v.isEmpty {
-            guard let known = CNIVersion(rawValue: v) else {
-                throw CNIError(.incompatibleVersion, "unsupported result version \"\(v)\"")
-            }
-            version = known
-        } else {
-            version = fallback
+        try self.init(json: json, version: Self.version(of: json, fallback: fallback))
+    }
+
+    /// The version a result names ("cniVersion"), `fallback` when it names none; code 1 for one
+    /// this suite does not know.
+    public static func version(of json: JSONValue, fallback: CNIVersion) throws(CNIError) -> CNIVersion {
+        guard let v = json["cniVersion"]?.stringValue, !v.isEmpty else { return fallback }
+        guard let known = CNIVersion(rawValue: v) else {
+            throw CNIError(.incompatibleVersion, "unsupported CNI result version \"\(v)\"")
         }
-        try self.init(json: json, version: version)
+        return known
     }
 }
 
@@ -132,14 +132,9 @@ extension CNIResult.Route {
 
     public init(reader r: JSONReader) throws(CNIError) {
         try r.requireObject()
-        func ranged(_ key: String, _ range: ClosedRange<Int>) throws(CNIError) -> Int? {
-            guard let v = try r.int(key) else { return nil }
-            guard range.contains(v) else { throw r.fail(key, "\(v) is out of range \(range.lowerBound)…\(range.upperBound)") }
-            return v
-        }
         let u32 = 0...Int(UInt32.max)
-        self.init(dst: try r.requiredPrefix("dst"), gw: try r.address("gw"), mtu: try ranged("mtu", u32) ?? 0,
-                  advmss: try ranged("advmss", u32) ?? 0, priority: try ranged("priority", u32) ?? 0,
-                  table: try ranged("table", u32), scope: try ranged("scope", 0...255))
+        self.init(dst: try r.requiredPrefix("dst"), gw: try r.address("gw"), mtu: try r.int("mtu", in: u32) ?? 0,
+                  advmss: try r.int("advmss", in: u32) ?? 0, priority: try r.int("priority", in: u32) ?? 0,
+                  table: try r.int("table", in: u32), scope: try r.int("scope", in: 0...255))
     }
 }

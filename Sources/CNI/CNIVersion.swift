@@ -58,8 +58,6 @@ public enum CNIVersion: String, CaseIterable, Sendable, Comparable {
 
     public var semantic: SemanticVersion { SemanticVersion(rawValue)! }
 
-    public var supportsCheck: Bool { self >= .v0_4_0 }
-    public var supportsStatusAndGC: Bool { self >= .v1_1_0 }
     /// More than one IP of a family in one result needs ≥ 0.3.0.
     public var supportsMultipleIPs: Bool { self >= .v0_3_0 }
 

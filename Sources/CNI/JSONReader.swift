@@ -56,6 +56,28 @@ public struct JSONReader: Sendable {
         return i
     }
 
+    /// An integer within `range` (code 7 otherwise, never a trap further on): every integer key
+    /// of a config is read through this or one of the fixed-width reads below.
+    public func int(_ key: String, in range: ClosedRange<Int>) throws(CNIError) -> Int? {
+        guard let v = raw(key) else { return nil }
+        guard let i = v.intValue, range.contains(i) else {
+            throw fail(key, "expected an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return i
+    }
+
+    public func uint32(_ key: String) throws(CNIError) -> UInt32? {
+        try int(key, in: 0...Int(UInt32.max)).map { UInt32($0) }
+    }
+
+    public func uint16(_ key: String) throws(CNIError) -> UInt16? {
+        try int(key, in: 0...Int(UInt16.max)).map { UInt16($0) }
+    }
+
+    public func uint8(_ key: String) throws(CNIError) -> UInt8? {
+        try int(key, in: 0...Int(UInt8.max)).map { UInt8($0) }
+    }
+
     public func array(_ key: String) throws(CNIError) -> [JSONValue]? {
         guard let v = raw(key) else { return nil }
         guard let a = v.arrayValue else { throw fail(key, "expected an array") }

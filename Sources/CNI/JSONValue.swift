@@ -1,5 +1,11 @@
 /// A JSON document as a value. Objects keep their keys in order and numbers keep their literal
-/// text, so a config passed on to another plugin loses nothing (unknown keys, big integers).
+/// text, so a config the runtime rewrites for a plugin (CNIRuntime) loses nothing: unknown keys,
+/// big integers, key order.
+///
+/// Why not Foundation or Codable: no plugin links Foundation, whose start-up (and Codable's
+/// run-time conformance checks) every pod would pay on every plugin exec; and neither keeps key
+/// order and number text. JSONParser/JSONSerializer are fuzzed against Foundation's
+/// JSONSerialization in the tests only (Integration/Fuzz).
 public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)

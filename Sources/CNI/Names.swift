@@ -27,16 +27,22 @@ public enum Names {
         }
     }
 
-    /// Interface names: non-empty, at most 15 bytes, not "." or "..", no '/', ':' or white space.
-    public static func validateInterfaceName(_ name: String) throws(CNIError) {
-        if name.isEmpty { throw CNIError(.invalidEnvironment, "interface name is empty") }
+    /// Interface names as the kernel takes them unchanged: non-empty, at most 15 bytes, not "." or
+    /// "..", no '/', ':', NUL or white space (the reference's rules), and no '%' — the kernel reads
+    /// a name with '%' as a template ("a%d" becomes "a0"), so the plugin would lose track of the
+    /// link it made. Code 4 for CNI_IFNAME; configs naming a link (bridge, master, device) pass 7.
+    public static func validateInterfaceName(_ name: String, code: CNIError.Code = .invalidEnvironment,
+                                             what: String = "interface name") throws(CNIError) {
+        if name.isEmpty { throw CNIError(code, "\(what) is empty") }
         if name.utf8.count > 15 {
-            throw CNIError(.invalidEnvironment, "interface name is too long",
-                           details: "interface name should be less than 16 characters")
+            throw CNIError(code, "\(what) is too long", details: "\(name): interface names are at most 15 bytes")
         }
-        if name == "." || name == ".." { throw CNIError(.invalidEnvironment, "interface name is . or ..") }
-        if name.unicodeScalars.contains(where: { $0 == "/" || $0 == ":" || $0.properties.isWhitespace }) {
-            throw CNIError(.invalidEnvironment, "interface name contains / or : or whitespace characters")
+        if name == "." || name == ".." { throw CNIError(code, "\(what) is . or ..") }
+        if name.unicodeScalars.contains(where: { $0 == "/" || $0 == ":" || $0 == "\0" || $0.properties.isWhitespace }) {
+            throw CNIError(code, "\(what) contains / or : or whitespace characters", details: name)
+        }
+        if name.utf8.contains(UInt8(ascii: "%")) {
+            throw CNIError(code, "\(what) contains %", details: "\(name): the kernel would rename it from a template")
         }
     }
 }

@@ -1,5 +1,6 @@
 /// One plugin's network configuration as it arrives on stdin: the well-known keys typed, and the
-/// whole object kept (`raw`) so plugins read their own keys and delegates get it unchanged.
+/// whole object kept (`raw`) so plugins read their own keys. (Delegates get the stdin bytes
+/// themselves, unchanged.)
 public struct NetConf: Sendable {
     public var raw: JSONObject
     /// The version as written ("0.1.0" when absent).
@@ -77,9 +78,6 @@ public struct NetConf: Sendable {
             throw CNIError(.decodingFailure, "could not parse prevResult", details: error.description)
         }
     }
-
-    /// The whole config as bytes, for a delegate.
-    public var bytes: [UInt8] { JSONValue.object(raw).serialized() }
 }
 
 /// The GC input `cni.dev/valid-attachments`: attachments a runtime still uses.

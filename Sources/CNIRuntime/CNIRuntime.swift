@@ -1,6 +1,6 @@
 import CNI
+import CNIInvoke
 import LinuxSystem
-import PluginKit
 
 /// What libcni does for a runtime: runs a network configuration list's plugins for ADD (in
 /// order, each getting the previous result), DEL/CHECK (in reverse / in order, with the cached
@@ -93,9 +93,9 @@ public struct CNIRuntime: Sendable {
     /// the valid list to every plugin. Keeps going after errors and reports them all.
     public func gc(_ list: NetworkConfigList, valid: Set<Attachment>) throws(CNIError) {
         if list.disableGC { return }
-        var errors: [CNIError] = []
+        var steps = BestEffort()
         for entry in cache.entries(network: list.name) where !valid.contains(entry.runtimeConf.attachment) {
-            do { try del(list, entry.runtimeConf) } catch { errors.append(error) }
+            steps.run { try del(list, entry.runtimeConf) }
         }
         if let v = list.version, v >= .v1_1_0 {
             let attachments = JSONValue.array(valid.sorted { ($0.containerID, $0.ifname) < ($1.containerID, $1.ifname) }.map(\.json))
@@ -103,13 +103,10 @@ public struct CNIRuntime: Sendable {
                 var p = plugin
                 p[Attachment.validAttachmentsKey] = attachments
                 p[Attachment.legacyAttachmentsKey] = attachments
-                do { _ = try run(.gc, p, list: list, rt: nil, prevResult: nil) } catch { errors.append(error) }
+                steps.run { _ = try run(.gc, p, list: list, rt: nil, prevResult: nil) }
             }
         }
-        if errors.count == 1 { throw errors[0] }
-        if errors.count > 1 {
-            throw CNIError(code: errors[0].code, msg: "errors: " + errors.map(\.description).joined(separator: " / "))
-        }
+        try steps.finish()
     }
 
     // MARK: VERSION
@@ -152,24 +149,18 @@ public struct CNIRuntime: Sendable {
         return converted
     }
 
+    /// A chain member's result, read in its own version (missing or empty: the list's, as libcni).
     func decodeResult(_ out: [UInt8], plugin: JSONObject, list: NetworkConfigList) throws(CNIError) -> VersionedResult {
         let type = plugin["type"]?.stringValue ?? ""
-        let fallback = list.version ?? .latest
-        do {
-            let json = try JSONValue.parse(out)
-            // Missing or empty: the list's version (as libcni); unknown: an error.
-            var v = fallback
-            if let text = json["cniVersion"]?.stringValue, !text.isEmpty {
-                guard let known = CNIVersion(rawValue: text) else {
-                    throw CNIError(.incompatibleVersion, "unsupported CNI result version \"\(text)\"")
-                }
-                v = known
-            }
-            return VersionedResult(result: try CNIResult(json: json, version: v), version: v)
-        } catch let e as CNIError {
-            throw CNIError(code: e.code, msg: "plugin type=\"\(type)\" gave an invalid result", details: e.description)
-        } catch {
+        let json: JSONValue
+        do { json = try JSONValue.parse(out) } catch {
             throw CNIError(.decodingFailure, "plugin type=\"\(type)\" gave an unreadable result", details: "\(error)")
+        }
+        do {
+            let version = try CNIResult.version(of: json, fallback: list.version ?? .latest)
+            return VersionedResult(result: try CNIResult(json: json, version: version), version: version)
+        } catch {
+            throw CNIError(code: error.code, msg: "plugin type=\"\(type)\" gave an invalid result", details: error.description)
         }
     }
 
@@ -199,7 +190,7 @@ public struct CNIRuntime: Sendable {
         env["CNI_COMMAND"] = command.rawValue
         env["CNI_CONTAINERID"] = rt?.containerID ?? ""
         env["CNI_NETNS"] = rt?.netns ?? ""
-        env["CNI_ARGS"] = rt?.encodedArgs ?? ""
+        env["CNI_ARGS"] = rt?.args.encoded ?? ""
         env["CNI_IFNAME"] = rt?.ifName ?? ""
         env["CNI_PATH"] = pluginPaths.joined(separator: ":")
         let stdin = requestConfig(plugin, list: list, rt: rt, prevResult: prevResult)

@@ -1,3 +1,4 @@
+import Basics
 import CNI
 
 public enum ContainerIDs {

@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import LinuxSystem
 
@@ -16,9 +17,10 @@ public struct ResultCache: Sendable {
         public var ifName: String
         public var networkName: String
         public var netns: String
-        /// The network configuration list's bytes.
+        /// The network configuration list's bytes (written for libcni; we never read them back:
+        /// DEL and GC use the configuration they are given, as libcni does).
         public var config: [UInt8]
-        public var cniArgs: [(String, String)]
+        public var cniArgs: CNIArgs
         public var capabilityArgs: JSONObject
         /// The final ADD result as the last plugin printed it (re-rendered in its own version).
         public var result: JSONValue?
@@ -43,12 +45,12 @@ public struct ResultCache: Sendable {
         o["ifName"] = .string(e.ifName)
         o["networkName"] = .string(e.networkName)
         if !e.netns.isEmpty { o["netns"] = .string(e.netns) }
-        if !e.cniArgs.isEmpty { o["cniArgs"] = .array(e.cniArgs.map { [.string($0.0), .string($0.1)] }) }
-        if !e.capabilityArgs.isEmpty { o["capabilityArgs"] = JSONValue.object(e.capabilityArgs).sortingKeys() }
-        if let r = e.result { o["result"] = r.sortingKeys() }
+        if !e.cniArgs.isEmpty { o["cniArgs"] = .array(e.cniArgs.pairs.map { [.string($0.key), .string($0.value)] }) }
+        if !e.capabilityArgs.isEmpty { o["capabilityArgs"] = .object(e.capabilityArgs) }
+        if let r = e.result { o["result"] = r }
         try FileSystem.makeDirectories(resultsDirectory, mode: 0o700)
         try FileSystem.writeAtomically(path(network: e.networkName, containerID: e.containerID, ifName: e.ifName),
-                                       JSONValue.object(o).serialized(), mode: 0o600)
+                                       JSONValue.object(o).serialized(keys: .sortedBelowTop), mode: 0o600)
     }
 
     /// The entry, or nil when there is none or it cannot be read (libcni ignores read errors).
@@ -58,7 +60,7 @@ public struct ResultCache: Sendable {
               let json = try? JSONValue.parse(bytes) else { return nil }
         guard json["kind"]?.stringValue == Self.kind else {
             return Entry(containerID: containerID, ifName: ifName, networkName: network, netns: "", config: [],
-                         cniArgs: [], capabilityArgs: JSONObject(), result: json)
+                         cniArgs: CNIArgs(), capabilityArgs: JSONObject(), result: json)
         }
         return Self.entry(from: json)
     }
@@ -67,13 +69,13 @@ public struct ResultCache: Sendable {
         guard json["kind"]?.stringValue == kind,
               let cid = json["containerId"]?.stringValue, let ifn = json["ifName"]?.stringValue,
               let net = json["networkName"]?.stringValue else { return nil }
-        var args: [(String, String)] = []
+        var args: [CNIArgs.Pair] = []
         for pair in json["cniArgs"]?.arrayValue ?? [] {
-            if let a = pair.arrayValue, a.count == 2, let k = a[0].stringValue, let v = a[1].stringValue { args.append((k, v)) }
+            if let a = pair.arrayValue, a.count == 2, let k = a[0].stringValue, let v = a[1].stringValue { args.append(.init(k, v)) }
         }
         let result = json["result"].flatMap { $0.isNull ? nil : $0 }
         return Entry(containerID: cid, ifName: ifn, networkName: net, netns: json["netns"]?.stringValue ?? "",
-                     config: json["config"]?.stringValue.flatMap(Base64.decode) ?? [], cniArgs: args,
+                     config: [], cniArgs: CNIArgs(pairs: args),
                      capabilityArgs: json["capabilityArgs"]?.objectValue ?? JSONObject(), result: result)
     }
 
@@ -89,19 +91,6 @@ public struct ResultCache: Sendable {
                   let json = try? JSONValue.parse(bytes), let e = Self.entry(from: json),
                   e.networkName == network else { return nil }
             return e
-        }
-    }
-}
-
-extension JSONValue {
-    /// A copy whose objects, at every depth, have their keys sorted (how Go marshals maps).
-    public func sortingKeys() -> JSONValue {
-        switch self {
-        case .array(let a): return .array(a.map { $0.sortingKeys() })
-        case .object(let o):
-            let sorted = o.entries.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
-            return .object(JSONObject(sorted.map { ($0.key, $0.value.sortingKeys()) }))
-        default: return self
         }
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import IPAddressing
 
@@ -47,18 +48,18 @@ public enum IPMasq {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func rules(_ nft: NFT) throws(CNIError) -> [NFTRule] {
+    static func rules(_ nft: NFT) throws(FirewallError) -> [NFTRule] {
         NFTRule.all(in: try nft.list(["chain", "inet", table, chain]))
     }
 
-    public static func setup(_ nft: NFT, _ addresses: [IPPrefix], network: String, ifName: String, containerID: String) throws(CNIError) {
+    public static func setup(_ nft: NFT, _ addresses: [IPPrefix], network: String, ifName: String, containerID: String) throws(FirewallError) {
         let hash = instanceHash(network: network, ifName: ifName, containerID: containerID)
         let stale = try rules(nft).filter { $0.comment.hasPrefix(hash) }
         try nft.apply(setupScript(addresses, network: network, ifName: ifName, containerID: containerID, stale: stale))
     }
 
     /// Deletes the attachment's rules; nothing to do when there are none (or no table).
-    public static func teardown(_ nft: NFT, network: String, ifName: String, containerID: String) throws(CNIError) {
+    public static func teardown(_ nft: NFT, network: String, ifName: String, containerID: String) throws(FirewallError) {
         let hash = instanceHash(network: network, ifName: ifName, containerID: containerID)
         let mine = try rules(nft).filter { $0.comment.hasPrefix(hash) }
         guard !mine.isEmpty else { return }
@@ -66,7 +67,7 @@ public enum IPMasq {
     }
 
     /// Deletes the network's rules of attachments not in `valid`.
-    public static func gc(_ nft: NFT, network: String, valid: [Attachment]) throws(CNIError) {
+    public static func gc(_ nft: NFT, network: String, valid: [Attachment]) throws(FirewallError) {
         let keep = Set(valid.map { comment(network: network, ifName: $0.ifname, containerID: $0.containerID) })
         let net = networkHash(network) + "-"
         let stale = try rules(nft).filter { $0.comment.hasPrefix(net) && !keep.contains($0.comment) }

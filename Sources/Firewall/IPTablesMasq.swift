@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import IPAddressing
 import LinuxSystem
@@ -18,34 +19,34 @@ public struct IPTables: Sendable {
 
     /// Runs `<binary> -w -t nat ARGS`.
     @discardableResult
-    public func nat(_ args: [String]) throws(CNIError) -> Subprocess.Output {
+    public func nat(_ args: [String]) throws(FirewallError) -> Subprocess.Output {
         do {
             return try Subprocess.run(binary, arguments: ["-w", "-t", "nat"] + args,
                                       environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], captureStderr: true)
         } catch {
-            throw CNIError(.systemFailure, "failed to run \(binary)", details: error.description)
+            throw FirewallError("failed to run \(binary)", details: error.description)
         }
     }
 
     /// Runs and requires success.
-    public func must(_ args: [String]) throws(CNIError) {
+    public func must(_ args: [String]) throws(FirewallError) {
         let out = try nat(args)
         guard out.succeeded else {
-            throw CNIError(.systemFailure, "\(binary) -t nat \(args.joined(separator: " ")) failed",
+            throw FirewallError("\(binary) -t nat \(args.joined(separator: " ")) failed",
                            details: String(decoding: out.stderr, as: UTF8.self).trimmingWhitespace)
         }
     }
 
-    public func chainExists(_ chain: String) throws(CNIError) -> Bool { try nat(["-S", chain]).succeeded }
+    public func chainExists(_ chain: String) throws(FirewallError) -> Bool { try nat(["-S", chain]).succeeded }
 
     /// `-A` unless the same rule is there already (`-C`), as go-iptables' AppendUnique.
-    public func appendUnique(_ chain: String, _ spec: [String]) throws(CNIError) {
+    public func appendUnique(_ chain: String, _ spec: [String]) throws(FirewallError) {
         if try nat(["-C", chain] + spec).succeeded { return }
         try must(["-A", chain] + spec)
     }
 
     /// The rules of a chain (nil: of the whole nat table) as `-S` prints them.
-    public func rules(_ chain: String? = nil) throws(CNIError) -> [String] {
+    public func rules(_ chain: String? = nil) throws(FirewallError) -> [String] {
         let out = try nat(["-S"] + (chain.map { [$0] } ?? []))
         guard out.succeeded else { return [] }
         return String(decoding: out.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
@@ -67,12 +68,12 @@ public enum IPTablesMasq {
 
     static func multicast(_ family: IPAddress.Family) -> String { family == .v4 ? "224.0.0.0/4" : "ff00::/8" }
 
-    public static func setup(_ addresses: [IPPrefix], network: String, containerID: String) throws(CNIError) {
+    public static func setup(_ addresses: [IPPrefix], network: String, containerID: String) throws(FirewallError) {
         let chain = chain(network: network, containerID: containerID)
         let c = ["-m", "comment", "--comment", comment(network: network, containerID: containerID)]
         for a in addresses {
             guard let ipt = IPTables.locate(a.family) else {
-                throw CNIError(.systemFailure, "ipMasqBackend \"iptables\" needs \(a.family == .v4 ? "iptables" : "ip6tables"), which was not found",
+                throw FirewallError("ipMasqBackend \"iptables\" needs \(a.family == .v4 ? "iptables" : "ip6tables"), which was not found",
                                details: "install the iptables package, or use the nftables backend")
             }
             if !(try ipt.chainExists(chain)) { try ipt.must(["-N", chain]) }
@@ -85,7 +86,7 @@ public enum IPTablesMasq {
     /// Removes the attachment's jumps and chain in both families; nothing to do when they (or the
     /// commands) are not there. Needs no addresses: the jumps are found by their target, so this
     /// also works after the pod's namespace is gone (where the reference leaves them).
-    public static func teardown(network: String, containerID: String) throws(CNIError) {
+    public static func teardown(network: String, containerID: String) throws(FirewallError) {
         let chain = chain(network: network, containerID: containerID)
         let c = ["-m", "comment", "--comment", comment(network: network, containerID: containerID)]
         for family in [IPAddress.Family.v4, .v6] {
@@ -104,7 +105,7 @@ public enum IPTablesMasq {
 
     /// Tears down the network's attachments that are not in `valid` (the reference's iptables
     /// backend has no GC): their jumps are found by the network's name in the comment.
-    public static func gc(network: String, valid: [Attachment]) throws(CNIError) {
+    public static func gc(network: String, valid: [Attachment]) throws(FirewallError) {
         let keep = Set(valid.map { chain(network: network, containerID: $0.containerID) })
         let marker = "--comment " + shellQuoted("name: \(goQuoted(network)) id: ")
         for family in [IPAddress.Family.v4, .v6] {

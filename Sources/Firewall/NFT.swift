@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import LinuxSystem
 
@@ -9,18 +10,18 @@ public struct NFT: Sendable {
     public init(binary: String) { self.binary = binary }
 
     /// `nft` from the usual places; code 101 when nftables is not installed.
-    public static func locate() throws(CNIError) -> NFT {
+    public static func locate() throws(FirewallError) -> NFT {
         for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin"] where FileSystem.isExecutableFile(dir + "/nft") {
             return NFT(binary: dir + "/nft")
         }
-        throw CNIError(.systemFailure, "nftables is needed for this configuration, but no nft command was found",
+        throw FirewallError("nftables is needed for this configuration, but no nft command was found",
                        details: "install the nftables package")
     }
 
     /// A cleanup through nft that is skipped where nftables cannot work (no `nft`, or `nft list
     /// tables` fails: no nf_tables in the kernel), as the reference skips a backend the host does
     /// not support. The check costs a process only when the cleanup itself failed.
-    public static func cleanup(_ body: (NFT) throws(CNIError) -> Void) throws(CNIError) {
+    public static func cleanup(_ body: (NFT) throws(FirewallError) -> Void) throws(FirewallError) {
         guard let nft = try? locate() else { return }
         do { try body(nft) } catch {
             guard let out = try? nft.run(["list", "tables"]), out.succeeded else { return }
@@ -29,33 +30,33 @@ public struct NFT: Sendable {
     }
 
     /// Applies a script atomically (`nft -f -`): all of it or nothing.
-    public func apply(_ script: String) throws(CNIError) {
+    public func apply(_ script: String) throws(FirewallError) {
         let out = try run(["-f", "-"], stdin: Array(script.utf8))
         guard out.succeeded else {
-            throw CNIError(.systemFailure, "nftables transaction failed",
+            throw FirewallError("nftables transaction failed",
                            details: String(decoding: out.stderr, as: UTF8.self).trimmingWhitespace)
         }
     }
 
     /// `nft -j list …` parsed; nil when the table or chain does not exist.
-    public func list(_ args: [String]) throws(CNIError) -> JSONValue? {
+    public func list(_ args: [String]) throws(FirewallError) -> JSONValue? {
         let out = try run(["-j", "list"] + args)
         guard out.succeeded else {
             let err = String(decoding: out.stderr, as: UTF8.self)
             if err.contains("No such file or directory") { return nil }
-            throw CNIError(.systemFailure, "nft list \(args.joined(separator: " ")) failed", details: err.trimmingWhitespace)
+            throw FirewallError("nft list \(args.joined(separator: " ")) failed", details: err.trimmingWhitespace)
         }
         do { return try JSONValue.parse(out.stdout) } catch {
-            throw CNIError(.systemFailure, "nft printed unreadable JSON", details: error.description)
+            throw FirewallError("nft printed unreadable JSON", details: error.description)
         }
     }
 
-    func run(_ args: [String], stdin: [UInt8] = []) throws(CNIError) -> Subprocess.Output {
+    func run(_ args: [String], stdin: [UInt8] = []) throws(FirewallError) -> Subprocess.Output {
         do {
             return try Subprocess.run(binary, arguments: args, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
                                       stdin: stdin, captureStderr: true)
         } catch {
-            throw CNIError(.systemFailure, "failed to run \(binary)", details: error.description)
+            throw FirewallError("failed to run \(binary)", details: error.description)
         }
     }
 }

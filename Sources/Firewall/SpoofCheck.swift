@@ -33,7 +33,7 @@ public struct SpoofCheck: Sendable {
         ].joined(separator: "\n") + "\n"
     }
 
-    public func setup(_ nft: NFT, port: String, mac: MACAddress) throws(CNIError) {
+    public func setup(_ nft: NFT, port: String, mac: MACAddress) throws(FirewallError) {
         try nft.apply(setupScript(port: port, mac: mac))
     }
 
@@ -48,7 +48,7 @@ public struct SpoofCheck: Sendable {
     }
 
     /// Removes the check; nothing to do when it is not there.
-    public func teardown(_ nft: NFT) throws(CNIError) {
+    public func teardown(_ nft: NFT) throws(FirewallError) {
         guard let script = teardownScript(listing: try nft.list(["table", "bridge", Self.table])) else { return }
         try nft.apply(script)
     }

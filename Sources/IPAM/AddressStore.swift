@@ -1,3 +1,4 @@
+import CNI
 import IPAddressing
 
 /// Who holds an address, as recorded in the store.
@@ -54,13 +55,13 @@ extension AddressStore {
     /// Releases every reservation not held by one of `valid` (GC); unreadable records go too.
     /// A legacy record stays while any valid attachment belongs to its container.
     @discardableResult
-    public func releaseAllExcept(_ valid: Set<AttachmentKey>) throws(IPAMError) -> [IPAddress] {
+    public func releaseAllExcept(_ valid: Set<Attachment>) throws(IPAMError) -> [IPAddress] {
         let containers = Set(valid.map(\.containerID))
         var released: [IPAddress] = []
         for r in try reservations() {
             let keep: Bool
             switch r.owner {
-            case .attachment(let c, let i): keep = valid.contains(AttachmentKey(containerID: c, ifName: i))
+            case .attachment(let c, let i): keep = valid.contains(Attachment(containerID: c, ifname: i))
             case .legacy(let c): keep = containers.contains(c)
             case .nobody: keep = false
             }
@@ -68,10 +69,4 @@ extension AddressStore {
         }
         return released
     }
-}
-
-public struct AttachmentKey: Sendable, Hashable {
-    public var containerID: String
-    public var ifName: String
-    public init(containerID: String, ifName: String) { (self.containerID, self.ifName) = (containerID, ifName) }
 }

@@ -1,5 +1,5 @@
+import Basics
 import CNI
-import CSystem
 import Glibc
 import IPAddressing
 import LinuxSystem

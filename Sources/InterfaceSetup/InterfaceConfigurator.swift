@@ -1,6 +1,7 @@
 import CNI
 import Glibc
 import IPAddressing
+import LinuxSystem
 import NetNS
 import Netlink
 
@@ -31,30 +32,24 @@ public struct InterfaceConfigurator {
         let ifName = link.name
         let ips = try Self.addresses(of: ifName, in: result)
         if ips.contains(where: { $0.address.family == .v6 }) {
-            try namespace.run {
-                for dev in ["lo", ifName] { try Sysctl.set("net/ipv6/conf/\(dev)/disable_ipv6", "0") }
-                try Sysctl.set("net/ipv6/conf/\(ifName)/keep_addr_on_down", "1")
+            try step("enable IPv6 on \"\(ifName)\"") {
+                try namespace.run {
+                    for dev in ["lo", ifName] { try Sysctl.set("net/ipv6/conf/\(dev)/disable_ipv6", "0") }
+                    try Sysctl.set("net/ipv6/conf/\(ifName)/keep_addr_on_down", "1")
+                }
             }
         }
         for ip in ips {
-            do { try socket.addAddress(index: link.index, ip.address) } catch {
-                throw CNIError(.systemFailure, "failed to add IP addr \(ip.address) to \"\(ifName)\"", details: "\(error)")
-            }
+            try step("add IP addr \(ip.address) to \"\(ifName)\"") { try socket.addAddress(index: link.index, ip.address) }
         }
-        do { try socket.setLink(index: link.index, .init(up: true)) } catch {
-            throw CNIError(.systemFailure, "failed to set \"\(ifName)\" UP", details: "\(error)")
-        }
+        try step("set \"\(ifName)\" UP") { try socket.setLink(index: link.index, .init(up: true)) }
         if ips.contains(where: { $0.address.family == .v6 && $0.gateway != nil }) {
             try settleAddresses(link.index, ifName: ifName)
         }
         for r in result.routes {
-            let gw = r.gw ?? ips.first { $0.address.family == r.dst.family && $0.gateway != nil }?.gateway
-            let route = Netlink.Route(destination: r.dst.masked, gateway: gw, linkIndex: link.index,
-                                      priority: UInt32(max(0, r.priority)), table: UInt32(r.table ?? 254),
-                                      scope: UInt8(truncatingIfNeeded: r.scope ?? 0))
-            do { try socket.addRoute(route, exclusive: false) } catch {
-                throw CNIError(.systemFailure, "failed to add route \(r.dst) via \(gw.map { "\($0)" } ?? "-") dev \(ifName)",
-                               details: "\(error)")
+            let gw = r.gateway(fallingBackTo: ips)
+            try step("add route \(r.dst) via \(gw.map { "\($0)" } ?? "-") dev \(ifName)") {
+                try socket.addRoute(r.kernelRoute(linkIndex: link.index, gateway: gw), exclusive: false)
             }
         }
     }

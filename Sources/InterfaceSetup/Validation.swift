@@ -11,13 +11,13 @@ public enum Validation {
         }
     }
 
-    /// Every route of the result exists, through the link (or any link for a gateway route).
-    /// Routes the kernel has besides are fine: later plugins may add some.
+    /// Every route of the result exists in its table through the link, with the result's gateway
+    /// (or the fallback one). Routes the kernel has besides are fine: later plugins may add some.
     public static func routes(_ expected: [CNIResult.Route], ips: [CNIResult.IPConfig], link: Link,
                               actual: [Netlink.Route]) throws(CNIError) {
         for r in expected {
-            let gw = r.gw ?? ips.first { $0.address.family == r.dst.family && $0.gateway != nil }?.gateway
-            let table = UInt32(r.table ?? 254)
+            let gw = r.gateway(fallingBackTo: ips)
+            let table = r.kernelRoute(linkIndex: link.index, gateway: gw).table
             let found = actual.contains { k in
                 k.destination == r.dst.masked && k.table == table
                     && (k.multipath.isEmpty ? (k.gateway == gw && k.linkIndex == link.index)

@@ -13,6 +13,9 @@ public enum FileLock {
         return fd
     }
 
+    /// Drops a lock `acquire` took.
+    public static func release(_ fd: Int32) { close(fd) }
+
     /// Holds the lock while `body` runs.
     public static func withLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
         let fd = try acquire(path)

@@ -53,7 +53,7 @@ public enum FileSystem {
         }
     }
 
-    /// A message on our stderr.
+    /// A message on our stderr (cnitool, the benchmark runner; plugins leave stderr to the skeleton).
     public static func writeStderr(_ text: String) { try? writeAll(fd: 2, Array(text.utf8)) }
 
     /// Writes into an existing file in place (for /proc and /sys entries).
@@ -88,6 +88,14 @@ public enum FileSystem {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    /// The target of a symbolic link.
+    public static func readLink(_ path: String) throws(SystemError) -> String {
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let n = readlink(path, &buf, buf.count - 1)
+        guard n >= 0 else { throw SystemError("readlink", subject: path) }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }

@@ -1,3 +1,4 @@
+import CNI
 import Glibc
 
 /// A failed system call: which call, on what, and the errno.
@@ -17,6 +18,11 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var isNotFound: Bool { errno == ENOENT }
+}
+
+extension SystemError: CNIErrorConvertible {
+    /// Code 101: the operating system refused (the step that failed names itself through `step`).
+    public var cniError: CNIError { CNIError(.systemFailure, description) }
 }
 
 /// Runs a system call, retrying on EINTR; throws SystemError on -1.

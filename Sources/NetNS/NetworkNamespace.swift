@@ -1,3 +1,4 @@
+import CNI
 import CSystem
 import Glibc
 import LinuxSystem
@@ -15,6 +16,17 @@ public enum NetNSError: Error, Sendable, CustomStringConvertible {
         case .notFound(let p): return "failed to open netns \"\(p)\": no such file or directory"
         case .notANamespace(let p): return "\"\(p)\" is not a valid network namespace"
         case .system(let e): return e.description
+        }
+    }
+}
+
+extension NetNSError: CNIErrorConvertible {
+    /// A path that is not a usable namespace is the runtime's mistake (code 4, as the skeleton
+    /// reports bad CNI_NETNS); a failed system call is 101.
+    public var cniError: CNIError {
+        switch self {
+        case .notFound, .notANamespace: return CNIError(.invalidEnvironment, description)
+        case .system(let e): return e.cniError
         }
     }
 }

@@ -22,6 +22,13 @@ public struct Route: Sendable, Equatable {
         }
     }
 
+    /// RT_TABLE_MAIN: where routes go unless a result names a table.
+    public static let mainTable: UInt32 = 254
+    /// RT_SCOPE_UNIVERSE: a route through a gateway.
+    public static let scopeUniverse: UInt8 = 0
+    /// RT_SCOPE_LINK: a destination reached directly on the link.
+    public static let scopeLink: UInt8 = 253
+
     public var destination: IPPrefix
     public var gateway: IPAddress?
     public var linkIndex: Int32
@@ -32,7 +39,7 @@ public struct Route: Sendable, Equatable {
     public var multipath: [NextHop]
 
     public init(destination: IPPrefix, gateway: IPAddress? = nil, linkIndex: Int32, priority: UInt32 = 0,
-                table: UInt32 = 254, scope: UInt8 = 0, multipath: [NextHop] = []) {
+                table: UInt32 = Route.mainTable, scope: UInt8 = Route.scopeUniverse, multipath: [NextHop] = []) {
         (self.destination, self.gateway, self.linkIndex, self.priority) = (destination, gateway, linkIndex, priority)
         (self.table, self.scope, self.multipath) = (table, scope, multipath)
     }

@@ -1,4 +1,5 @@
 import CLibnl
+import CNI
 
 /// A failed netlink operation: what we tried, libnl's error code and text.
 public struct NetlinkError: Error, Sendable, CustomStringConvertible {
@@ -23,4 +24,9 @@ public struct NetlinkError: Error, Sendable, CustomStringConvertible {
         if rc < 0 { throw NetlinkError(operation(), code: rc) }
         return rc
     }
+}
+
+extension NetlinkError: CNIErrorConvertible {
+    /// Code 101: the kernel refused (the step that failed names itself through `step`).
+    public var cniError: CNIError { CNIError(.systemFailure, description) }
 }

@@ -45,11 +45,7 @@ enum Kernel {
     static let IFF_UP: UInt32 = 1
     static let IFF_PROMISC: UInt32 = 0x100
     static let IF_OPER_UP: UInt8 = 6
-    static let RT_TABLE_MAIN: UInt32 = 254
     static let RTPROT_BOOT: UInt8 = 3
-    static let RT_SCOPE_UNIVERSE: UInt8 = 0
-    static let RT_SCOPE_LINK: UInt8 = 253
-    static let RT_SCOPE_HOST: UInt8 = 254
     static let RTN_UNICAST: UInt8 = 1
 }
 

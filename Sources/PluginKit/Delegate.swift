@@ -1,4 +1,5 @@
 import CNI
+import CNIInvoke
 
 /// Delegation to an IPAM plugin (spec §4): the whole config and the same environment, with
 /// CNI_COMMAND overridden; the result read in the config's version.

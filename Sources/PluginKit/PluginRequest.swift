@@ -1,4 +1,5 @@
 import CNI
+import CNIInvoke
 
 /// One invocation of a plugin, validated: what the runtime asked for and the decoded config.
 public struct PluginRequest: Sendable {

@@ -1,3 +1,5 @@
+import CNI
+
 /// The undo steps of an ADD, run in reverse when a later step fails. Each step is registered
 /// right after the step it undoes succeeds.
 public final class Rollback {
@@ -8,7 +10,8 @@ public final class Rollback {
 
     // A struct, not a tuple: tuple-typed arrays cost a runtime metadata demangle per process.
     private var steps: [Step] = []
-    /// What failed while undoing (reported on stderr by the caller; the original error stands).
+    /// What failed while undoing, "<step>: <error>". `run` hands them on in an `UnwoundError`,
+    /// which the skeleton reports on stderr; the original error stays the answer.
     public private(set) var failures: [String] = []
 
     public init() {}
@@ -24,14 +27,33 @@ public final class Rollback {
         }
     }
 
-    /// Runs `body`; on a throw, unwinds and rethrows.
+    /// Runs `body`; on a throw, unwinds and rethrows — wrapped in `UnwoundError` when an undo
+    /// step failed too, so that what was left behind is not silently dropped.
     public static func run<T>(_ body: (Rollback) throws -> T) throws -> T {
         let rb = Rollback()
         do {
             return try body(rb)
         } catch {
             rb.unwind()
-            throw error
+            if rb.failures.isEmpty { throw error }
+            throw UnwoundError(error: error, undoFailures: rb.failures)
         }
+    }
+}
+
+/// An error after which not every undo step succeeded: the error is the answer (its code and
+/// message), the failed undo steps go to stderr.
+public struct UnwoundError: Error, CNIErrorConvertible, CustomStringConvertible {
+    public let error: any Error
+    public let undoFailures: [String]
+
+    public var cniError: CNIError { CNIError.from(error) }
+    public var description: String { String(describing: error) }
+
+    /// The innermost error and every undo failure on the way to it.
+    public static func unwrap(_ error: any Error) -> (error: any Error, undoFailures: [String]) {
+        guard let u = error as? UnwoundError else { return (error, []) }
+        let inner = unwrap(u.error)
+        return (inner.error, inner.undoFailures + u.undoFailures)
     }
 }

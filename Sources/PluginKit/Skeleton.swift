@@ -1,4 +1,5 @@
 import CNI
+import CNIInvoke
 import Glibc
 import LinuxSystem
 
@@ -9,6 +10,15 @@ public enum Skeleton {
         public var stdout: [UInt8] = []
         public var stderr: [UInt8] = []
         public var exitCode: Int32 = 0
+
+        /// The one place an error becomes protocol output: its CNI code and message as JSON on
+        /// stdout, exit 1; undo steps of a failed ADD that failed themselves on stderr.
+        mutating func report(_ error: any Error, cniVersion: String) {
+            let (inner, undoFailures) = UnwoundError.unwrap(error)
+            stdout = CNIError.from(inner).json(cniVersion: cniVersion).prettyPrinted()
+            exitCode = 1
+            for f in undoFailures { stderr += Array("rollback incomplete: \(f)\n".utf8) }
+        }
     }
 
     /// The real process: environment, stdin, stdout, stderr, exit.
@@ -28,66 +38,77 @@ public enum Skeleton {
         var errorVersion = CNIVersion.latest.rawValue
         do {
             let commandText = env["CNI_COMMAND"] ?? ""
-            let command = Command.parse(commandText)
             if commandText.isEmpty {
                 let versions = plugin.supportedVersions.map(\.rawValue).joined(separator: ", ")
                 out.stderr = Array("\(plugin.about)\nCNI protocol versions supported: \(versions)\n".utf8)
                 return out
             }
-            let missing = ProtocolVariable.allCases.filter { $0.isRequired(for: command) && (env[$0.rawValue] ?? "").isEmpty }
-            if !missing.isEmpty {
-                throw CNIError(.invalidEnvironment,
-                               "required env variables [\(missing.map(\.rawValue).joined(separator: ","))] missing")
-            }
-            guard let command else {
-                throw CNIError(.invalidEnvironment, "unknown CNI_COMMAND: \(commandText)")
-            }
+            let command = try validateEnvironment(commandText, env)
             if command == .version {
                 out.stdout = versionReply(plugin.supportedVersions).serialized() + [0x0A]
                 return out
             }
-
             let stdin: [UInt8]
             do { stdin = try readStdin() } catch {
                 throw CNIError(.ioFailure, "error reading from stdin: \(error)")
             }
             let config = try NetConf(bytes: stdin)
             errorVersion = config.cniVersionString
-            if [.add, .check, .del].contains(command) {
-                try Names.validateContainerID(env["CNI_CONTAINERID"] ?? "")
-                try Names.validateInterfaceName(env["CNI_IFNAME"] ?? "")
-                try checkNotOwnNamespace(env)
-            }
-            let version = try gate(command, config: config, supported: plugin.supportedVersions)
-            let request = PluginRequest(
-                command: command, containerID: env["CNI_CONTAINERID"] ?? "", netns: env["CNI_NETNS"] ?? "",
-                ifName: env["CNI_IFNAME"] ?? "", rawArgs: env["CNI_ARGS"] ?? "",
-                path: PluginLocator.splitPath(env["CNI_PATH"] ?? ""), stdin: stdin, config: config,
-                version: version, environment: env)
-
-            switch command {
-            case .add:
-                let result = try plugin.add(request)
-                do {
-                    out.stdout = try result.json(version: version).prettyPrinted()
-                } catch {
-                    // The result cannot be said in the config's version (an L2-only result for
-                    // ≤ 0.2.0): the ADD fails, so undo what it did.
-                    try? plugin.del(request.with(command: .del))
-                    throw error
-                }
-            case .del: try plugin.del(request)
-            case .check: try plugin.check(request)
-            case .status: try plugin.status(request)
-            case .gc: try plugin.gc(request)
-            case .version: break
-            }
+            let request = try request(command, env, stdin: stdin, config: config, supported: plugin.supportedVersions)
+            out.stdout = try dispatch(plugin, request)
         } catch {
-            // The one place an error becomes protocol output.
-            out.stdout = CNIError.from(error).json(cniVersion: errorVersion).prettyPrinted()
-            out.exitCode = 1
+            out.report(error, cniVersion: errorVersion)
         }
         return out
+    }
+
+    /// The verb, once the variables it requires are set and the per-attachment ones are valid.
+    static func validateEnvironment(_ commandText: String, _ env: [String: String]) throws(CNIError) -> Command {
+        let command = Command.parse(commandText)
+        let missing = ProtocolVariable.allCases.filter { $0.isRequired(for: command) && (env[$0.rawValue] ?? "").isEmpty }
+        if !missing.isEmpty {
+            throw CNIError(.invalidEnvironment,
+                           "required env variables [\(missing.map(\.rawValue).joined(separator: ","))] missing")
+        }
+        guard let command else { throw CNIError(.invalidEnvironment, "unknown CNI_COMMAND: \(commandText)") }
+        if [.add, .check, .del].contains(command) {
+            try Names.validateContainerID(env["CNI_CONTAINERID"] ?? "")
+            try Names.validateInterfaceName(env["CNI_IFNAME"] ?? "")
+            try checkNotOwnNamespace(env)
+        }
+        return command
+    }
+
+    static func request(_ command: Command, _ env: [String: String], stdin: [UInt8], config: NetConf,
+                        supported: [CNIVersion]) throws(CNIError) -> PluginRequest {
+        let version = try gate(command, config: config, supported: supported)
+        return PluginRequest(
+            command: command, containerID: env["CNI_CONTAINERID"] ?? "", netns: env["CNI_NETNS"] ?? "",
+            ifName: env["CNI_IFNAME"] ?? "", rawArgs: env["CNI_ARGS"] ?? "",
+            path: PluginLocator.splitPath(env["CNI_PATH"] ?? ""), stdin: stdin, config: config,
+            version: version, environment: env)
+    }
+
+    /// Runs the verb; returns what goes to stdout.
+    static func dispatch(_ plugin: some Plugin, _ request: PluginRequest) throws -> [UInt8] {
+        switch request.command {
+        case .add:
+            let result = try plugin.add(request)
+            do {
+                return try result.json(version: request.version).prettyPrinted()
+            } catch {
+                // The result cannot be said in the config's version (an L2-only result for
+                // ≤ 0.2.0): the ADD fails, so undo what it did.
+                try? plugin.del(request.with(command: .del))
+                throw error
+            }
+        case .del: try plugin.del(request)
+        case .check: try plugin.check(request)
+        case .status: try plugin.status(request)
+        case .gc: try plugin.gc(request)
+        case .version: break
+        }
+        return []
     }
 
     /// CNI_NETNS naming the plugin's own namespace is a runtime mistake that would configure the

@@ -1,4 +1,6 @@
+import Basics
 import CNI
+import CNIInvoke
 import CNIRuntime
 import PluginKit
 import Foundation
@@ -38,7 +40,7 @@ final class RuntimeFixture {
         #"{"type":"cni-noop","noop":{"log":"\#(dir.file("log"))"\#(extra)}}"#
     }
 
-    var rt: RuntimeConf { RuntimeConf(containerID: "ctr1", netns: "/var/run/netns/pod1", ifName: "eth0", args: [("K8S_POD_NAME", "web")]) }
+    var rt: RuntimeConf { RuntimeConf(containerID: "ctr1", netns: "/var/run/netns/pod1", ifName: "eth0", args: CNIArgs(pairs: [.init("K8S_POD_NAME", "web")])) }
 }
 
 let aResult = #","result":{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/pod1"}],"ips":[{"interface":0,"address":"10.9.0.2/24","gateway":"10.9.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}"#

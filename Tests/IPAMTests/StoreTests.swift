@@ -1,3 +1,4 @@
+import CNI
 import Foundation
 import IPAM
 import IPAddressing
@@ -50,7 +51,7 @@ import TestSupport
         try d.write("n/10.0.0.4", "gone\r\neth0")
         try d.write("n/10.0.0.5", "keep")            // legacy record of a valid container
         try d.write("n/10.0.0.6", "")
-        let released = try s.withLock { try s.releaseAllExcept([AttachmentKey(containerID: "keep", ifName: "eth0")]) }
+        let released = try s.withLock { try s.releaseAllExcept([CNI.Attachment(containerID: "keep", ifname: "eth0")]) }
         #expect(released == ["10.0.0.3", "10.0.0.4", "10.0.0.6"].map(ip))
         #expect(try s.withLock { try s.reservations() }.map(\.ip) == ["10.0.0.2", "10.0.0.5"].map(ip))
     }

@@ -1,4 +1,5 @@
 import CNI
+import CNIInvoke
 import PluginKit
 import Testing
 
@@ -50,16 +51,24 @@ final class RecordingInvoker: PluginInvoker, @unchecked Sendable {
 @Suite struct RollbackTests {
     @Test func unwindsNewestFirstAndKeepsGoing() {
         nonisolated(unsafe) var log: [String] = []
-        struct Boom: Error {}
-        #expect(throws: Boom.self) {
+        struct Boom: Error { var step = "" }
+        let e = #expect(throws: UnwoundError.self) {
             try Rollback.run { rb in
                 log.append("do 1"); rb.onFailure("one") { log.append("undo 1") }
-                log.append("do 2"); rb.onFailure("two") { log.append("undo 2"); throw Boom() }
+                log.append("do 2"); rb.onFailure("two") { log.append("undo 2"); throw Boom(step: "undo") }
                 log.append("do 3"); rb.onFailure("three") { log.append("undo 3") }
-                throw Boom()
+                throw Boom(step: "do")
             }
         }
         #expect(log == ["do 1", "do 2", "do 3", "undo 3", "undo 2", "undo 1"])
+        // The ADD's own error stays the answer; the failed undo step is carried along for stderr.
+        #expect((e?.error as? Boom)?.step == "do")
+        #expect(e?.undoFailures == [#"two: Boom(step: "undo")"#])
+    }
+
+    @Test func anUndoThatWorksLeavesTheErrorAsItWas() {
+        struct Boom: Error {}
+        #expect(throws: Boom.self) { try Rollback.run { rb in rb.onFailure("x") {}; throw Boom() } }
     }
 
     @Test func successRunsNoUndo() throws {

@@ -65,7 +65,7 @@ import Testing
         (#","vlanTrunk":[{"minID":5}]"#, "maxID is missing"),
         (#","vlanTrunk":[{"maxID":5}]"#, "minID is missing"),
         (#","vlanTrunk":[5]"#, "vlanTrunk[0]"),
-        (#","mtu":-1"#, "invalid MTU"),
+        (#","mtu":-1"#, "invalid mtu"),
         (#","ipMasqBackend":"ebtables""#, "unknown ipmasq backend"),
         (#","disableContainerInterface":true,"ipam":{"type":"static"}"#, "disableContainerInterface"),
         (#","isGateway":"yes""#, "isGateway"),

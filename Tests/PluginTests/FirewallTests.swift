@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import IPAddressing
 @testable import Firewall

@@ -1,4 +1,5 @@
 import CNI
+import CNIInvoke
 import LinuxSystem
 import PluginKit
 

@@ -14,7 +14,5 @@ int csystem_setns_net(int fd);
 int csystem_unshare_net(void);
 /// The filesystem magic of an open descriptor (fstatfs f_type), or -1 with errno set.
 long csystem_fs_magic(int fd);
-/// The kernel's thread id of the caller.
-pid_t csystem_gettid(void);
 
 #endif

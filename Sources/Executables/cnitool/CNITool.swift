@@ -1,5 +1,6 @@
 import ArgumentParser
 import CNI
+import CNIInvoke
 import CNIRuntime
 import LinuxSystem
 
@@ -36,15 +37,10 @@ struct ToolEnvironment {
 
     func runtimeConf(netns: String) throws -> RuntimeConf {
         let path = FileSystem.absolutePath(netns)
-        var args: [(String, String)] = []
-        if let text = env["CNI_ARGS"], !text.isEmpty {
-            for pair in text.split(separator: ";", omittingEmptySubsequences: false) {
-                let kv = pair.split(separator: "=", omittingEmptySubsequences: false)
-                guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else {
-                    throw ToolError("invalid CNI_ARGS pair \"\(pair)\"")
-                }
-                args.append((String(kv[0]), String(kv[1])))
-            }
+        // As upstream's cnitool: K=V pairs, neither side empty.
+        let args = try CNIArgs(parsing: env["CNI_ARGS"] ?? "")
+        if let bad = args.pairs.first(where: { $0.key.isEmpty || $0.value.isEmpty }) {
+            throw ToolError("invalid CNI_ARGS pair \"\(bad.key)=\(bad.value)\"")
         }
         var caps = JSONObject()
         if let text = env["CAP_ARGS"], !text.isEmpty {
@@ -67,13 +63,9 @@ struct ToolError: Error, CustomStringConvertible {
 func perform(_ body: () throws -> Void) throws {
     do { try body() } catch {
         let text = (error as? CNIError)?.description ?? "\(error)"
-        FileHandleStderr.write("cnitool: \(text)\n")
+        FileSystem.writeStderr("cnitool: \(text)\n")
         throw ExitCode(1)
     }
-}
-
-enum FileHandleStderr {
-    static func write(_ s: String) { try? FileSystem.writeAll(fd: 2, Array(s.utf8)) }
 }
 
 struct NetworkAndNamespace: ParsableArguments {

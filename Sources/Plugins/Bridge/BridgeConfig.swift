@@ -40,12 +40,21 @@ public struct BridgeConfig: Sendable {
         if let first = addProblems.first { throw first }
     }
 
+    /// False when `bridge` is not a name the kernel takes as it is.
+    public private(set) var bridgeNameIsValid = true
+
     /// VLAN filtering is on when the pod's port gets VLANs.
     public var vlanFiltering: Bool { vlan != 0 || !trunk.isEmpty }
 
     public init(_ conf: NetConf, args: CNIArgs) throws(CNIError) {
         let r = JSONReader(.object(conf.raw), path: "")
         bridge = try r.string("bridge").flatMap { $0.isEmpty ? nil : $0 } ?? "cni0"
+        // A name the kernel would refuse or rewrite: ADD refuses it, DEL has nothing of it to undo
+        // (the VLAN gateway's lock file is named after the bridge: never built from such a name).
+        do { try Names.validateInterfaceName(bridge, code: .invalidNetworkConfig, what: "bridge") } catch {
+            addProblems.append(error)
+            bridgeNameIsValid = false
+        }
         isDefaultGateway = try r.bool("isDefaultGateway") ?? false
         isGateway = try r.bool("isGateway") ?? false || isDefaultGateway
         forceAddress = try r.bool("forceAddress") ?? false
@@ -57,8 +66,12 @@ public struct BridgeConfig: Sendable {
             ipMasqBackend = MasqBackend(rawValue: backend)
             if ipMasqBackend == nil { addProblems.append(CNIError.invalidConfig("unknown ipmasq backend \"\(backend)\"")) }
         }
-        mtu = try r.int("mtu") ?? 0
-        if mtu < 0 { addProblems.append(CNIError.invalidConfig("invalid MTU \(mtu)")) }
+        // Out of range: only ADD refuses it (a pod whose ADD was refused can still be deleted).
+        do { mtu = Int(try r.uint32("mtu") ?? 0) } catch {
+            if r.raw("mtu")?.intValue == nil { throw error }
+            addProblems.append(error)
+            mtu = 0
+        }
         hairpinMode = try r.bool("hairpinMode") ?? false
         promiscMode = try r.bool("promiscMode") ?? false
         if hairpinMode && promiscMode {

@@ -26,8 +26,9 @@ struct BridgeLinks {
                                   promisc: conf.promiscMode ? true : nil)
             created = true
         } catch where error.isExists {
+            // Another ADD made it first, or it was there: checked below.
         } catch {
-            throw CNIError(.systemFailure, "failed to create bridge \"\(name)\"", details: "\(error)")
+            throw CNIError(code: error.cniError.code, msg: "failed to create bridge \"\(name)\"", details: error.description)
         }
         guard let br = try host.link(named: name) else { throw CNIError(.systemFailure, "could not lookup \"\(name)\"") }
         guard br.kind == "bridge" else {
@@ -37,72 +38,81 @@ struct BridgeLinks {
         try? Sysctl.set("net/ipv6/conf/\(name)/accept_ra", "0")
         if created { return br }
         if conf.vlanFiltering {
-            do { try host.setBridgeVLANFiltering(index: br.index, true) } catch {
-                throw CNIError(.systemFailure, "failed to turn on vlan_filtering on \"\(name)\"", details: "\(error)")
-            }
+            try step("turn on vlan_filtering on \"\(name)\"") { try host.setBridgeVLANFiltering(index: br.index, true) }
         }
         if !br.isUp || (conf.promiscMode && !br.isPromiscuous) {
-            do { try host.setLink(index: br.index, .init(up: true, promisc: conf.promiscMode ? true : nil)) } catch {
-                throw CNIError(.systemFailure, "could not set up \"\(name)\"", details: "\(error)")
-            }
+            try step("set \"\(name)\" up") { try host.setLink(index: br.index, .init(up: true, promisc: conf.promiscMode ? true : nil)) }
         }
         return try host.link(index: br.index) ?? br
     }
 
     // MARK: Ports
 
-    /// Creates a veth pair with `name` in the namespace of `peerNamespaceFD` (nil: here) and a
-    /// `veth%08x` host end enslaved to `bridge`, up, with the port's flags and VLANs. Returns the
-    /// host end. Its deletion takes the other end with it.
-    func createPort(bridge: Link, peer name: String, peerNamespaceFD: Int32?, mtu: Int, mac: MACAddress?,
-                    vlan: Int, trunk: [UInt16], hairpin: Bool, isolated: Bool) throws -> Link {
-        var hostName = ""
+    /// What one port of the bridge is: the veth end `peer` (the pod's, or the VLAN gateway's) and
+    /// the host end's settings.
+    struct Port {
+        var peer: String
+        /// The namespace of the peer end (nil: the plugin's own).
+        var peerNamespaceFD: Int32?
+        var mtu: UInt32?
+        var mac: MACAddress?
+        var vlan: Int
+        var trunk: [UInt16]
+        var hairpin = false
+        var isolated = false
+    }
+
+    /// Creates a veth pair, `port.peer` in its namespace and a `veth%08x` host end enslaved to
+    /// `bridge`, up, with the port's flags and VLANs. Returns the host end; deleting it takes the
+    /// other end along.
+    func createPort(_ port: Port, bridge: Link) throws -> Link {
+        let hostName = try createVeth(port, bridge: bridge)
+        guard let link = try host.link(named: hostName) else { throw CNIError(.systemFailure, "failed to lookup \"\(hostName)\"") }
+        do {
+            try? Sysctl.set("net/ipv6/conf/\(hostName)/accept_ra", "0")
+            if port.hairpin || port.isolated {
+                try step("set bridge port flags on \(hostName)") {
+                    try host.setBridgePort(index: link.index, hairpin: port.hairpin ? true : nil, isolated: port.isolated ? true : nil)
+                }
+            }
+            try setVLANs(port: link, BridgePlan.portVLANs(vlan: port.vlan, trunk: port.trunk))
+        } catch {
+            try? host.deleteLink(index: link.index)
+            throw error
+        }
+        return link
+    }
+
+    /// The veth pair under a fresh random host name (another one when ours was taken).
+    func createVeth(_ port: Port, bridge: Link) throws -> String {
         var attempt = 0
         while true {
             let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-            hostName = "veth" + String(repeating: "0", count: 8 - hex.count) + hex
-            let m = mtu > 0 ? UInt32(mtu) : nil
+            let hostName = "veth" + String(repeating: "0", count: 8 - hex.count) + hex
             do {
-                try host.createVeth(name: hostName, peer: name, peerNamespaceFD: peerNamespaceFD,
-                                    .init(mtu: m, up: true, master: bridge.index), peerChanges: .init(mtu: m, mac: mac))
-                break
+                try host.createVeth(name: hostName, peer: port.peer, peerNamespaceFD: port.peerNamespaceFD,
+                                    .init(mtu: port.mtu, up: true, master: bridge.index), peerChanges: .init(mtu: port.mtu, mac: port.mac))
+                return hostName
             } catch where error.isExists && attempt < 10 && (try? host.link(named: hostName)) != nil {
-                attempt += 1   // our random host name was taken: another one
+                attempt += 1
             } catch {
-                throw CNIError(.systemFailure, "failed to create the veth pair for \"\(name)\"", details: "\(error)")
+                throw CNIError(code: error.cniError.code, msg: "failed to create the veth pair for \"\(port.peer)\"",
+                               details: error.description)
             }
         }
-        guard let port = try host.link(named: hostName) else { throw CNIError(.systemFailure, "failed to lookup \"\(hostName)\"") }
-        do {
-            try? Sysctl.set("net/ipv6/conf/\(hostName)/accept_ra", "0")
-            if hairpin || isolated {
-                try host.setBridgePort(index: port.index, hairpin: hairpin ? true : nil, isolated: isolated ? true : nil)
-            }
-            try setVLANs(port: port, vlan: vlan, trunk: trunk)
-        } catch {
-            try? host.deleteLink(index: port.index)
-            throw error as? CNIError ?? CNIError(.systemFailure, "failed to set up bridge port \(hostName)", details: "\(error)")
-        }
-        return port
     }
 
     /// The port's VLANs: unless `preserveDefaultVlan`, whatever it was given on enslaving (the
-    /// bridge's default PVID) goes first; then the access VLAN (PVID, untagged) — the native VLAN
-    /// of a trunk, 1 when no `vlan` is set — and the trunk's tagged VLANs, in one request.
-    func setVLANs(port: Link, vlan: Int, trunk: [UInt16]) throws {
-        guard vlan != 0 || !trunk.isEmpty else { return }
+    /// bridge's default PVID) goes first; then `ranges` (BridgePlan.portVLANs) in one request.
+    func setVLANs(port: Link, _ ranges: [BridgeVLANRange]) throws {
+        guard !ranges.isEmpty else { return }
         if !conf.preserveDefaultVlan {
             let existing = try host.bridgeVLANs(index: port.index)
-            do { try host.setBridgeVLANs(index: port.index, existing.map(BridgeVLANRange.init), remove: true) } catch {
-                throw CNIError(.systemFailure, "failed to remove default vlan on interface \"\(port.name)\"", details: "\(error)")
+            try step("remove default vlan on interface \"\(port.name)\"") {
+                try host.setBridgeVLANs(index: port.index, existing.map(BridgeVLANRange.init), remove: true)
             }
         }
-        let native = UInt16(vlan != 0 ? vlan : 1)
-        let ranges = [BridgeVLANRange(native...native, pvid: true, untagged: true)]
-            + BridgeVLANRange.runs(trunk.filter { $0 != native })
-        do { try host.setBridgeVLANs(index: port.index, ranges) } catch {
-            throw CNIError(.systemFailure, "failed to setup vlan tag on interface \"\(port.name)\"", details: "\(error)")
-        }
+        try step("setup vlan tag on interface \"\(port.name)\"") { try host.setBridgeVLANs(index: port.index, ranges) }
     }
 
     /// Waits until the port forwards (oper state up: its pod end is up), as the reference does,
@@ -130,12 +140,9 @@ struct BridgeLinks {
         guard name.utf8.count <= 15 else {
             throw CNIError(.invalidNetworkConfig, "failed to create vlan gateway \"\(name)\"", details: "interface names are at most 15 bytes")
         }
-        _ = try createPort(bridge: bridge, peer: name, peerNamespaceFD: nil, mtu: Int(bridge.mtu), mac: nil,
-                           vlan: conf.vlan, trunk: [], hairpin: false, isolated: false)
+        _ = try createPort(Port(peer: name, mtu: bridge.mtu, vlan: conf.vlan, trunk: []), bridge: bridge)
         guard let l = try host.link(named: name) else { throw CNIError(.systemFailure, "failed to lookup \"\(name)\"") }
-        do { try host.setLink(index: l.index, .init(up: true)) } catch {
-            throw CNIError(.systemFailure, "failed to up \"\(name)\"", details: "\(error)")
-        }
+        try step("set \"\(name)\" up") { try host.setLink(index: l.index, .init(up: true)) }
         return (l, true)
     }
 
@@ -152,19 +159,26 @@ struct BridgeLinks {
             }
             for p in candidates where try host.link(index: p.index)?.kind == "veth" { return }
         }
-        do { try host.deleteLink(index: gw.index) } catch {
-            guard error.isNotFound else { throw CNIError(.systemFailure, "failed to delete \"\(gw.name)\"", details: "\(error)") }
+        do {
+            try host.deleteLink(index: gw.index)
+        } catch where error.isNotFound {
+            return
+        } catch {
+            throw CNIError(code: error.cniError.code, msg: "failed to delete \"\(gw.name)\"", details: error.description)
         }
     }
 
-    /// Serialises the VLAN gateway's creation, use and removal between ADDs and DELs.
+    /// Serialises the VLAN gateway's creation, use and removal between ADDs and DELs. The lock's
+    /// name is the bridge's, checked as the kernel would take it (no '/', no "..").
     func withGatewayLock<T>(_ body: () throws -> T) throws -> T {
-        do {
+        try Names.validateInterfaceName(conf.bridge, code: .invalidNetworkConfig, what: "bridge")
+        let path = "/run/swift-cni/bridge/\(conf.bridge).lock"
+        let fd = try step("lock the bridge's gateway state") {
             try FileSystem.makeDirectories("/run/swift-cni/bridge")
-            return try FileLock.withLock("/run/swift-cni/bridge/\(conf.bridge).lock", body)
-        } catch let e as SystemError {
-            throw CNIError(.systemFailure, "failed to lock the bridge's gateway state", details: e.description)
+            return try FileLock.acquire(path)
         }
+        defer { FileLock.release(fd) }
+        return try body()
     }
 
     /// Puts the gateway address on the link, as the reference's ensureAddr: another v4 address
@@ -180,25 +194,25 @@ struct BridgeLinks {
             guard conf.forceAddress else {
                 throw CNIError(.invalidNetworkConfig, "\"\(link.name)\" already has an IP address different from \(gw)")
             }
-            do { try host.deleteAddress(index: link.index, a.prefix) } catch {
-                throw CNIError(.systemFailure, "could not remove IP address from \"\(link.name)\"", details: "\(error)")
-            }
+            try step("remove IP address \(a.prefix) from \"\(link.name)\"") { try host.deleteAddress(index: link.index, a.prefix) }
         }
-        do { try host.addAddress(index: link.index, gw) } catch where error.isExists {} catch {
-            throw CNIError(.systemFailure, "could not add IP address to \"\(link.name)\"", details: "\(error)")
+        do {
+            try host.addAddress(index: link.index, gw)
+        } catch where error.isExists {
+            // Another ADD put it there at the same moment.
+        } catch {
+            throw CNIError(code: error.cniError.code, msg: "could not add IP address to \"\(link.name)\"", details: error.description)
         }
         // The MAC as it is now (with this ADD's port enslaved): a bridge whose last port left
         // reads as all zeros until another one arrives.
         if let mac = try host.link(index: link.index)?.mac, mac.bytes.contains(where: { $0 != 0 }) {
-            do { try host.setLink(index: link.index, .init(mac: mac)) } catch {
-                throw CNIError(.systemFailure, "could not set \"\(link.name)\"'s mac", details: "\(error)")
-            }
+            try step("set \"\(link.name)\"'s mac") { try host.setLink(index: link.index, .init(mac: mac)) }
         }
     }
 
     static func enableForwarding(_ family: IPAddress.Family) throws {
         let key = family == .v4 ? "net/ipv4/ip_forward" : "net/ipv6/conf/all/forwarding"
         if (try? Sysctl.get(key)) == "1" { return }
-        try Sysctl.set(key, "1")
+        try step("enable forwarding (\(key))") { try Sysctl.set(key, "1") }
     }
 }

@@ -1,6 +1,7 @@
 import CNI
 import IPAddressing
 import InterfaceSetup
+import LinuxSystem
 import NetNS
 import Netlink
 import Firewall
@@ -17,22 +18,21 @@ public struct BridgePlugin: DelegatesIPAM {
     public func add(_ r: PluginRequest) throws -> CNIResult {
         let conf = try BridgeConfig(r.config, args: r.cniArgs(known: BridgeConfig.argsKeys))
         try conf.validateForAdd()
-        let pod = try PodLink.openNamespace(r.netns)
-        let podSocket = try pod.run { try NetlinkSocket() }
-        if try podSocket.link(named: r.ifName) != nil {
-            throw CNIError(.invalidNetworkConfig, "container veth name provided (\(r.ifName)) already exists")
-        }
-        let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)
+        let pod = try PodAttachment(r)
+        try pod.requireFreeName()
+        let links = BridgeLinks(host: try step("open a netlink socket") { try NetlinkSocket() }, conf: conf)
         // Masquerading is for addresses: an L2-only config ignores ipMasq, as the reference.
         let masq = conf.ipMasq && conf.ipamType != nil ? try Masquerade(conf.ipMasqBackend) : nil
         let nft = conf.macSpoofCheck ? try NFT.locate() : nil
 
         return try Rollback.run { rollback in
             var bridge = try links.ensureBridge()
-            var port = try links.createPort(bridge: bridge, peer: r.ifName, peerNamespaceFD: pod.fd, mtu: conf.mtu, mac: conf.mac,
-                                            vlan: conf.vlan, trunk: conf.trunk, hairpin: conf.hairpinMode, isolated: conf.portIsolation)
-            rollback.onFailure("delete the veth pair") { try? links.host.deleteLink(index: port.index) }
-            guard let podLink = try podSocket.link(named: r.ifName) else {
+            var port = try links.createPort(.init(peer: r.ifName, peerNamespaceFD: pod.namespace.fd,
+                                                  mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil, mac: conf.mac,
+                                                  vlan: conf.vlan, trunk: conf.trunk, hairpin: conf.hairpinMode,
+                                                  isolated: conf.portIsolation), bridge: bridge)
+            rollback.onFailure("delete the veth pair") { try links.host.deleteLink(index: port.index) }
+            guard let podLink = try pod.socket.link(named: r.ifName) else {
                 throw CNIError(.systemFailure, "failed to lookup \"\(r.ifName)\" in the pod")
             }
             var result = CNIResult(interfaces: [
@@ -40,35 +40,18 @@ public struct BridgePlugin: DelegatesIPAM {
                 .init(name: port.name, mac: port.mac?.description ?? ""),
                 .init(name: podLink.name, mac: podLink.mac?.description ?? "", sandbox: r.netns),
             ])
-
-            if let nft, conf.macSpoofCheck, let mac = podLink.mac {
+            if let nft, let mac = podLink.mac {
                 let check = SpoofCheck(containerID: r.containerID, ifName: r.ifName)
-                rollback.onFailure("remove the MAC spoof check") { try? check.teardown(nft) }
+                rollback.onFailure("remove the MAC spoof check") { try check.teardown(nft) }
                 try check.setup(nft, port: port.name, mac: mac)
             }
-
             if let ipam = conf.ipamType {
-                let ipamResult = try PodLink.addIPAM(ipam, to: &result, interface: 2, r, delegate: delegate, rollback: rollback)
-                result.dns = conf.dns.isEmpty ? ipamResult.dns : conf.dns
-                let gateways = Self.gateways(&result, conf)
-                try pod.run { Self.setPodSysctls(r.ifName, enableDAD: conf.enableDAD) }
-                try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(podLink, result)
-                if !gateways.isEmpty {
-                    if let gwLink = try addGateways(gateways, links: links, bridge: bridge, port: port, rollback: rollback) {
-                        result.interfaces.append(.init(name: gwLink.name, mac: gwLink.mac?.description ?? ""))
-                    }
-                    for family in Set(gateways.map(\.family)) { try BridgeLinks.enableForwarding(family) }
-                }
-                if let masq { try masq.setup(result.ips.map(\.address), r, rollback: rollback) }
+                try addAddresses(ipam, to: &result, pod: pod, podLink: podLink, links: links, bridge: bridge, port: port,
+                                 masq: masq, rollback: rollback)
             } else {
                 result.dns = conf.dns
-                if !conf.disableContainerInterface {
-                    do { try podSocket.setLink(index: podLink.index, .init(up: true)) } catch {
-                        throw CNIError(.systemFailure, "failed to set \"\(r.ifName)\" up", details: "\(error)")
-                    }
-                }
+                if !conf.disableContainerInterface { try pod.setUp(podLink) }
             }
-
             if !conf.disableContainerInterface { port = try links.waitForwarding(port) }
             // The host end's MAC may have changed; the bridge's does when its first port arrives.
             result.interfaces[1].mac = port.mac?.description ?? ""
@@ -76,6 +59,25 @@ public struct BridgePlugin: DelegatesIPAM {
             result.interfaces[0].mac = bridge.mac?.description ?? ""
             return result
         }
+    }
+
+    /// IPAM's addresses on the pod's link, the gateways on the bridge side, forwarding, and the
+    /// masquerading rules.
+    func addAddresses(_ ipam: String, to result: inout CNIResult, pod: PodAttachment, podLink: Link, links: BridgeLinks,
+                      bridge: Link, port: Link, masq: Masquerade?, rollback: Rollback) throws {
+        let conf = links.conf
+        let ipamResult = try pod.addIPAM(ipam, to: &result, interface: 2, delegate: delegate, rollback: rollback)
+        result.dns = conf.dns.isEmpty ? ipamResult.dns : conf.dns
+        let gateways = BridgePlan.gateways(&result, conf)
+        try pod.namespace.run { Self.setPodSysctls(pod.ifName, enableDAD: conf.enableDAD) }
+        try pod.configure(podLink, result)
+        if !gateways.isEmpty {
+            if let gwLink = try addGateways(gateways, links: links, bridge: bridge, port: port, rollback: rollback) {
+                result.interfaces.append(.init(name: gwLink.name, mac: gwLink.mac?.description ?? ""))
+            }
+            for family in Set(gateways.map(\.family)) { try BridgeLinks.enableForwarding(family) }
+        }
+        if let masq { try masq.setup(result.ips.map(\.address), pod.request, rollback: rollback) }
     }
 
     /// DAD off unless `enabledad` (it costs seconds, plugins PR #695); ARP announcements on.
@@ -90,31 +92,6 @@ public struct BridgePlugin: DelegatesIPAM {
         try? Sysctl.set("net/ipv4/conf/\(ifName)/arp_notify", "1")
     }
 
-    /// The gateway of each address (the IPAM's, or the subnet's first address when `isGateway`)
-    /// written into the result, and a default route through it per family when
-    /// `isDefaultGateway` and the IPAM gave none. Returns the addresses the bridge side takes.
-    static func gateways(_ result: inout CNIResult, _ conf: BridgeConfig) -> [IPPrefix] {
-        var out: [IPPrefix] = []
-        var defaultRoute: Set<IPAddress.Family> = []
-        for i in result.ips.indices {
-            let ip = result.ips[i].address
-            if result.ips[i].gateway == nil && conf.isGateway {
-                result.ips[i].gateway = ip.network.advanced(by: 1)
-            }
-            if conf.isDefaultGateway && !defaultRoute.contains(ip.family) {
-                let any = IPPrefix(address: IPAddress(family: ip.family, value: 0), length: 0)!
-                if !result.routes.contains(where: { $0.gw != nil && $0.dst == any }) {
-                    result.routes.append(.init(dst: any, gw: result.ips[i].gateway))
-                }
-                defaultRoute.insert(ip.family)
-            }
-            if conf.isGateway, let gw = result.ips[i].gateway, let p = IPPrefix(address: gw, length: ip.length) {
-                out.append(p)
-            }
-        }
-        return out
-    }
-
     /// Gateway addresses on the bridge, or with an access VLAN on `<bridge>.<vlan>` (created when
     /// missing, under the bridge's lock, and removed again if this ADD fails and nobody else uses
     /// it). Returns the VLAN gateway link when there is one.
@@ -127,7 +104,7 @@ public struct BridgePlugin: DelegatesIPAM {
             let (gwLink, created) = try links.ensureVLANGateway(bridge: bridge)
             if created {
                 rollback.onFailure("remove the VLAN gateway") {
-                    try? links.withGatewayLock { try links.releaseVLANGateway(excluding: port.index) }
+                    try links.withGatewayLock { try links.releaseVLANGateway(excluding: port.index) }
                 }
             }
             for gw in gateways { try links.ensureAddress(gw, on: gwLink) }
@@ -141,17 +118,17 @@ public struct BridgePlugin: DelegatesIPAM {
     public func del(_ r: PluginRequest) throws {
         let conf = try BridgeConfig(r.config, args: CNIArgs())
         var steps = BestEffort()
-        steps.run { try PodLink.deleteLink(named: r.ifName, netns: r.netns) }
+        steps.run { try PodAttachment.deleteLink(named: r.ifName, netns: r.netns) }
         if let ipam = conf.ipamType { steps.run { try delegate.del(ipam, r) } }
         if conf.macSpoofCheck {
             let check = SpoofCheck(containerID: r.containerID, ifName: r.ifName)
-            steps.run { try NFT.cleanup { nft throws(CNIError) in try check.teardown(nft) } }
+            steps.run { try NFT.cleanup { nft throws(FirewallError) in try check.teardown(nft) } }
         }
         // Both backends, as the reference: the attachment may come from another version or config.
         if conf.ipMasq && conf.ipamType != nil {
             steps.run { try Masquerade.teardownAll(network: r.config.name, ifName: r.ifName, containerID: r.containerID) }
         }
-        if conf.isGateway && conf.vlan != 0 {
+        if conf.isGateway && conf.vlan != 0 && conf.bridgeNameIsValid {
             steps.run {
                 let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)
                 try links.withGatewayLock { try links.releaseVLANGateway() }
@@ -165,7 +142,7 @@ public struct BridgePlugin: DelegatesIPAM {
     public func check(_ r: PluginRequest) throws {
         let conf = try BridgeConfig(r.config, args: r.cniArgs(known: BridgeConfig.argsKeys))
         if let ipam = conf.ipamType { try delegate.check(ipam, r) }
-        let c = try PodLink.checked(r)
+        let c = try PodLinkCheck(r)
         let host = try NetlinkSocket()
         guard let brIface = c.prev.interfaces.first(where: { $0.name == conf.bridge && $0.sandbox.isEmpty }) else {
             throw CNIError.invalidConfig("CNI created bridge \(conf.bridge) in host namespace was not found")
@@ -179,7 +156,7 @@ public struct BridgePlugin: DelegatesIPAM {
             throw CNIError.invalidConfig("Bridge interface \(br.name) configured Promisc Mode \(conf.promiscMode) doesn't match current state: \(br.isPromiscuous)")
         }
         guard c.link.kind == "veth" else { throw CNIError.invalidConfig("Error: Container interface \(c.link.name) not of type veth") }
-        try PodLink.checkMAC(c.link, c.iface)
+        try c.checkMAC()
 
         // The host end: a veth of the result peered with the pod's and enslaved to the bridge.
         var port: Link?
@@ -193,17 +170,11 @@ public struct BridgePlugin: DelegatesIPAM {
             break
         }
         guard let port else { throw CNIError.invalidConfig("CNI veth created for bridge \(conf.bridge) was not found") }
-        if conf.vlanFiltering {
-            let vlans = try host.bridgeVLANs(index: port.index)
-            let native = UInt16(conf.vlan != 0 ? conf.vlan : 1)
-            if !vlans.contains(BridgeVLAN(id: native, pvid: true, untagged: true)) {
-                throw CNIError.invalidConfig("bridge port \(port.name) does not have VLAN \(native) as PVID untagged")
-            }
-            for id in conf.trunk where id != native && !vlans.contains(where: { $0.id == id }) {
-                throw CNIError.invalidConfig("bridge port \(port.name) is missing trunk VLAN \(id)")
-            }
+        if conf.vlanFiltering, let problem = BridgePlan.vlanProblem(port: port.name, vlan: conf.vlan, trunk: conf.trunk,
+                                                                    actual: try host.bridgeVLANs(index: port.index)) {
+            throw CNIError.invalidConfig(problem)
         }
-        try PodLink.checkAddressesAndRoutes(c.prev, ifName: r.ifName, link: c.link, socket: c.socket)
+        try c.checkAddressesAndRoutes()
     }
 
     /// IPAM's GC, and masquerading rules of this network whose attachment is not valid any more.

@@ -1,5 +1,4 @@
 import CNI
-import Glibc
 import LinuxSystem
 import Netlink
 
@@ -33,9 +32,9 @@ enum DeviceLookup {
         case .kernelPath(let path):
             return try byName(try netdev(underKernelPath: path), "kernelpath \(path)")
         case .pciBusID(let id):
-            return try pci(id)
+            return try pci(id, socket: socket)
         case .deviceID(let id):
-            if FileSystem.exists("/sys/bus/pci/devices/\(id)") { return try pci(id) }
+            if FileSystem.exists("/sys/bus/pci/devices/\(id)") { return try pci(id, socket: socket) }
             let aux = "/sys/bus/auxiliary/devices/\(id)/net"
             guard let name = firstEntry(aux) else {
                 throw CNIError(.invalidNetworkConfig, "failed to find a network device for deviceID \"\(id)\"")
@@ -52,21 +51,21 @@ enum DeviceLookup {
         throw CNIError(.invalidNetworkConfig, "failed to find a network device under kernelpath \"\(path)\"")
     }
 
-    static func pci(_ id: String) throws -> Found {
+    static func pci(_ id: String, socket: NetlinkSocket) throws -> Found {
         let dev = "/sys/bus/pci/devices/\(id)"
         guard FileSystem.exists(dev) else { throw CNIError(.invalidNetworkConfig, "PCI device \(id) not found") }
-        if let driver = linkTarget(dev + "/driver").map(FileSystem.baseName), userspaceDrivers.contains(driver) {
+        if let driver = (try? FileSystem.readLink(dev + "/driver")).map(FileSystem.baseName), userspaceDrivers.contains(driver) {
             return .userspace(pciAddress: id, driver: driver)
         }
-        if let name = firstEntry(dev + "/net") { return .link(try linkNamed(name)) }
+        if let name = firstEntry(dev + "/net") { return .link(try linkNamed(name, socket)) }
         for entry in (try? FileSystem.list(dev))?.sorted() ?? [] where entry.hasPrefix("virtio") {
-            if let name = firstEntry("\(dev)/\(entry)/net") { return .link(try linkNamed(name)) }
+            if let name = firstEntry("\(dev)/\(entry)/net") { return .link(try linkNamed(name, socket)) }
         }
         throw CNIError(.invalidNetworkConfig, "no network device found for PCI device \(id)")
     }
 
-    static func linkNamed(_ name: String) throws -> Link {
-        guard let link = try NetlinkSocket().link(named: name) else {
+    static func linkNamed(_ name: String, _ socket: NetlinkSocket) throws -> Link {
+        guard let link = try socket.link(named: name) else {
             throw CNIError(.invalidNetworkConfig, "failed to find host device \"\(name)\"")
         }
         return link
@@ -74,10 +73,4 @@ enum DeviceLookup {
 
     static func firstEntry(_ dir: String) -> String? { (try? FileSystem.list(dir))?.sorted().first }
 
-    static func linkTarget(_ path: String) -> String? {
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
-        let n = readlink(path, &buf, buf.count - 1)
-        guard n > 0 else { return nil }
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }

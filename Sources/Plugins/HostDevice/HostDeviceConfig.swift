@@ -22,6 +22,7 @@ public struct HostDeviceConfig: Sendable {
         let rc = JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig")
         let deviceID = try rc.string("deviceID").flatMap { $0.isEmpty ? nil : $0 }
         if let name = try r.string("device"), !name.isEmpty {
+            try Names.validateInterfaceName(name, code: .invalidNetworkConfig, what: "device")
             selector = .name(name)
         } else if let text = try r.string("hwaddr"), !text.isEmpty {
             guard let mac = MACAddress(text) else { throw CNIError.invalidConfig("invalid hwaddr \"\(text)\"") }

@@ -16,11 +16,8 @@ public struct HostDevicePlugin: DelegatesIPAM {
 
     public func add(_ r: PluginRequest) throws -> CNIResult {
         let conf = try HostDeviceConfig(r.config)
-        let pod = try PodLink.openNamespace(r.netns)
-        let host = try NetworkNamespace.current()
-        let hostSocket = try NetlinkSocket()
-        let podSocket = try pod.run { try NetlinkSocket() }
-
+        let pod = try PodAttachment(r)
+        let hostSocket = try step("open a netlink socket") { try NetlinkSocket() }
         let link: Link
         switch try DeviceLookup.find(conf.selector, socket: hostSocket) {
         case .userspace:
@@ -32,68 +29,77 @@ public struct HostDevicePlugin: DelegatesIPAM {
         case .link(let l):
             link = l
         }
-        if try podSocket.link(named: r.ifName) != nil {
-            throw CNIError(.invalidNetworkConfig, "container interface name provided (\(r.ifName)) already exists")
-        }
-
+        try pod.requireFreeName()
         return try Rollback.run { rollback in
-            // Host → temporary namespace, rename there, note the host name, → pod.
-            let temp = try NetworkNamespace.temporary()
-            let tempSocket = try temp.run { try NetlinkSocket() }
-            try step("move \(link.name) to a temporary namespace") {
-                try hostSocket.setLink(index: link.index, .init(namespaceFD: temp.fd))
-            }
-            rollback.onFailure("return \(link.name) to the host as it was") {
-                if let l = try tempSocket.link(named: link.name) ?? tempSocket.link(named: r.ifName) {
-                    try tempSocket.setLink(index: l.index, .init(name: link.name, alias: link.alias, up: false))
-                    try tempSocket.setLink(index: l.index, .init(namespaceFD: host.fd))
-                    // A move takes a link down: bring it back up if it was.
-                    if link.isUp { try hostSocket.setLink(index: l.index, .init(up: true)) }
-                }
-            }
-            guard let moved = try tempSocket.link(named: link.name) else {
-                throw CNIError(.systemFailure, "\(link.name) vanished after its move")
-            }
-            try step("rename \(link.name) to \(r.ifName)") {
-                try tempSocket.setLink(index: moved.index, .init(name: r.ifName, alias: link.name, up: false))
-            }
-            try step("move \(r.ifName) into \(r.netns)") {
-                try tempSocket.setLink(index: moved.index, .init(namespaceFD: pod.fd))
-            }
-            rollback.onFailure("take \(r.ifName) out of the pod") {
-                if let l = try podSocket.link(named: r.ifName) { try podSocket.setLink(index: l.index, .init(up: false, namespaceFD: temp.fd)) }
-            }
-            guard let inPod = try podSocket.link(named: r.ifName) else {
-                throw CNIError(.systemFailure, "\(r.ifName) not found in \(r.netns) after its move")
-            }
-            try step("set \(r.ifName) up") { try podSocket.setLink(index: inPod.index, .init(up: true)) }
-
+            let inPod = try moveIn(link, to: pod, hostSocket: hostSocket, rollback: rollback)
+            try pod.setUp(inPod)
             // As the reference: the config's dns, never IPAM's.
-            var result = PodLink.result(for: inPod, r, dns: conf.dns)
+            var result = pod.result(for: inPod, dns: conf.dns)
             if let ipam = conf.ipamType {
-                try PodLink.addIPAM(ipam, to: &result, r, delegate: delegate, rollback: rollback)
-                try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(inPod, result)
+                try pod.addIPAM(ipam, to: &result, delegate: delegate, rollback: rollback)
+                try pod.configure(inPod, result)
             }
             return result
         }
     }
 
+    /// Host → a temporary namespace, renamed there to CNI_IFNAME with its host name as alias (our
+    /// mark: DEL gives back only a link that carries one), → the pod. Each step's undo registered.
+    func moveIn(_ link: Link, to pod: PodAttachment, hostSocket: NetlinkSocket, rollback: Rollback) throws -> Link {
+        let ifName = pod.ifName
+        let host = try NetworkNamespace.current()
+        let temp = try NetworkNamespace.temporary()
+        let tempSocket = try temp.run { try NetlinkSocket() }
+        try step("move \(link.name) to a temporary namespace") {
+            try hostSocket.setLink(index: link.index, .init(namespaceFD: temp.fd))
+        }
+        rollback.onFailure("return \(link.name) to the host as it was") {
+            if let l = try tempSocket.link(named: link.name) ?? tempSocket.link(named: ifName) {
+                try tempSocket.setLink(index: l.index, .init(name: link.name, alias: link.alias, up: false))
+                try tempSocket.setLink(index: l.index, .init(namespaceFD: host.fd))
+                // A move takes a link down: bring it back up if it was.
+                if link.isUp { try hostSocket.setLink(index: l.index, .init(up: true)) }
+            }
+        }
+        guard let moved = try tempSocket.link(named: link.name) else {
+            throw CNIError(.systemFailure, "\(link.name) vanished after its move")
+        }
+        try step("rename \(link.name) to \(ifName)") {
+            try tempSocket.setLink(index: moved.index, .init(name: ifName, alias: link.name, up: false))
+        }
+        try step("move \(ifName) into \(pod.request.netns)") {
+            try tempSocket.setLink(index: moved.index, .init(namespaceFD: pod.namespace.fd))
+        }
+        rollback.onFailure("take \(ifName) out of the pod") {
+            if let l = try pod.socket.link(named: ifName) { try pod.socket.setLink(index: l.index, .init(up: false, namespaceFD: temp.fd)) }
+        }
+        guard let inPod = try pod.socket.link(named: ifName) else {
+            throw CNIError(.systemFailure, "\(ifName) not found in \(pod.request.netns) after its move")
+        }
+        return inPod
+    }
+
     /// Moves the device back to the host under its original name (left down), then releases IPAM.
     /// When the pod namespace or the device in it is already gone, only IPAM is released (the
-    /// reference leaks the reservation then: cni#1167). When the host name is taken the DEL fails
-    /// and the device stays in the pod, reservation kept, so that a later DEL can finish.
+    /// reference leaks the reservation then: cni#1167). A link without our mark (the alias ADD
+    /// set) was never ours — e.g. the pod's own eth0 — and stays where it is. The one ordered DEL:
+    /// when the host name is taken the DEL fails and the device stays in the pod, reservation kept,
+    /// so that a later DEL (or the namespace's end, which returns the device) can finish.
     public func del(_ r: PluginRequest) throws {
-        let ipam = r.config.ipamType
-        if !r.netns.isEmpty, let pod = try? NetworkNamespace(path: r.netns) {
-            try moveOut(r, pod: pod)
+        if !r.netns.isEmpty {
+            do {
+                try moveOut(r, pod: NetworkNamespace(path: r.netns))
+            } catch NetNSError.notFound {
+                // The namespace is gone, and with it our claim on the device: release IPAM only.
+            }
         }
-        if let ipam { try delegate.del(ipam, r) }
+        if let ipam = r.config.ipamType { try delegate.del(ipam, r) }
     }
 
     func moveOut(_ r: PluginRequest, pod: NetworkNamespace) throws {
-        let podSocket = try pod.run { try NetlinkSocket() }
-        guard let link = try podSocket.link(named: r.ifName) else { return }
-        let hostName = link.alias.isEmpty ? r.ifName : link.alias
+        let podSocket = try step("open a netlink socket in \(r.netns)") { try pod.run { try NetlinkSocket() } }
+        guard let link = try podSocket.link(named: r.ifName), !link.alias.isEmpty else { return }
+        let hostName = link.alias
         let host = try NetworkNamespace.current()
         let hostSocket = try NetlinkSocket()
         if try hostSocket.link(named: hostName) != nil {
@@ -127,15 +133,9 @@ public struct HostDevicePlugin: DelegatesIPAM {
     public func check(_ r: PluginRequest) throws {
         let conf = try HostDeviceConfig(r.config)
         if let ipam = conf.ipamType { try delegate.check(ipam, r) }
-        let c = try PodLink.checked(r)
-        try PodLink.checkMAC(c.link, c.iface)
-        try PodLink.checkAddressesAndRoutes(c.prev, ifName: r.ifName, link: c.link, socket: c.socket)
+        let c = try PodLinkCheck(r)
+        try c.checkMAC()
+        try c.checkAddressesAndRoutes()
     }
 
-
-    func step(_ what: String, _ body: () throws -> Void) throws {
-        do { try body() } catch let e as CNIError { throw e } catch {
-            throw CNIError(.systemFailure, "failed to \(what)", details: "\(error)")
-        }
-    }
 }

@@ -42,32 +42,8 @@ public struct HostLocalConfig: Sendable {
             routes.append(try CNIResult.Route(reader: ipam.child("routes[\(i)]", r)))
         }
 
-        // Requested IPs: CNI_ARGS IP=, then args.cni.ips, then runtimeConfig.ips.
-        var requested: [String] = []
-        if let ip = args["IP"], !ip.isEmpty { requested.append(ip) }
-        let argsReader = JSONReader(.object(conf.argsCNI ?? JSONObject()), path: "args.cni")
-        requested += try argsReader.stringArray("ips") ?? []
-        let rc = JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig")
-        requested += try rc.stringArray("ips") ?? []
-        requestedIPs = []
-        for text in requested {
-            guard let ip = IPAddress(text) ?? IPPrefix(text)?.address else {
-                throw CNIError.invalidConfig("cannot understand ip: \(text)")
-            }
-            if !requestedIPs.contains(ip) { requestedIPs.append(ip) }
-        }
-
-        // Range sets: runtimeConfig.ipRanges, then the legacy single range, then `ranges`.
-        var raw: [(JSONReader)] = []
-        for (i, set) in (try rc.array("ipRanges") ?? []).enumerated() { raw.append(rc.child("ipRanges[\(i)]", set)) }
-        if ipam.raw("subnet") != nil {
-            var legacy = JSONObject()
-            for k in ["subnet", "rangeStart", "rangeEnd", "gateway"] { legacy[k] = ipam.raw(k) }
-            raw.append(ipam.child("subnet", .array([.object(legacy)])))
-        }
-        for (i, set) in (try ipam.array("ranges") ?? []).enumerated() { raw.append(ipam.child("ranges[\(i)]", set)) }
-        if raw.isEmpty { throw CNIError.invalidConfig("no IP ranges specified") }
-
+        requestedIPs = try Self.requestedIPs(conf, args: args)
+        let raw = try Self.rawRangeSets(ipam, runtimeConfig: JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig"))
         rangeSets = []
         for (i, r) in raw.enumerated() {
             do { rangeSets.append(try Self.rangeSet(r)) } catch let e as IPAMError {
@@ -98,6 +74,36 @@ public struct HostLocalConfig: Sendable {
             }
             claimed.insert(i)
         }
+    }
+
+    /// Requested IPs: CNI_ARGS IP=, then args.cni.ips, then runtimeConfig.ips; in order, without repeats.
+    static func requestedIPs(_ conf: NetConf, args: CNIArgs) throws(CNIError) -> [IPAddress] {
+        var requested: [String] = []
+        if let ip = args["IP"], !ip.isEmpty { requested.append(ip) }
+        requested += try JSONReader(.object(conf.argsCNI ?? JSONObject()), path: "args.cni").stringArray("ips") ?? []
+        requested += try JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig").stringArray("ips") ?? []
+        var out: [IPAddress] = []
+        for text in requested {
+            guard let ip = IPAddress(text) ?? IPPrefix(text)?.address else {
+                throw CNIError.invalidConfig("cannot understand ip: \(text)")
+            }
+            if !out.contains(ip) { out.append(ip) }
+        }
+        return out
+    }
+
+    /// The range sets' JSON in order: runtimeConfig.ipRanges, then the legacy single range, then `ranges`.
+    static func rawRangeSets(_ ipam: JSONReader, runtimeConfig rc: JSONReader) throws(CNIError) -> [JSONReader] {
+        var raw: [JSONReader] = []
+        for (i, set) in (try rc.array("ipRanges") ?? []).enumerated() { raw.append(rc.child("ipRanges[\(i)]", set)) }
+        if ipam.raw("subnet") != nil {
+            var legacy = JSONObject()
+            for k in ["subnet", "rangeStart", "rangeEnd", "gateway"] { legacy[k] = ipam.raw(k) }
+            raw.append(ipam.child("subnet", .array([.object(legacy)])))
+        }
+        for (i, set) in (try ipam.array("ranges") ?? []).enumerated() { raw.append(ipam.child("ranges[\(i)]", set)) }
+        if raw.isEmpty { throw CNIError.invalidConfig("no IP ranges specified") }
+        return raw
     }
 
     static func rangeSet(_ r: JSONReader) throws -> RangeSet {

@@ -91,7 +91,7 @@ public struct HostLocalPlugin: Plugin {
         let valid = try r.config.validAttachments()
         let store = try store(r.config)
         _ = try store.withLock {
-            try store.releaseAllExcept(Set(valid.map { AttachmentKey(containerID: $0.containerID, ifName: $0.ifname) }))
+            try store.releaseAllExcept(valid)
         }
     }
 }

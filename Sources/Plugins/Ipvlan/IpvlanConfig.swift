@@ -14,6 +14,7 @@ public struct IpvlanConfig: Sendable {
     public init(_ conf: NetConf) throws(CNIError) {
         let r = JSONReader(.object(conf.raw), path: "")
         master = try r.string("master").flatMap { $0.isEmpty ? nil : $0 }
+        if let m = master { try Names.validateInterfaceName(m, code: .invalidNetworkConfig, what: "master") }
         let modeText = try r.string("mode") ?? ""
         if modeText.isEmpty {
             mode = .l2
@@ -21,8 +22,7 @@ public struct IpvlanConfig: Sendable {
             guard let m = IpvlanMode(rawValue: modeText) else { throw CNIError.invalidConfig("unknown ipvlan mode: \(modeText)") }
             mode = m
         }
-        mtu = try r.int("mtu") ?? 0
-        if mtu < 0 { throw CNIError.invalidConfig("invalid MTU \(mtu)") }
+        mtu = Int(try r.uint32("mtu") ?? 0)
         linkInContainer = try r.bool("linkInContainer") ?? false
         ipamType = conf.ipamType
         dns = conf.dns

@@ -1,6 +1,5 @@
 import CNI
 import InterfaceSetup
-import NetNS
 import Netlink
 import PluginKit
 
@@ -13,58 +12,77 @@ public struct IpvlanPlugin: DelegatesIPAM {
 
     public init(delegate: Delegate = Delegate()) { self.delegate = delegate }
 
-    /// The master's name: configured, else (chained) the previous result's single interface,
-    /// else the default-route link.
-    func masterName(_ conf: IpvlanConfig, prev: CNIResult?, socket: NetlinkSocket) throws -> String {
-        if let m = conf.master { return m }
-        if conf.ipamType == nil, let prev {
-            guard prev.interfaces.count == 1 else {
-                throw CNIError(.invalidNetworkConfig, "chained master failure: the previous result must have exactly one interface",
-                               details: "it has \(prev.interfaces.count); set \"master\"")
-            }
-            return prev.interfaces[0].name
+    /// Where the master's name comes from.
+    public enum MasterChoice: Equatable, Sendable {
+        case named(String)
+        /// The link of the default route.
+        case defaultRoute
+    }
+
+    /// The master: configured, else (chained, without ipam) the previous result's single
+    /// interface, else the default-route link.
+    public static func master(_ conf: IpvlanConfig, prev: CNIResult?) throws(CNIError) -> MasterChoice {
+        if let m = conf.master { return .named(m) }
+        guard conf.ipamType == nil, let prev else { return .defaultRoute }
+        guard prev.interfaces.count == 1 else {
+            throw CNIError(.invalidNetworkConfig, "chained master failure: the previous result must have exactly one interface",
+                           details: "it has \(prev.interfaces.count); set \"master\"")
         }
-        return try DefaultRoute.interface(socket)
+        return .named(prev.interfaces[0].name)
+    }
+
+    /// Chained without `ipam`: the pod's result takes the previous result's addresses (on the new
+    /// link), routes and, unless the config has its own, DNS. Code 7 when there are none.
+    public static func chainedResult(_ base: CNIResult, prev: CNIResult?, conf: IpvlanConfig) throws(CNIError) -> CNIResult {
+        guard let prev, !prev.ips.isEmpty else {
+            throw CNIError(.invalidNetworkConfig, "IPAM plugin returned missing IP config",
+                           details: "without \"ipam\", ipvlan takes its addresses from the previous plugin's result")
+        }
+        var result = base
+        result.ips = prev.ips.map { var ip = $0; ip.interface = 0; return ip }
+        result.routes = prev.routes
+        if conf.dns.isEmpty { result.dns = prev.dns }
+        return result
     }
 
     public func add(_ r: PluginRequest) throws -> CNIResult {
         let conf = try IpvlanConfig(r.config)
         let prev = try r.config.prevResult()
-        if conf.ipamType == nil && (prev?.ips.isEmpty ?? true) {
-            throw CNIError(.invalidNetworkConfig, "IPAM plugin returned missing IP config",
-                           details: "without \"ipam\", ipvlan takes its addresses from the previous plugin's result")
+        if conf.ipamType == nil { _ = try Self.chainedResult(CNIResult(), prev: prev, conf: conf) }
+        let pod = try PodAttachment(r)
+        let masterSocket = conf.linkInContainer ? pod.socket : try NetlinkSocket()
+        let masterName: String
+        switch try Self.master(conf, prev: prev) {
+        case .named(let n): masterName = n
+        case .defaultRoute: masterName = try MasterLink.defaultRouteInterface(masterSocket)
         }
-        let pod = try PodLink.openNamespace(r.netns)
-        let podSocket = try pod.run { try NetlinkSocket() }
-        let masterSocket = conf.linkInContainer ? podSocket : try NetlinkSocket()
-        let master = try PodLink.master(named: masterName(conf, prev: prev, socket: masterSocket), socket: masterSocket, mtu: conf.mtu)
+        let master = try MasterLink.find(named: masterName, socket: masterSocket, mtu: conf.mtu)
         return try Rollback.run { rollback in
-            let link = try PodLink.create(named: r.ifName, podSocket: podSocket, rollback: rollback) { temp in
-                var changes = NetlinkSocket.LinkChanges(name: temp, mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil)
-                if !conf.linkInContainer { changes.namespaceFD = pod.fd }
-                do { try masterSocket.createIpvlan(parentIndex: master.index, mode: conf.mode, changes) } catch {
-                    throw CNIError(.systemFailure, "failed to create ipvlan", details: "\(error)")
-                }
+            let link = try pod.createLink("ipvlan", rollback: rollback) { name in
+                var changes = NetlinkSocket.LinkChanges(name: name, mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil)
+                if !conf.linkInContainer { changes.namespaceFD = pod.namespace.fd }
+                try masterSocket.createIpvlan(parentIndex: master.index, mode: conf.mode, changes)
             }
-            var result = PodLink.result(for: link, r, dns: conf.dns)
+            var result = pod.result(for: link, dns: conf.dns)
             if let ipam = conf.ipamType {
-                try PodLink.addIPAM(ipam, to: &result, r, delegate: delegate, rollback: rollback)
-            } else if let prev {
-                result.ips = prev.ips.map { var ip = $0; ip.interface = 0; return ip }
-                result.routes = prev.routes
-                if conf.dns.isEmpty { result.dns = prev.dns }
+                try pod.addIPAM(ipam, to: &result, delegate: delegate, rollback: rollback)
+            } else {
+                result = try Self.chainedResult(result, prev: prev, conf: conf)
             }
-            try PodLink.enableNotify(r.ifName, in: pod)
-            try InterfaceConfigurator(namespace: pod, socket: podSocket).configure(link, result)
+            try pod.enableNotify()
+            try pod.configure(link, result)
             return result
         }
     }
 
-    /// Releases IPAM first and deletes the link; reads no master, so it succeeds when the master,
-    /// the link or the namespace is gone (the reference fails when the master is gone).
+    /// Releases IPAM and deletes the link, each tried whatever the other did; reads no master, so
+    /// it succeeds when the master, the link or the namespace is gone (the reference fails when
+    /// the master is gone).
     public func del(_ r: PluginRequest) throws {
-        if let ipam = r.config.ipamType { try delegate.del(ipam, r) }
-        try PodLink.deleteLink(named: r.ifName, netns: r.netns)
+        var steps = BestEffort()
+        if let ipam = r.config.ipamType { steps.run { try delegate.del(ipam, r) } }
+        steps.run { try PodAttachment.deleteLink(named: r.ifName, netns: r.netns) }
+        try steps.finish()
     }
 
     /// The interface is an ipvlan in the configured mode on the master, with the result's
@@ -72,9 +90,9 @@ public struct IpvlanPlugin: DelegatesIPAM {
     public func check(_ r: PluginRequest) throws {
         let conf = try IpvlanConfig(r.config)
         if let ipam = conf.ipamType { try delegate.check(ipam, r) }
-        let c = try PodLink.checked(r)
+        let c = try PodLinkCheck(r)
         let link = c.link
-        let masterSocket = conf.linkInContainer ? c.socket : try NetlinkSocket()
+        let masterSocket = conf.linkInContainer ? c.pod.socket : try NetlinkSocket()
         if link.kind != "ipvlan" { throw CNIError.invalidConfig("Error: Container interface: \(link.name) not of type ipvlan") }
         if link.ipvlanMode != conf.mode {
             throw CNIError.invalidConfig("Container ipvlan mode \(link.ipvlanMode?.rawValue ?? "?") does not match expected value: \(conf.mode.rawValue)")
@@ -82,7 +100,6 @@ public struct IpvlanPlugin: DelegatesIPAM {
         if let m = conf.master, let master = try masterSocket.link(named: m), link.parentIndex != master.index {
             throw CNIError.invalidConfig("Container ipvlan is not on master \(m)")
         }
-        try PodLink.checkAddressesAndRoutes(c.prev, ifName: r.ifName, link: link, socket: c.socket)
+        try c.checkAddressesAndRoutes()
     }
-
 }

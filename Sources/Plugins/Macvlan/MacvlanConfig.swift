@@ -21,6 +21,7 @@ public struct MacvlanConfig: Sendable {
     public init(_ conf: NetConf, args: CNIArgs) throws(CNIError) {
         let r = JSONReader(.object(conf.raw), path: "")
         master = try r.string("master").flatMap { $0.isEmpty ? nil : $0 }
+        if let m = master { try Names.validateInterfaceName(m, code: .invalidNetworkConfig, what: "master") }
         let modeText = try r.string("mode") ?? ""
         if modeText.isEmpty {
             mode = .bridge
@@ -30,13 +31,9 @@ public struct MacvlanConfig: Sendable {
             }
             mode = m
         }
-        mtu = try r.int("mtu") ?? 0
-        if mtu < 0 { throw CNIError.invalidConfig("invalid MTU \(mtu), must be [0, master MTU(…)]") }
+        mtu = Int(try r.uint32("mtu") ?? 0)
         linkInContainer = try r.bool("linkInContainer") ?? false
-        if let q = try r.int("bcqueuelen") {
-            guard q >= 0, q <= Int(UInt32.max) else { throw CNIError.invalidConfig("invalid bcqueuelen \(q)") }
-            broadcastQueueLength = UInt32(q)
-        }
+        broadcastQueueLength = try r.uint32("bcqueuelen")
         func mac(_ text: String, _ source: String) throws(CNIError) -> MACAddress {
             guard let m = MACAddress(text), !m.isMulticast else {
                 throw CNIError.invalidConfig("invalid MAC address \"\(text)\" (\(source))")

@@ -1,5 +1,3 @@
-import CNI
-
 /// The steps of a DEL or GC (STYLE habit 5): each runs even when an earlier one failed, and the
 /// first failure is reported at the end with the others in its details.
 public struct BestEffort {
@@ -11,6 +9,8 @@ public struct BestEffort {
         do { try step() } catch { errors.append(CNIError.from(error)) }
     }
 
+    /// Throws the first failure (its code), the others appended to its details; nothing when all
+    /// steps succeeded.
     public func finish() throws(CNIError) {
         guard var first = errors.first else { return }
         let others = errors.dropFirst().map(\.description)

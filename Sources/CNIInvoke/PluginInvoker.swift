@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import LinuxSystem
 
@@ -29,9 +30,9 @@ public struct ExecPluginInvoker: PluginInvoker {
     }
 }
 
-enum PluginFailure {
+public enum PluginFailure {
     /// A failed plugin's CNIError from its stdout JSON, else a description of what it printed.
-    static func interpret(type: String, status: Int32, stdout: [UInt8], stderr: [UInt8]) -> CNIError {
+    public static func interpret(type: String, status: Int32, stdout: [UInt8], stderr: [UInt8]) -> CNIError {
         if let v = try? JSONValue.parse(stdout), let e = CNIError(json: v) { return e }
         let text = String(decoding: stdout.isEmpty ? stderr : stdout, as: UTF8.self)
             .trimmingWhitespace

@@ -1,5 +1,9 @@
-/// SHA-512 (FIPS 180-4), for cnitool's container ID and the reference's rule hashes; small
-/// enough not to pull in a crypto library.
+/// SHA-512 (FIPS 180-4), for cnitool's container ID and the reference's firewall rule hashes.
+///
+/// Written here rather than taken from swift-crypto: on Linux that means BoringSSL plus
+/// FoundationEssentials in every plugin that hashes (the bridge), to hash strings of under 200
+/// bytes — megabytes of binary and a measurable start-up cost paid on every pod
+/// (../shared/PLATFORM.md). Checked against `sha512sum` at every block boundary (BasicsTests).
 public enum SHA512 {
     static let k: [UInt64] = [
         0x428a2f98d728ae22, 0x7137449123ef65cd, 0xb5c0fbcfec4d3b2f, 0xe9b5dba58189dbbc, 0x3956c25bf348b538,

@@ -1,6 +1,0 @@
-import CNI
-import LinuxSystem
-
-extension SystemError: CNIErrorConvertible {
-    public var cniError: CNIError { CNIError(.systemFailure, description) }
-}
