@@ -13,6 +13,7 @@ packages=(
   iptables                        # the bridge's ipMasqBackend "iptables", and Go's bridge (it masquerades with iptables)
   iputils-ping                    # ping: traffic between test pods
   podman runc                     # a real runtime running a container on our bridge (PodmanTests)
+  busybox-static                  # the container's root filesystem (PodmanTests) and the guest's init
   time                            # GNU time: peak RSS in the benchmarks
   ca-certificates
 )

@@ -120,6 +120,21 @@ struct HostDeviceTests {
         #expect(reservations(s).isEmpty)
     }
 
+    /// R4: DEL gives back only a device its ADD took (marked by the alias ADD sets): the pod's
+    /// own links stay where they are, and the IPAM reservation is still released.
+    @Test func delNeverTakesALinkItDidNotMove() throws {
+        let s = try scene()
+        try s.pod.ip("link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
+        let del = try s.plugin(hostDevice, "DEL", conf(s, #""device":"hd0""#), ifName: "eth0")
+        #expect(del.status == 0, "\(del.stdout)")
+        #expect(try s.pod.link("eth0") != nil && s.pod.link("eth0p") != nil)
+        #expect(try s.host.link("eth0") == nil)
+        // A name the kernel would rewrite is refused before anything moves (R3).
+        let add = try s.plugin(hostDevice, "ADD", conf(s, #""device":"hd0""#), ifName: "a%d")
+        #expect(add.json?["code"] == 4)
+        #expect(try s.host.link("hd0") != nil && s.pod.link("a0") == nil)
+    }
+
     @Test func badSelectors() throws {
         let s = try scene()
         #expect(try s.plugin(hostDevice, "ADD", conf(s, #""mtu":1500"#, ipam: false)).json?["code"] == 7)

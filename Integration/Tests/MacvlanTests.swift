@@ -180,6 +180,19 @@ struct MacvlanTests {
         #expect(try s.plugin(macvlan, "DEL", c).status == 0)
     }
 
+    /// The link is created in the pod under its final name: a host link of the same name (here
+    /// the master itself) is no obstacle, and nothing appears in the host namespace meanwhile.
+    @Test func podNameTakenInTheHostIsFine() throws {
+        let s = try HostAndPod()
+        let hostLinks = try s.host.ipJSON("link", "show").arrayValue?.count
+        let add = try s.plugin(macvlan, "ADD", conf(s, ipam: hostLocal(s)), ifName: s.parent)
+        try #require(add.status == 0, "\(add.stdout)")
+        #expect(try linkInfo(s.pod, s.parent)?["linkinfo"]?["info_kind"] == "macvlan")
+        #expect(try s.host.ipJSON("link", "show").arrayValue?.count == hostLinks)
+        #expect(try s.plugin(macvlan, "DEL", conf(s, ipam: hostLocal(s)), ifName: s.parent).status == 0)
+        #expect(try linkInfo(s.pod, s.parent) == nil)
+    }
+
     @Test func failureAfterIPAMUndoesEverything() throws {
         let s = try HostAndPod()
         // A route whose gateway is unreachable fails after the address was reserved.

@@ -297,6 +297,44 @@ let aResult = #","result":{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sa
         #expect(try Subprocess.run("/bin/sh", arguments: ["-c", "kill -9 $$"], environment: []).status == 137)
         #expect(throws: SystemError.self) { try Subprocess.run("/nonexistent", environment: []) }
     }
+
+    /// A child that exits without reading its stdin: our write fails with EPIPE instead of a
+    /// SIGPIPE killing us, and neither the process's SIGPIPE handling nor this thread's signal
+    /// mask is changed afterwards.
+    @Test func aChildThatIgnoresItsStdinChangesNothingProcessWide() throws {
+        var before = sigaction(), after = sigaction()
+        sigaction(SIGPIPE, nil, &before)
+        var maskBefore = sigset_t(), maskAfter = sigset_t()
+        pthread_sigmask(SIG_SETMASK, nil, &maskBefore)
+        let out = try Subprocess.run("/bin/true", environment: [], stdin: Array(repeating: 0x78, count: 4_000_000))
+        #expect(out.status == 0)
+        sigaction(SIGPIPE, nil, &after)
+        pthread_sigmask(SIG_SETMASK, nil, &maskAfter)
+        #expect(unsafeBitCast(before.__sigaction_handler, to: Int.self) == unsafeBitCast(after.__sigaction_handler, to: Int.self))
+        #expect(sigismember(&maskAfter, SIGPIPE) == sigismember(&maskBefore, SIGPIPE))
+        var pending = sigset_t()
+        sigpending(&pending)
+        #expect(sigismember(&pending, SIGPIPE) == 0)
+    }
+
+    /// A program still open for writing (ETXTBSY, a plugin being installed) is retried until the
+    /// writer closes it, as libcni does.
+    @Test func aProgramBeingWrittenIsRetried() throws {
+        let dir = try TemporaryDirectory("swcni-etxtbsy")
+        defer { dir.remove() }
+        let path = dir.file("plugin")
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o755)
+        try #require(fd >= 0)
+        let script = Array("#!/bin/sh\necho ready\n".utf8)
+        _ = script.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        // Closed by another thread a moment later: the first exec attempts see ETXTBSY.
+        let closer = Thread { usleep(150_000); close(fd) }
+        closer.start()
+        let started = Date()
+        let out = try Subprocess.run(path, environment: [])
+        #expect(out.status == 0 && String(decoding: out.stdout, as: UTF8.self) == "ready\n")
+        #expect(Date().timeIntervalSince(started) >= 0.1)
+    }
 }
 
 extension CNIRuntimeTests {

@@ -38,10 +38,12 @@ struct ToolEnvironment {
     func runtimeConf(netns: String) throws -> RuntimeConf {
         let path = FileSystem.absolutePath(netns)
         // As upstream's cnitool: K=V pairs, neither side empty.
-        let args = try CNIArgs(parsing: env["CNI_ARGS"] ?? "")
-        if let bad = args.pairs.first(where: { $0.key.isEmpty || $0.value.isEmpty }) {
-            throw ToolError("invalid CNI_ARGS pair \"\(bad.key)=\(bad.value)\"")
+        let text = env["CNI_ARGS"] ?? ""
+        for pair in text.split(separator: ";", omittingEmptySubsequences: false) where !text.isEmpty {
+            let kv = pair.split(separator: "=", omittingEmptySubsequences: false)
+            guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else { throw ToolError("invalid CNI_ARGS pair \"\(pair)\"") }
         }
+        let args = try CNIArgs(parsing: text)
         var caps = JSONObject()
         if let text = env["CAP_ARGS"], !text.isEmpty {
             guard let v = try? JSONValue.parse(text), let o = v.objectValue else {
