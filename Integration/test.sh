@@ -8,6 +8,11 @@ source Integration/setup.sh
 
 swift build --build-tests
 
+# Coverage-guided fuzzing of the hand-written JSON parser/serializer against Foundation, bounded
+# (SWCNI_FUZZ_SECONDS, default 60); any crash or disagreement fails the run.
+echo "== fuzzing the JSON parser (Integration/Fuzz/run.sh)"
+bash Integration/Fuzz/run.sh "${SWCNI_FUZZ_SECONDS:-60}"
+
 # Tests that need kernel features this machine's kernel lacks (dummy, 802.1Q, ipvlan, bridge VLAN
 # filtering) run on Debian's own kernel in a qemu guest, one boot for all of them.
 if [ "${SWCNI_GUEST:-1}" = 1 ]; then   # SWCNI_GUEST=0 skips the guest pass (local iteration only)
