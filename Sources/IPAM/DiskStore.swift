@@ -43,29 +43,24 @@ public final class DiskStore: AddressStore {
         let target = path(ip.description)
         let temp = path("\(Self.tempPrefix)\(getpid())-\(ip.description)")
         let content = Array("\(containerID.trimmingWhitespace)\r\n\(ifName)".utf8)
+        defer { try? FileSystem.remove(temp) }
         do {
-            let fd = try retryingEINTR("open", subject: temp) { open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
-            defer { close(fd) }
-            try FileSystem.writeAll(fd: fd, content, subject: temp)
-        } catch {
-            unlink(temp)
-            throw .store(error)
-        }
-        defer { unlink(temp) }
-        if link(temp, target) != 0 {
-            guard errno == EEXIST else { throw .store(SystemError("link", subject: target)) }
-            // Taken — unless it is an empty leftover of a crashed writer.
-            guard let existing = try? FileSystem.read(target), existing.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
-                return false
+            try FileSystem.writeNew(temp, content)
+            if try !FileSystem.hardLink(temp, target) {
+                // Taken — unless it is an empty leftover of a crashed writer.
+                guard let existing = try? FileSystem.read(target),
+                      existing.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else { return false }
+                try FileSystem.rename(temp, target)
             }
-            guard rename(temp, target) == 0 else { throw .store(SystemError("rename", subject: target)) }
+        } catch {
+            throw .store(error)
         }
         do {
             // A hint for the next allocation: atomic, but not worth an fsync on the per-pod path.
             try FileSystem.writeAtomically(path("last_reserved_ip.\(rangeID)"), Array(ip.description.utf8), mode: 0o644,
                                            durable: false)
         } catch {
-            unlink(target)
+            try? FileSystem.remove(target)
             throw .store(error)
         }
         return true
@@ -107,7 +102,7 @@ public final class DiskStore: AddressStore {
         guard let names = try? FileSystem.list(directory) else { return }
         for name in names where name.hasPrefix(Self.tempPrefix) {
             let pidText = name.dropFirst(Self.tempPrefix.count).prefix { $0 != "-" }
-            if let pid = Int32(pidText), kill(pid, 0) != 0, errno == ESRCH { unlink(path(name)) }
+            if let pid = Int32(pidText), kill(pid, 0) != 0, errno == ESRCH { try? FileSystem.remove(path(name)) }
         }
     }
 }

@@ -1,6 +1,12 @@
 import Glibc
 
-/// File operations the plugins and the runtime need, each one system call deep.
+/// File operations the plugins and the runtime need, each one system call deep, EINTR retried, a
+/// failure a SystemError naming the call and the path.
+///
+/// On raw glibc rather than apple/swift-system (FileDescriptor, FilePath, Errno): measured as a
+/// static release executable doing one open/write/read/close, swift-system costs +60K
+/// instructions (+46 %, callgrind), +0.1 ms wall (+12 %) and +0.7 MiB peak RSS at start-up —
+/// paid by every plugin on every pod for what these few wrappers already give.
 public enum FileSystem {
     /// The whole file.
     public static func read(_ path: String) throws(SystemError) -> [UInt8] {
@@ -41,16 +47,37 @@ public enum FileSystem {
         let tmp = path + ".tmp-\(getpid())"
         let fd = try retryingEINTR("open", subject: tmp) { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
         do {
+            defer { close(fd) }
             _ = fchmod(fd, mode)
             try writeAll(fd: fd, bytes, subject: tmp)
             if durable { try retryingEINTR("fsync", subject: tmp) { fsync(fd) } }
-            close(fd)
-            try retryingEINTR("rename", subject: path) { rename(tmp, path) }
         } catch {
-            close(fd)
             unlink(tmp)
             throw error
         }
+        do { try retryingEINTR("rename", subject: path) { Glibc.rename(tmp, path) } } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    /// Creates (or truncates) `path` with `bytes`, not durable: a file that is not yet visible
+    /// under its final name (DiskStore's temporary reservation).
+    public static func writeNew(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SystemError) {
+        let fd = try retryingEINTR("open", subject: path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
+        defer { close(fd) }
+        try writeAll(fd: fd, bytes, subject: path)
+    }
+
+    /// A hard link `target` to `existing`; false when `target` exists (the atomic claim of a name).
+    public static func hardLink(_ existing: String, _ target: String) throws(SystemError) -> Bool {
+        if link(existing, target) == 0 { return true }
+        if errno == EEXIST { return false }
+        throw SystemError("link", subject: target)
+    }
+
+    public static func rename(_ from: String, _ to: String) throws(SystemError) {
+        try retryingEINTR("rename", subject: to) { Glibc.rename(from, to) }
     }
 
     /// A message on our stderr (cnitool, the benchmark runner; plugins leave stderr to the skeleton).

@@ -91,22 +91,22 @@ public struct BridgeConfig: Sendable {
             addProblems.append(CNIError.invalidConfig("cannot use IPAM when disableContainerInterface flag is set"))
         }
 
-        var problems: [CNIError] = []
-        func mac(_ text: String, _ source: String) -> MACAddress? {
-            guard let m = MACAddress(text), !m.isMulticast else {
-                problems.append(CNIError.invalidConfig("invalid MAC address \"\(text)\" (\(source))"))
-                return nil
-            }
-            return m
+        mac = try Self.mac(conf, args: args, problems: &addProblems)
+    }
+
+    /// The pod's MAC: CNI_ARGS MAC, then args.cni.mac, then runtimeConfig.mac (each later wins);
+    /// a bad one is a problem for ADD only.
+    static func mac(_ conf: NetConf, args: CNIArgs, problems: inout [CNIError]) throws(CNIError) -> MACAddress? {
+        var mac: MACAddress?
+        func take(_ text: String?, _ source: String) {
+            guard let text, !text.isEmpty else { return }
+            mac = MACAddress(text).flatMap { $0.isMulticast ? nil : $0 }
+            if mac == nil { problems.append(CNIError.invalidConfig("invalid MAC address \"\(text)\" (\(source))")) }
         }
-        if let t = args["MAC"], !t.isEmpty { self.mac = mac(t, "CNI_ARGS MAC") }
-        if let cni = conf.argsCNI, let t = try JSONReader(.object(cni), path: "args.cni").string("mac"), !t.isEmpty {
-            self.mac = mac(t, "args.cni.mac")
-        }
-        if let t = try JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig").string("mac"), !t.isEmpty {
-            self.mac = mac(t, "runtimeConfig.mac")
-        }
-        addProblems += problems
+        take(args["MAC"], "CNI_ARGS MAC")
+        if let cni = conf.argsCNI { take(try JSONReader(.object(cni), path: "args.cni").string("mac"), "args.cni.mac") }
+        take(try JSONReader(.object(conf.runtimeConfig), path: "runtimeConfig").string("mac"), "runtimeConfig.mac")
+        return mac
     }
 
     /// `vlanTrunk`: [{"id": N} | {"minID": A, "maxID": B}], IDs 1–4094.
