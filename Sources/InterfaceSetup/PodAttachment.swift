@@ -100,13 +100,7 @@ public struct PodAttachment {
         do { pod = try NetworkNamespace(path: netns) } catch NetNSError.notFound { return }
         let socket = try step("open a netlink socket in \(netns)") { try pod.run { try NetlinkSocket() } }
         guard let link = try socket.link(named: ifName) else { return }
-        do {
-            try socket.deleteLink(index: link.index)
-        } catch where error.isNotFound {
-            return
-        } catch {
-            throw CNIError(code: error.cniError.code, msg: "failed to delete \"\(ifName)\"", details: error.description)
-        }
+        try step("delete \"\(ifName)\"") { try socket.deleteLinkIfPresent(index: link.index) }
     }
 }
 

@@ -176,6 +176,11 @@ public final class NetlinkSocket {
         try send(m, "delete link \(index)")
     }
 
+    /// Deletes a link; one already gone is fine (DEL's "already done").
+    public func deleteLinkIfPresent(index: Int32) throws(NetlinkError) {
+        do { try deleteLink(index: index) } catch { if !error.isNotFound { throw error } }
+    }
+
     // MARK: Addresses
 
     public func addresses(index: Int32? = nil) throws(NetlinkError) -> [LinkAddress] {

@@ -159,13 +159,7 @@ struct BridgeLinks {
             }
             for p in candidates where try host.link(index: p.index)?.kind == "veth" { return }
         }
-        do {
-            try host.deleteLink(index: gw.index)
-        } catch where error.isNotFound {
-            return
-        } catch {
-            throw CNIError(code: error.cniError.code, msg: "failed to delete \"\(gw.name)\"", details: error.description)
-        }
+        try step("delete \"\(gw.name)\"") { try host.deleteLinkIfPresent(index: gw.index) }
     }
 
     /// Serialises the VLAN gateway's creation, use and removal between ADDs and DELs. The lock's
