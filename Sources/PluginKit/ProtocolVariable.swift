@@ -14,10 +14,23 @@ enum ProtocolVariable: String, CaseIterable {
         guard let command else { return self == .command }
         switch self {
         case .command: return true
-        case .containerID, .ifName: return [.add, .check, .del].contains(command)
-        case .netns: return [.add, .check].contains(command)
+        case .containerID, .ifName: return command.namesAnAttachment
+        case .netns: return command == .add || command == .check
         case .args: return false
         case .path: return command != .version
         }
     }
+
+    /// The names of the variables `command` requires that `env` lacks, in the reference's order
+    /// (no array is built when none is missing: this runs at every plugin start).
+    static func missing(for command: Command?, in env: [String: String]) -> [String] {
+        var out: [String] = []
+        for v in allCases where v.isRequired(for: command) && (env[v.rawValue] ?? "").isEmpty { out.append(v.rawValue) }
+        return out
+    }
+}
+
+extension Command {
+    /// ADD, CHECK and DEL are about one attachment (container ID + interface).
+    var namesAnAttachment: Bool { self == .add || self == .check || self == .del }
 }

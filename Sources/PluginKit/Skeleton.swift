@@ -65,13 +65,12 @@ public enum Skeleton {
     /// The verb, once the variables it requires are set and the per-attachment ones are valid.
     static func validateEnvironment(_ commandText: String, _ env: [String: String]) throws(CNIError) -> Command {
         let command = Command.parse(commandText)
-        let missing = ProtocolVariable.allCases.filter { $0.isRequired(for: command) && (env[$0.rawValue] ?? "").isEmpty }
+        let missing = ProtocolVariable.missing(for: command, in: env)
         if !missing.isEmpty {
-            throw CNIError(.invalidEnvironment,
-                           "required env variables [\(missing.map(\.rawValue).joined(separator: ","))] missing")
+            throw CNIError(.invalidEnvironment, "required env variables [\(missing.joined(separator: ","))] missing")
         }
         guard let command else { throw CNIError(.invalidEnvironment, "unknown CNI_COMMAND: \(commandText)") }
-        if [.add, .check, .del].contains(command) {
+        if command.namesAnAttachment {
             try Names.validateContainerID(env["CNI_CONTAINERID"] ?? "")
             try Names.validateInterfaceName(env["CNI_IFNAME"] ?? "")
             try checkNotOwnNamespace(env)
