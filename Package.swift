@@ -33,9 +33,15 @@ let package = Package(
         .executable(name: "ipvlan", targets: ["ipvlan"]),
         .executable(name: "host-device", targets: ["host-device"]),
         .executable(name: "bridge", targets: ["bridge"]),
+        .executable(name: "multus", targets: ["multus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The Kubernetes API client (multus): HTTPS with the cluster's CA, kubeconfig in YAML.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
     ],
     targets: [
         // Pure value layers.
@@ -43,11 +49,11 @@ let package = Package(
         .target(name: "IPAddressing"),
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         // The OS edge (each layer's error carries its CNI code, so these know the CNI values).
-        .target(name: "CSystem"),
+        .target(name: "CLinux"),
         .systemLibrary(name: "CLibnl", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
-        .target(name: "LinuxSystem", dependencies: ["Basics", "CNI", "CSystem"]),
-        .target(name: "NetNS", dependencies: ["CNI", "CSystem", "LinuxSystem"]),
+        .target(name: "LinuxSystem", dependencies: ["Basics", "CNI", "CLinux"]),
+        .target(name: "NetNS", dependencies: ["CNI", "CLinux", "LinuxSystem"]),
         .target(name: "Netlink", dependencies: ["CLibnl", "CNI", "IPAddressing"]),
         // Running another plugin: CNI_PATH lookup, exec, reading its reply (delegates, chains).
         .target(name: "CNIInvoke", dependencies: ["Basics", "CNI", "LinuxSystem"]),
@@ -84,6 +90,21 @@ let package = Package(
                 path: "Sources/Plugins/Bridge"),
         .executableTarget(name: "bridge", dependencies: ["Bridge", "PluginKit"],
                           path: "Sources/Executables/bridge", linkerSettings: staticRelease),
+        // A small Kubernetes API client (kubeconfig, service account, pods, NADs) over
+        // AsyncHTTPClient, bridged to the synchronous plugin at one edge. Only multus links it.
+        .target(name: "Kubernetes", dependencies: [
+            "Basics", "CNI", "LinuxSystem",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .target(name: "Multus", dependencies: ["Basics", "CNI", "CNIInvoke", "CNIRuntime", "IPAddressing", "Kubernetes", "LinuxSystem", "PluginKit"],
+                path: "Sources/Plugins/Multus"),
+        .executableTarget(name: "multus", dependencies: ["Multus", "PluginKit"],
+                          path: "Sources/Executables/multus", linkerSettings: staticRelease),
         .executableTarget(name: "host-local", dependencies: ["HostLocal", "PluginKit"],
                           path: "Sources/Executables/host-local", linkerSettings: staticRelease),
         .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],
@@ -111,9 +132,11 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI", "TestSupport"]),
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "Ipvlan", "RouteOverride", "HostDevice", "Bridge",
                                                         "Firewall", "Basics", "Netlink", "InterfaceSetup", "PluginKit", "TestSupport"]),
+        .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "CNI", "TestSupport"]),
+        .testTarget(name: "MultusTests", dependencies: ["Multus", "Kubernetes", "CNI", "IPAddressing", "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge"],
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

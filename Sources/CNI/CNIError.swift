@@ -33,6 +33,8 @@ public struct CNIError: Error, Sendable, Equatable, CustomStringConvertible {
         case addressesExhausted = 110
         /// IPAM: a requested address cannot be had (taken, or the gateway).
         case addressUnavailable = 111
+        /// The Kubernetes API refused a request (401/403/404/409/422…; unreachable is 11).
+        case kubernetesAPI = 120
         /// Any other failure (the reference's catch-all).
         case internalFailure = 999
     }

@@ -1,4 +1,4 @@
-import CSystem
+import CLinux
 import Glibc
 
 /// The process environment as "K=V" strings and as a dictionary.

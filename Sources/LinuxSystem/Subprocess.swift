@@ -1,4 +1,4 @@
-import CSystem
+import CLinux
 import Glibc
 
 /// Runs a program to completion: feeds it stdin, collects stdout, and lets its stderr through to

@@ -1,5 +1,5 @@
 import CNI
-import CSystem
+import CLinux
 import Glibc
 import LinuxSystem
 

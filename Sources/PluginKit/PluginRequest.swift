@@ -36,6 +36,17 @@ public struct PluginRequest: Sendable {
                              path: path, stdin: stdin, config: config, version: version, environment: env)
     }
 
+    /// A DEL of another attachment of the same network, whose namespace is not known (a meta
+    /// plugin's GC of an attachment the runtime no longer has).
+    public func del(containerID other: String) -> PluginRequest {
+        var env = environment
+        env["CNI_COMMAND"] = Command.del.rawValue
+        env["CNI_CONTAINERID"] = other
+        env["CNI_NETNS"] = ""
+        return PluginRequest(command: .del, containerID: other, netns: "", ifName: ifName, rawArgs: rawArgs,
+                             path: path, stdin: stdin, config: config, version: version, environment: env)
+    }
+
     /// CNI_ARGS parsed and checked against the keys this plugin understands.
     public func cniArgs(known: [String]) throws(CNIError) -> CNIArgs {
         let args = try CNIArgs(parsing: rawArgs)

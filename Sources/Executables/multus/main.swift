@@ -1,0 +1,4 @@
+import Multus
+import PluginKit
+
+Skeleton.main(MultusPlugin())

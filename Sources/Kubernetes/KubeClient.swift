@@ -1,0 +1,116 @@
+import AsyncHTTPClient
+import CNI
+import Glibc
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// A small synchronous Kubernetes API client for plugins: JSON in and out as `JSONValue`, bearer
+/// token or client certificate, the cluster's CA, retries while the server restarts. Built on
+/// AsyncHTTPClient, created on the first request only (so a config that never calls the API
+/// pays nothing: no event loop, no TLS context) on NIO's shared event loop, and bridged to the
+/// plugin's thread at this one edge: each call waits on its future from the calling thread,
+/// which never enters a namespace while waiting.
+public final class KubeClient: @unchecked Sendable {
+    public let connection: KubeConnection
+    /// Per request: connect, send and read the answer.
+    public var timeout: TimeAmount = .seconds(10)
+    /// Transient failures (5xx, 429, connection refused/reset) are retried every `retryInterval`
+    /// for up to `retryFor` in all, as upstream multus's GetPod (250 ms steps up to 2.5 s).
+    public var retryInterval: TimeAmount = .milliseconds(250)
+    public var retryFor: TimeAmount = .milliseconds(2500)
+    private var http: HTTPClient?
+
+    public init(_ connection: KubeConnection) { self.connection = connection }
+
+    deinit { try? http?.syncShutdown() }
+
+    /// The HTTP client, made on first use. A connection that cannot be established is retried
+    /// by AsyncHTTPClient with backoff for `retryFor` (refused while the API server restarts),
+    /// then fails as a transport error.
+    func client() throws(KubeError) -> HTTPClient {
+        if let http { return http }
+        var config = HTTPClient.Configuration(tlsConfiguration: try tlsConfiguration(),
+                                              timeout: .init(connect: max(retryFor, .milliseconds(250)), read: timeout))
+        config.connectionPool.retryConnectionEstablishment = true
+        let c = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
+        http = c
+        return c
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: [UInt8]
+        public var json: JSONValue? { try? JSONValue.parse(body) }
+    }
+
+    func tlsConfiguration() throws(KubeError) -> TLSConfiguration {
+        var c = TLSConfiguration.makeClientConfiguration()
+        do {
+            if let ca = connection.caPEM { c.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca)) }
+            if connection.insecureSkipTLSVerify { c.certificateVerification = .none }
+            if let cert = connection.clientCertificatePEM, let key = connection.clientKeyPEM {
+                c.certificateChain = try NIOSSLCertificate.fromPEMBytes(cert).map { .certificate($0) }
+                c.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
+            }
+        } catch {
+            throw KubeError(.configuration, "TLS settings for \(connection.server)", "\(error)")
+        }
+        return c
+    }
+
+    /// One API call, retried while the failure is transient. Statuses ≥ 400 throw KubeError
+    /// with the server's Status message.
+    public func call(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil,
+                     contentType: String = "application/json") throws(KubeError) -> Response {
+        let operation = "\(method.rawValue) \(path)"
+        let giveUp = NIODeadline.now() + retryFor
+        while true {
+            do {
+                return try attempt(method, path, body: body, contentType: contentType, operation: operation)
+            } catch {
+                guard error.isTransient, NIODeadline.now() + retryInterval < giveUp else { throw error }
+                usleep(UInt32(retryInterval.nanoseconds / 1000))
+            }
+        }
+    }
+
+    /// One try: a status ≥ 400 is an error carrying the server's Status message.
+    func attempt(_ method: HTTPMethod, _ path: String, body: JSONValue?, contentType: String,
+                 operation: String) throws(KubeError) -> Response {
+        let r = try once(method, path, body: body, contentType: contentType, operation: operation)
+        guard r.status >= 400 else { return r }
+        let message = r.json?["message"]?.stringValue ?? String(decoding: r.body.prefix(300), as: UTF8.self)
+        throw KubeError(.status(r.status), operation, message.isEmpty ? "HTTP \(r.status)" : message)
+    }
+
+    func once(_ method: HTTPMethod, _ path: String, body: JSONValue?, contentType: String,
+              operation: String) throws(KubeError) -> Response {
+        let client = try client()
+        let url = connection.server.hasSuffix("/") ? String(connection.server.dropLast()) + path : connection.server + path
+        var headers = HTTPHeaders([("Accept", "application/json"), ("User-Agent", "swift-cni")])
+        if let token = try connection.bearerToken() { headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if body != nil { headers.add(name: "Content-Type", value: contentType) }
+        let request: HTTPClient.Request
+        do {
+            request = try HTTPClient.Request(url: url, method: method, headers: headers,
+                                             body: body.map { .bytes($0.serialized()) })
+        } catch {
+            throw KubeError(.configuration, operation, "invalid URL \(url): \(error)")
+        }
+        do {
+            let response = try client.execute(request: request, deadline: .now() + timeout + retryFor).wait()
+            var bytes: [UInt8] = []
+            if var b = response.body { bytes = b.readBytes(length: b.readableBytes) ?? [] }
+            return Response(status: Int(response.status.code), body: bytes)
+        } catch let e as NIOSSLError {
+            // A certificate the cluster's CA did not sign will not get better by asking again.
+            throw KubeError(.tls, operation, "\(e)")
+        } catch let e as BoringSSLError {
+            throw KubeError(.tls, operation, "\(e)")
+        } catch {
+            throw KubeError(.transport, operation, "\(error)")
+        }
+    }
+}

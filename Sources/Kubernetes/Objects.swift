@@ -1,0 +1,89 @@
+import CNI
+import NIOHTTP1
+
+/// The pod fields multus reads.
+public struct Pod: Sendable, Equatable {
+    public var namespace: String
+    public var name: String
+    public var uid: String
+    public var annotations: [String: String]
+
+    public init(namespace: String, name: String, uid: String = "", annotations: [String: String] = [:]) {
+        (self.namespace, self.name, self.uid, self.annotations) = (namespace, name, uid, annotations)
+    }
+
+    init(json: JSONValue) throws(KubeError) {
+        guard let meta = json["metadata"], let name = meta["name"]?.stringValue else {
+            throw KubeError(.invalidResponse, "read pod", "no metadata.name")
+        }
+        var annotations: [String: String] = [:]
+        for e in meta["annotations"]?.objectValue ?? JSONObject() { annotations[e.key] = e.value.stringValue ?? "" }
+        self.init(namespace: meta["namespace"]?.stringValue ?? "", name: name, uid: meta["uid"]?.stringValue ?? "",
+                  annotations: annotations)
+    }
+}
+
+/// A NetworkAttachmentDefinition (`k8s.cni.cncf.io/v1`): its name and `spec.config` (a conf or
+/// conflist as a string; empty means "the file of that name in multus's confDir").
+public struct NetworkAttachmentDefinition: Sendable, Equatable {
+    public var namespace: String
+    public var name: String
+    public var config: String
+    public var annotations: [String: String]
+
+    public init(namespace: String, name: String, config: String, annotations: [String: String] = [:]) {
+        (self.namespace, self.name, self.config, self.annotations) = (namespace, name, config, annotations)
+    }
+
+    init(json: JSONValue) throws(KubeError) {
+        guard let meta = json["metadata"], let name = meta["name"]?.stringValue else {
+            throw KubeError(.invalidResponse, "read network-attachment-definition", "no metadata.name")
+        }
+        var annotations: [String: String] = [:]
+        for e in meta["annotations"]?.objectValue ?? JSONObject() { annotations[e.key] = e.value.stringValue ?? "" }
+        self.init(namespace: meta["namespace"]?.stringValue ?? "", name: name,
+                  config: json["spec"]?["config"]?.stringValue ?? "", annotations: annotations)
+    }
+}
+
+/// The API paths multus uses, as the real API server serves them.
+public enum KubePaths {
+    public static func pod(_ ns: String, _ name: String) -> String { "/api/v1/namespaces/\(ns)/pods/\(name)" }
+    public static func podStatus(_ ns: String, _ name: String) -> String { pod(ns, name) + "/status" }
+    public static func nads(_ ns: String) -> String { "/apis/k8s.cni.cncf.io/v1/namespaces/\(ns)/network-attachment-definitions" }
+    public static func nad(_ ns: String, _ name: String) -> String { nads(ns) + "/" + name }
+}
+
+extension KubeClient {
+    public func pod(namespace: String, name: String) throws(KubeError) -> Pod {
+        guard let json = try call(.GET, KubePaths.pod(namespace, name)).json else {
+            throw KubeError(.invalidResponse, "GET pod \(namespace)/\(name)", "not JSON")
+        }
+        return try Pod(json: json)
+    }
+
+    /// Sets (or with nil, removes) annotations of a pod through its status subresource, as one
+    /// JSON merge patch: no read-modify-write, so no lost update and no conflict to retry.
+    public func patchPodAnnotations(namespace: String, name: String, _ annotations: [String: String?]) throws(KubeError) {
+        var a = JSONObject()
+        for (k, v) in annotations.sorted(by: { $0.key < $1.key }) { a[k] = v.map { .string($0) } ?? .null }
+        let patch: JSONValue = ["metadata": ["annotations": .object(a)]]
+        _ = try call(.PATCH, KubePaths.podStatus(namespace, name), body: patch, contentType: "application/merge-patch+json")
+    }
+
+    public func networkAttachmentDefinition(namespace: String, name: String) throws(KubeError) -> NetworkAttachmentDefinition {
+        guard let json = try call(.GET, KubePaths.nad(namespace, name)).json else {
+            throw KubeError(.invalidResponse, "GET network-attachment-definition \(namespace)/\(name)", "not JSON")
+        }
+        return try NetworkAttachmentDefinition(json: json)
+    }
+
+    public func networkAttachmentDefinitions(namespace: String) throws(KubeError) -> [NetworkAttachmentDefinition] {
+        guard let items = try call(.GET, KubePaths.nads(namespace)).json?["items"]?.arrayValue else {
+            throw KubeError(.invalidResponse, "LIST network-attachment-definitions in \(namespace)", "no items")
+        }
+        var out: [NetworkAttachmentDefinition] = []
+        for item in items { out.append(try NetworkAttachmentDefinition(json: item)) }
+        return out
+    }
+}

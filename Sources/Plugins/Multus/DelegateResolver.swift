@@ -1,0 +1,193 @@
+import Basics
+import CNI
+import CNIRuntime
+import IPAddressing
+import Kubernetes
+import LinuxSystem
+
+/// Which networks a pod gets and how, as upstream multus decides: the master (clusterNetwork, or
+/// the pod's default-network annotation, or the first static delegate), the default networks,
+/// then the networks of the pod's annotation, in order, with their interface names.
+struct DelegateResolver {
+    let conf: MultusConfig
+    let api: (any ClusterAPI)?
+    /// CNI_IFNAME: the master's interface.
+    let ifName: String
+
+    /// Every delegate for `pod` (nil: no API or no pod name: static and cluster networks only).
+    func resolve(pod: Pod?) throws -> [MultusDelegate] {
+        var delegates = try masterAndDefaults(pod: pod)
+        if let pod, let text = pod.annotations[NetworkSelection.annotation] {
+            for sel in try NetworkSelection.parse(text, podNamespace: pod.namespace) {
+                try checkIsolation(sel, podNamespace: pod.namespace)
+                delegates.append(try annotationDelegate(sel))
+            }
+        }
+        try assignInterfaces(&delegates)
+        try checkDefaultRoutes(delegates)
+        return delegates
+    }
+
+    /// The master and the default networks (also what DEL can still find without the pod).
+    func masterAndDefaults(pod: Pod?) throws -> [MultusDelegate] {
+        var out: [MultusDelegate] = []
+        if let cluster = conf.clusterNetwork {
+            let (name, config) = try named(cluster, namespace: conf.multusNamespace)
+            out.append(MultusDelegate(name: name, config: config, ifName: ifName, isMaster: true))
+            let isSystem = pod.map { conf.systemNamespaces.contains($0.namespace) } ?? false
+            for n in conf.defaultNetworks where !isSystem {
+                let (name, config) = try named(n, namespace: conf.multusNamespace)
+                out.append(MultusDelegate(name: name, config: config, ifName: "", isMaster: false))
+            }
+        } else {
+            for (i, d) in conf.delegates.enumerated() {
+                let config = withVersion(d)
+                out.append(MultusDelegate(name: config["name"]?.stringValue ?? "", config: config, ifName: i == 0 ? ifName : "",
+                                          isMaster: i == 0))
+            }
+        }
+        // The pod's default-network annotation replaces the master (looked up in multusNamespace).
+        if let pod, let text = pod.annotations[NetworkSelection.defaultNetworkAnnotation], !text.isEmpty,
+           let sel = try NetworkSelection.parse(text, podNamespace: conf.multusNamespace).first {
+            let (name, config) = try named(sel.name, namespace: conf.multusNamespace)
+            out[0] = MultusDelegate(name: name, config: config, ifName: ifName, isMaster: true)
+        }
+        if !out.isEmpty { out[0].capabilityArgs = conf.runtimeConfig }
+        return out
+    }
+
+    /// A network by name: a NetworkAttachmentDefinition in `namespace` (when there is an API),
+    /// else the configuration of that name in confDir, else a directory's first configuration,
+    /// else a file. Returns the name network-status gives it and its configuration.
+    func named(_ network: String, namespace: String) throws -> (String, JSONObject) {
+        if let api {
+            do {
+                let nad = try api.networkAttachmentDefinition(namespace: namespace, name: network)
+                return ("\(namespace)/\(network)", try config(of: nad))
+            } catch let e as KubeError where e.isNotFound {
+                // Not a NAD: a file.
+            } catch {
+                throw error
+            }
+        }
+        if let list = try? ConfigLoader.loadList(directory: conf.confDir, name: network) {
+            return (list.name, try parse(list.bytes, network))
+        }
+        if FileSystem.isDirectory(network) {
+            guard let file = (ConfigLoader.files(in: network, extensions: ["conflist"])
+                              + ConfigLoader.files(in: network, extensions: ["conf", "json"])).first else {
+                throw CNIError.invalidConfig("multus: no network configuration in directory \(network)")
+            }
+            let c = try parse(try read(file), file)
+            return (c["name"]?.stringValue ?? network, c)
+        }
+        if FileSystem.exists(network) {
+            let c = try parse(try read(network), network)
+            return (c["name"]?.stringValue ?? network, c)
+        }
+        throw CNIError.invalidConfig("multus: network \"\(network)\" not found",
+                                     details: "no NetworkAttachmentDefinition in \(namespace), no configuration of that name in \(conf.confDir), and no such file")
+    }
+
+    /// A NAD's configuration: `spec.config` (its `name` filled from the NAD's when missing), or,
+    /// when empty, the file of the NAD's name in confDir.
+    func config(of nad: NetworkAttachmentDefinition) throws -> JSONObject {
+        if nad.config.trimmingWhitespace.isEmpty {
+            let list = try ConfigLoader.loadList(directory: conf.confDir, name: nad.name)
+            return try parse(list.bytes, nad.name)
+        }
+        var c = try parse(Array(nad.config.utf8), "NetworkAttachmentDefinition \(nad.namespace)/\(nad.name)")
+        if (c["name"]?.stringValue ?? "").isEmpty { c["name"] = .string(nad.name) }
+        return c
+    }
+
+    func annotationDelegate(_ sel: NetworkSelection) throws -> MultusDelegate {
+        guard let api else { throw CNIError.invalidConfig("multus: the pod asks for networks but there is no Kubernetes API") }
+        let nad: NetworkAttachmentDefinition
+        do {
+            nad = try api.networkAttachmentDefinition(namespace: sel.namespace, name: sel.name)
+        } catch where error.isNotFound {
+            throw CNIError.invalidConfig("multus: cannot find a network-attachment-definition (\(sel.name)) in namespace (\(sel.namespace))",
+                                         details: error.description)
+        } catch {
+            throw error
+        }
+        var config = try config(of: nad)
+        if let args = sel.cniArgs { config = Self.mergeCNIArgs(config, args) }
+        var caps = JSONObject()
+        var extra: [CNIArgs.Pair] = []
+        if !sel.ips.isEmpty {
+            caps["ips"] = .array(sel.ips.map { .string($0) })
+            extra.append(.init("IP", sel.ips.joined(separator: ",")))
+        }
+        if let mac = sel.mac { caps["mac"] = .string(mac); extra.append(.init("MAC", mac)) }
+        if let p = sel.portMappings { caps["portMappings"] = p }
+        if let b = sel.bandwidth { caps["bandwidth"] = b }
+        if let d = sel.deviceID { caps["deviceID"] = .string(d) }
+        if let g = sel.infinibandGUID { caps["infinibandGUID"] = .string(g) }
+        return MultusDelegate(name: "\(sel.namespace)/\(sel.name)", config: config, ifName: sel.interface ?? "", isMaster: false,
+                              capabilityArgs: caps, extraArgs: extra, defaultRoute: sel.defaultRoute)
+    }
+
+    /// With namespaceIsolation, a pod may use networks of its own namespace and the global ones.
+    func checkIsolation(_ sel: NetworkSelection, podNamespace: String) throws(CNIError) {
+        guard conf.namespaceIsolation, sel.namespace != podNamespace, !conf.globalNamespaces.contains(sel.namespace) else { return }
+        throw CNIError(.invalidNetworkConfig, "multus: namespace isolation violation",
+                       details: "pod namespace \(podNamespace) may not use network \(sel.namespace)/\(sel.name)")
+    }
+
+    /// The master keeps CNI_IFNAME; another delegate its requested name, else `net<index>`.
+    func assignInterfaces(_ delegates: inout [MultusDelegate]) throws(CNIError) {
+        var seen: Set<String> = []
+        for i in delegates.indices {
+            if delegates[i].ifName.isEmpty { delegates[i].ifName = "net\(i)" }
+            guard seen.insert(delegates[i].ifName).inserted else {
+                throw CNIError.invalidConfig("multus: interface \(delegates[i].ifName) is asked for twice")
+            }
+        }
+    }
+
+    /// At most one network may take the default route per family ("multus does not support ECMP").
+    func checkDefaultRoutes(_ delegates: [MultusDelegate]) throws(CNIError) {
+        let gws = delegates.flatMap(\.defaultRoute)
+        for f in [IPAddress.Family.v4, .v6] where gws.filter({ $0.family == f }).count > 1 {
+            throw CNIError.invalidConfig("multus: more than one network asks for the \(f == .v4 ? "IPv4" : "IPv6") default route",
+                                         details: "multus does not support ECMP")
+        }
+    }
+
+    func parse(_ bytes: [UInt8], _ source: String) throws -> JSONObject {
+        guard let o = try? JSONValue.parse(bytes).objectValue else {
+            throw CNIError(.decodingFailure, "multus: the configuration of \(source) is not a JSON object")
+        }
+        return withVersion(o)
+    }
+
+    /// A configuration without cniVersion speaks multus's (as upstream injects it).
+    func withVersion(_ o: JSONObject) -> JSONObject {
+        var c = o
+        if (c["cniVersion"]?.stringValue ?? "").isEmpty { c["cniVersion"] = .string(conf.cniVersion) }
+        return c
+    }
+
+    func read(_ file: String) throws -> [UInt8] {
+        do { return try FileSystem.read(file) } catch { throw CNIError(.ioFailure, "multus: cannot read \(file)", details: error.description) }
+    }
+
+    /// The pod's `cni-args` merged into `args.cni` of every plugin of the configuration.
+    static func mergeCNIArgs(_ config: JSONObject, _ args: JSONObject) -> JSONObject {
+        func merged(_ plugin: JSONObject) -> JSONObject {
+            var p = plugin
+            var a = p["args"]?.objectValue ?? JSONObject()
+            var cni = a["cni"]?.objectValue ?? JSONObject()
+            for e in args { cni[e.key] = e.value }
+            a["cni"] = .object(cni)
+            p["args"] = .object(a)
+            return p
+        }
+        guard let plugins = config["plugins"]?.arrayValue else { return merged(config) }
+        var c = config
+        c["plugins"] = .array(plugins.map { $0.objectValue.map { .object(merged($0)) } ?? $0 })
+        return c
+    }
+}

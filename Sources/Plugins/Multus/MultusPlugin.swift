@@ -1,0 +1,153 @@
+import CNI
+import CNIInvoke
+import CNIRuntime
+import Glibc
+import IPAddressing
+import Kubernetes
+import LinuxSystem
+import PluginKit
+
+/// multus: a meta plugin that attaches several networks to one pod — the cluster network (or
+/// the first static delegate) as CNI_IFNAME, then the pod's NetworkAttachmentDefinitions as
+/// net1, net2, … — through the runtime side of the contract (CNIRuntime, with libcni's result
+/// cache under `cniDir`), and reports them in the pod's network-status annotation.
+public struct MultusPlugin: Plugin {
+    public let about = "swift-cni multus: attach a pod to several networks (NetworkAttachmentDefinitions)"
+    /// Makes the cluster client for a config (tests inject a fake); nil: no API.
+    let makeAPI: @Sendable (MultusConfig, [String: String]) throws -> (any ClusterAPI)?
+    let invoker: any PluginInvoker
+
+    public init(invoker: any PluginInvoker = ExecPluginInvoker(),
+                api: (@Sendable (MultusConfig, [String: String]) throws -> (any ClusterAPI)?)? = nil) {
+        self.invoker = invoker
+        self.makeAPI = api ?? Self.kubernetesAPI
+    }
+
+    /// The kubeconfig the config names, else the pod's service account when in a cluster, else
+    /// none (static delegates only; pod annotations are not read).
+    @Sendable static func kubernetesAPI(_ conf: MultusConfig, _ env: [String: String]) throws -> (any ClusterAPI)? {
+        if let path = conf.kubeconfig { return KubeClient(try KubeConnection.kubeconfig(path: path)) }
+        return try KubeConnection.inCluster(environment: env).map(KubeClient.init)
+    }
+
+    /// The pod's identity from CNI_ARGS (K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID,
+    /// K8S_POD_INFRA_CONTAINER_ID).
+    struct PodRef {
+        var namespace = "", name = "", uid = "", infraContainerID = ""
+        init(_ args: CNIArgs) {
+            namespace = args["K8S_POD_NAMESPACE"] ?? ""
+            name = args["K8S_POD_NAME"] ?? ""
+            uid = args["K8S_POD_UID"] ?? ""
+            infraContainerID = args["K8S_POD_INFRA_CONTAINER_ID"] ?? ""
+        }
+        var isSet: Bool { !namespace.isEmpty && !name.isEmpty }
+    }
+
+    /// Everything a verb needs: the config, the pod, the cluster client, the runtime.
+    struct Context {
+        let request: PluginRequest
+        let conf: MultusConfig
+        let podRef: PodRef
+        let args: CNIArgs
+        let api: (any ClusterAPI)?
+        let runtime: CNIRuntime
+        let cache: ScratchCache
+
+        var resolver: DelegateResolver { DelegateResolver(conf: conf, api: api, ifName: request.ifName) }
+
+        /// What one delegate is run with: its interface, the pod's arguments and its own.
+        func runtimeConf(_ d: MultusDelegate) -> RuntimeConf {
+            var pairs: [CNIArgs.Pair] = [.init("IgnoreUnknown", "true"), .init("K8S_POD_NAMESPACE", podRef.namespace),
+                                         .init("K8S_POD_NAME", podRef.name),
+                                         .init("K8S_POD_INFRA_CONTAINER_ID", podRef.infraContainerID),
+                                         .init("K8S_POD_UID", podRef.uid)]
+            let own = ["IgnoreUnknown", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"]
+            pairs += args.pairs.filter { !own.contains($0.key) }
+            pairs += d.extraArgs
+            return RuntimeConf(containerID: request.containerID, netns: request.netns, ifName: d.ifName,
+                               args: CNIArgs(pairs: pairs), capabilityArgs: d.capabilityArgs)
+        }
+    }
+
+    func context(_ r: PluginRequest) throws -> Context {
+        let conf = try MultusConfig(r.config)
+        let args = try CNIArgs(parsing: r.rawArgs)
+        var env = r.environment
+        for k in ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"] { env[k] = nil }
+        let runtime = CNIRuntime(pluginPaths: [conf.binDir] + r.path, cacheDirectory: conf.cniDir, invoker: invoker,
+                                 baseEnvironment: env)
+        return Context(request: r, conf: conf, podRef: PodRef(args), args: args, api: try makeAPI(conf, r.environment),
+                       runtime: runtime, cache: ScratchCache(directory: conf.cniDir))
+    }
+
+    // MARK: ADD
+
+    public func add(_ r: PluginRequest) throws -> CNIResult {
+        let c = try context(r)
+        try waitForReadiness(c.conf)
+        var pod: Pod?
+        if let api = c.api, c.podRef.isSet {
+            do {
+                pod = try api.pod(namespace: c.podRef.namespace, name: c.podRef.name)
+            } catch where error.isNotFound {
+                // Deleted before its sandbox came up: as upstream, nothing is attached.
+                return Self.placeholderResult(r)
+            } catch {
+                throw error
+            }
+            if let p = pod, !c.podRef.uid.isEmpty, !p.uid.isEmpty, p.uid != c.podRef.uid {
+                throw CNIError(.invalidEnvironment, "multus: pod \(p.namespace)/\(p.name) has UID \(p.uid), not \(c.podRef.uid)")
+            }
+        }
+        let delegates = try c.resolver.resolve(pod: pod)
+        try c.cache.write(r.containerID, .init(podNamespace: c.podRef.namespace, podName: c.podRef.name, podUID: c.podRef.uid,
+                                               delegates: delegates))
+        var results: [CNIRuntime.VersionedResult] = []
+        for (i, d) in delegates.enumerated() {
+            do {
+                results.append(try c.runtime.add(d.list(), c.runtimeConf(d)))
+            } catch {
+                // Every delegate added so far is taken down again, newest first.
+                let undo = undoAdd(c, delegates[..<i])
+                c.cache.remove(r.containerID)
+                let e = CNIError.from(error)
+                throw CNIError(code: e.code, msg: "multus: network \(d.name) (\(d.ifName)) failed: \(e.msg)",
+                               details: ([e.details] + undo).filter { !$0.isEmpty }.joined(separator: "; "))
+            }
+        }
+        if let api = c.api, let pod {
+            let status = zip(delegates, results).map { NetworkStatus.entry($0, $1.result, netns: r.netns) }
+            try step("write the network-status of pod \(pod.namespace)/\(pod.name)") {
+                try api.patchPodAnnotations(namespace: pod.namespace, name: pod.name,
+                                            [NetworkStatus.annotation: NetworkStatus.value(status)])
+            }
+        }
+        return results[0].result
+    }
+
+    /// DELs of the delegates an ADD already attached, newest first; what failed, as text.
+    func undoAdd(_ c: Context, _ done: ArraySlice<MultusDelegate>) -> [String] {
+        var failures: [String] = []
+        for d in done.reversed() {
+            do { try c.runtime.del(d.list(), c.runtimeConf(d)) } catch { failures.append("undo \(d.name): \(error)") }
+        }
+        return failures
+    }
+
+    /// Upstream's answer for a pod that no longer exists: CNI_IFNAME with 0.0.0.0/0, nothing set up.
+    static func placeholderResult(_ r: PluginRequest) -> CNIResult {
+        CNIResult(interfaces: [.init(name: r.ifName, sandbox: r.netns)],
+                  ips: [.init(address: IPPrefix("0.0.0.0/0")!, interface: 0)])
+    }
+
+    /// `readinessindicatorfile`: ADD, STATUS and GC wait (1 s steps, 45 s at most) for the
+    /// default network to say it is ready.
+    func waitForReadiness(_ conf: MultusConfig, seconds: Int = 45) throws(CNIError) {
+        guard let file = conf.readinessIndicatorFile else { return }
+        for attempt in 0...seconds {
+            if FileSystem.exists(file) { return }
+            if attempt < seconds { sleep(1) }
+        }
+        throw CNIError(.tryAgainLater, "multus: the readiness indicator file \(file) did not appear")
+    }
+}

@@ -1,0 +1,142 @@
+import CNI
+import Foundation
+import Kubernetes
+import Testing
+import TestSupport
+
+@Suite struct KubeConfigTests {
+    @Test func currentContextsClusterUserAndNamespace() throws {
+        let d = try TemporaryDirectory("swcni-kcfg")
+        defer { d.remove() }
+        try d.write("ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        try d.write("kc", """
+            apiVersion: v1
+            kind: Config
+            current-context: two
+            clusters:
+            - name: a
+              cluster: {server: "https://10.0.0.1:6443", insecure-skip-tls-verify: true}
+            - name: b
+              cluster:
+                server: https://api.example:6443
+                certificate-authority: ca.pem
+            users:
+            - name: u1
+              user: {token: abc}
+            - name: u2
+              user:
+                tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+                client-certificate-data: \(Data("CERT".utf8).base64EncodedString())
+                client-key-data: \(Data("KEY".utf8).base64EncodedString())
+            contexts:
+            - name: one
+              context: {cluster: a, user: u1}
+            - name: two
+              context: {cluster: b, user: u2, namespace: openshift-multus}
+            """)
+        let c = try KubeConnection.kubeconfig(path: d.file("kc"))
+        #expect(c.server == "https://api.example:6443" && c.namespace == "openshift-multus" && !c.insecureSkipTLSVerify)
+        #expect(c.caPEM.map { String(decoding: $0, as: UTF8.self) }?.hasPrefix("-----BEGIN CERTIFICATE") == true)  // relative to the file
+        #expect(c.token == nil && c.tokenFile == "/var/run/secrets/kubernetes.io/serviceaccount/token")
+        #expect(c.clientCertificatePEM == Array("CERT".utf8) && c.clientKeyPEM == Array("KEY".utf8))
+    }
+
+    @Test(arguments: ["current-context: nope\nclusters: []\ncontexts: []\n", "clusters: []\n", "{", ""])
+    func unusableKubeconfigsAreConfigErrors(text: String) throws {
+        let d = try TemporaryDirectory("swcni-kcfg")
+        defer { d.remove() }
+        try d.write("kc", text)
+        let e = #expect(throws: KubeError.self) { try KubeConnection.kubeconfig(path: d.file("kc")) }
+        #expect(e?.cniError.code == 7)
+        #expect((#expect(throws: KubeError.self) { try KubeConnection.kubeconfig(path: d.file("missing")) })?.cniError.code == 7)
+    }
+
+    @Test func inClusterFromTheServiceAccount() throws {
+        let d = try TemporaryDirectory("swcni-sa")
+        defer { d.remove() }
+        try d.write("token", "t1\n")
+        try d.write("ca.crt", "CA")
+        try d.write("namespace", "kube-system\n")
+        #expect(try KubeConnection.inCluster(environment: [:], directory: d.path) == nil)
+        let c = try #require(try KubeConnection.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+                                                         directory: d.path))
+        #expect(c.server == "https://10.96.0.1:443" && c.namespace == "kube-system" && c.caPEM == Array("CA".utf8))
+        // The token is read on use, each time: a rotated bound token is picked up (multus#852).
+        #expect(try c.bearerToken() == "t1")
+        try d.write("token", "t2")
+        #expect(try c.bearerToken() == "t2")
+        let v6 = try #require(try KubeConnection.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "6443"],
+                                                          directory: d.path))
+        #expect(v6.server == "https://[fd00::1]:6443")
+    }
+}
+
+/// The client against the test API server (HTTPS, the test's CA, bearer token).
+@Suite(.serialized) struct KubeClientTests {
+    @Test func podsAndNADsOverHTTPS() throws {
+        let api = try KubeAPIServer()
+        try api.createPod("ns1", "web", annotations: ["k8s.v1.cni.cncf.io/networks": "macvlan-conf@net7"])
+        try api.createNAD("ns1", "macvlan-conf", config: #"{"cniVersion":"0.3.1","type":"macvlan"}"#)
+        for inline in [false, true] {
+            let client = KubeClient(try KubeConnection.kubeconfig(path: api.kubeconfig(inlineCA: inline)))
+            let pod = try client.pod(namespace: "ns1", name: "web")
+            #expect(pod.name == "web" && pod.namespace == "ns1" && !pod.uid.isEmpty)
+            #expect(pod.annotations["k8s.v1.cni.cncf.io/networks"] == "macvlan-conf@net7")
+            let nad = try client.networkAttachmentDefinition(namespace: "ns1", name: "macvlan-conf")
+            #expect(nad.config == #"{"cniVersion":"0.3.1","type":"macvlan"}"#)
+            #expect(try client.networkAttachmentDefinitions(namespace: "ns1").map(\.name) == ["macvlan-conf"])
+            #expect(try client.networkAttachmentDefinitions(namespace: "other").isEmpty)
+        }
+    }
+
+    @Test func statusCodesAreTypedErrors() throws {
+        let api = try KubeAPIServer()
+        let client = KubeClient(try KubeConnection.kubeconfig(path: api.kubeconfig()))
+        let missing = #expect(throws: KubeError.self) { try client.pod(namespace: "ns1", name: "nope") }
+        #expect(missing?.isNotFound == true && missing?.cniError.code == 120 && missing?.message.contains("not found") == true)
+        var wrong = try KubeConnection.kubeconfig(path: api.kubeconfig())
+        wrong.tokenFile = nil
+        wrong.token = "not-the-token"
+        let denied = #expect(throws: KubeError.self) { try KubeClient(wrong).pod(namespace: "ns1", name: "web") }
+        #expect(denied?.kind == .status(401))
+        // Another CA: the server is not trusted.
+        var untrusted = try KubeConnection.kubeconfig(path: api.kubeconfig())
+        untrusted.caPEM = nil
+        #expect((#expect(throws: KubeError.self) { try KubeClient(untrusted).pod(namespace: "ns1", name: "web") })?.kind == .tls)
+    }
+
+    @Test func transientFailuresAreRetriedAsUpstreamDoes() throws {
+        let api = try KubeAPIServer()
+        try api.createPod("ns1", "web")
+        let client = KubeClient(try KubeConnection.kubeconfig(path: api.kubeconfig()))
+        try api.fault("GET", "/api/v1/namespaces/ns1/pods/web", status: 503, count: 3)
+        #expect(try client.pod(namespace: "ns1", name: "web").name == "web")
+        #expect(try api.requests().filter { $0.1 == "/api/v1/namespaces/ns1/pods/web" }.count == 4)
+        // Longer than the retry period: the error says "try again later".
+        try api.fault("GET", "/api/v1/namespaces/ns1/pods/web", status: 500, count: 100)
+        client.retryFor = .milliseconds(500)
+        let e = #expect(throws: KubeError.self) { try client.pod(namespace: "ns1", name: "web") }
+        #expect(e?.kind == .status(500) && e?.cniError.code == 11)
+    }
+
+    @Test func anAnnotationPatchTouchesNothingElse() throws {
+        let api = try KubeAPIServer()
+        try api.createPod("ns1", "web", annotations: ["keep": "me"])
+        let client = KubeClient(try KubeConnection.kubeconfig(path: api.kubeconfig()))
+        try client.patchPodAnnotations(namespace: "ns1", name: "web", ["k8s.v1.cni.cncf.io/network-status": "[]"])
+        let pod = try #require(try api.get("/api/v1/namespaces/ns1/pods/web"))
+        #expect(pod["metadata"]?["annotations"] == ["keep": "me", "k8s.v1.cni.cncf.io/network-status": "[]"])
+        #expect(pod["spec"]?["containers"]?.arrayValue?.count == 1)
+        try client.patchPodAnnotations(namespace: "ns1", name: "web", ["keep": nil])
+        #expect(try api.get("/api/v1/namespaces/ns1/pods/web")?["metadata"]?["annotations"] == ["k8s.v1.cni.cncf.io/network-status": "[]"])
+    }
+
+    @Test func anUnreachableServerIsTryAgainLater() throws {
+        let api = try KubeAPIServer()
+        let client = KubeClient(try KubeConnection.kubeconfig(path: api.kubeconfig()))
+        api.stop()
+        client.retryFor = .milliseconds(300)
+        let e = #expect(throws: KubeError.self) { try client.pod(namespace: "ns1", name: "web") }
+        #expect(e?.kind == .transport && e?.cniError.code == 11)
+    }
+}

@@ -1,0 +1,162 @@
+import CNI
+import Foundation
+import IPAddressing
+import Kubernetes
+@testable import Multus
+import Testing
+import TestSupport
+
+/// A cluster that answers from dictionaries.
+final class FakeAPI: ClusterAPI, @unchecked Sendable {
+    var pods: [String: Pod] = [:]
+    var nads: [String: NetworkAttachmentDefinition] = [:]
+    var patches: [(String, [String: String?])] = []
+
+    func pod(namespace: String, name: String) throws(KubeError) -> Pod {
+        guard let p = pods["\(namespace)/\(name)"] else { throw KubeError(.status(404), "GET pod", "pods \"\(name)\" not found") }
+        return p
+    }
+    func networkAttachmentDefinition(namespace: String, name: String) throws(KubeError) -> NetworkAttachmentDefinition {
+        guard let n = nads["\(namespace)/\(name)"] else { throw KubeError(.status(404), "GET nad", "not found") }
+        return n
+    }
+    func patchPodAnnotations(namespace: String, name: String, _ annotations: [String: String?]) throws(KubeError) {
+        patches.append(("\(namespace)/\(name)", annotations))
+    }
+    func nad(_ ns: String, _ name: String, _ config: String) { nads["\(ns)/\(name)"] = .init(namespace: ns, name: name, config: config) }
+}
+
+@Suite struct NetworkSelectionTests {
+    @Test func commaForm() throws {
+        let s = try NetworkSelection.parse(" macvlan-conf , other/bridge-conf@net7,ns2/x ", podNamespace: "default")
+        #expect(s.map(\.namespace) == ["default", "other", "ns2"])
+        #expect(s.map(\.name) == ["macvlan-conf", "bridge-conf", "x"])
+        #expect(s.map(\.interface) == [nil, "net7", nil])
+        #expect(try NetworkSelection.parse("", podNamespace: "d").isEmpty)
+    }
+
+    @Test func jsonForm() throws {
+        let s = try NetworkSelection.parse(#"""
+            [{"name":"macvlan-conf","namespace":"ns1","interface":"ext0","ips":["10.1.1.5/24"],"mac":"c2:b0:57:49:47:f1",
+              "default-route":["10.1.1.1"],"cni-args":{"foo":"bar"},"portMappings":[{"hostPort":80}],"deviceID":"0000:04:00.5"},
+             {"name":"plain"}]
+            """#, podNamespace: "default")
+        #expect(s.count == 2)
+        #expect(s[0].namespace == "ns1" && s[0].interface == "ext0" && s[0].ips == ["10.1.1.5/24"] && s[0].mac == "c2:b0:57:49:47:f1")
+        #expect(s[0].defaultRoute.map(\.description) == ["10.1.1.1"] && s[0].cniArgs?["foo"] == "bar" && s[0].deviceID == "0000:04:00.5")
+        #expect(s[1].namespace == "default" && s[1].interface == nil)
+    }
+
+    @Test(arguments: ["a/b/c", "a@b@c", "Upper", "-lead", "x@a%d", "x@with space", #"[{"namespace":"x"}]"#, "[", #"{"name":"x"}"#,
+                      #"[{"name":"x","ips":["nope"]}]"#, #"[{"name":"x","mac":"zz"}]"#,
+                      #"[{"name":"x","default-route":["10.0.0.1","10.0.0.2"]}]"#])
+    func invalid(text: String) {
+        #expect((#expect(throws: CNIError.self) { try NetworkSelection.parse(text, podNamespace: "default") })?.code == 7)
+    }
+}
+
+@Suite struct DelegateResolverTests {
+    let dir: TemporaryDirectory
+    init() throws {
+        dir = try TemporaryDirectory("swcni-multus")
+        try dir.write("net.d/10-by-name.conf", #"{"cniVersion":"0.4.0","name":"by-name","type":"bridge"}"#)
+        try dir.write("net.d/20-empty-spec.conflist", #"{"cniVersion":"1.0.0","name":"empty-spec","plugins":[{"type":"host-device","device":"eth9"}]}"#)
+        try dir.write("cluster/00-first.conflist", #"{"cniVersion":"1.0.0","name":"first","plugins":[{"type":"bridge"}]}"#)
+    }
+
+    func conf(_ extra: String) throws -> MultusConfig {
+        try MultusConfig(NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"multus-cni-network","type":"multus","confDir":"\#(dir.file("net.d"))"\#(extra)}"#.utf8)))
+    }
+
+    @Test func clusterNetworkFromANADThenByNameThenADirectory() throws {
+        let api = FakeAPI()
+        api.nad("kube-system", "default-net", #"{"cniVersion":"1.0.0","type":"bridge"}"#)
+        var r = DelegateResolver(conf: try conf(#","clusterNetwork":"default-net""#), api: api, ifName: "eth0")
+        var d = try r.resolve(pod: nil)
+        #expect(d.map(\.name) == ["kube-system/default-net"] && d[0].ifName == "eth0" && d[0].isMaster)
+        #expect(d[0].config["name"] == "default-net")  // filled from the NAD
+        r = DelegateResolver(conf: try conf(#","clusterNetwork":"by-name""#), api: api, ifName: "eth0")
+        d = try r.resolve(pod: nil)
+        #expect(d.map(\.name) == ["by-name"])
+        r = DelegateResolver(conf: try conf(#","clusterNetwork":"\#(dir.file("cluster"))""#), api: nil, ifName: "eth0")
+        #expect(try r.resolve(pod: nil).map(\.name) == ["first"])
+        r = DelegateResolver(conf: try conf(#","clusterNetwork":"missing""#), api: api, ifName: "eth0")
+        #expect((#expect(throws: CNIError.self) { try r.resolve(pod: nil) })?.code == 7)
+    }
+
+    @Test func annotationNetworksGetNetNamesInOrderAndTheirArguments() throws {
+        let api = FakeAPI()
+        api.nad("ns1", "mv", #"{"cniVersion":"0.3.1","type":"macvlan","master":"eth0"}"#)
+        api.nad("ns1", "list", #"{"cniVersion":"1.0.0","name":"list","plugins":[{"type":"macvlan"},{"type":"route-override"}]}"#)
+        api.nad("ns1", "empty-spec", "")
+        let pod = Pod(namespace: "ns1", name: "web", annotations: [NetworkSelection.annotation: #"""
+            [{"name":"mv"},{"name":"list","interface":"ext1","ips":["10.1.1.5/24"],"mac":"c2:00:00:00:00:01","cni-args":{"a":"b"}},
+             {"name":"empty-spec"}]
+            """#])
+        let r = DelegateResolver(conf: try conf(#","delegates":[{"cniVersion":"1.0.0","name":"cluster","type":"bridge"}],"runtimeConfig":{"portMappings":[]}"#),
+                                 api: api, ifName: "eth0")
+        let d = try r.resolve(pod: pod)
+        #expect(d.map(\.name) == ["cluster", "ns1/mv", "ns1/list", "ns1/empty-spec"])
+        #expect(d.map(\.ifName) == ["eth0", "net1", "ext1", "net3"])
+        #expect(d[0].capabilityArgs["portMappings"] == .array([]))   // runtimeConfig: the master only
+        #expect(d[1].config["name"] == "mv")
+        #expect(d[2].capabilityArgs["ips"] == ["10.1.1.5/24"] && d[2].capabilityArgs["mac"] == "c2:00:00:00:00:01")
+        #expect(d[2].extraArgs == [.init("IP", "10.1.1.5/24"), .init("MAC", "c2:00:00:00:00:01")])
+        // cni-args go into every plugin's args.cni.
+        #expect(d[2].config["plugins"]?.arrayValue?.allSatisfy { $0["args"]?["cni"]?["a"] == "b" } == true)
+        #expect(d[3].config["name"] == "empty-spec" && d[3].config["plugins"]?.arrayValue?.first?["device"] == "eth9")
+    }
+
+    @Test func isolationDefaultNetworksAndTheDefaultNetworkAnnotation() throws {
+        let api = FakeAPI()
+        api.nad("kube-system", "cluster", #"{"cniVersion":"1.0.0","type":"bridge"}"#)
+        api.nad("kube-system", "extra", #"{"cniVersion":"1.0.0","type":"macvlan"}"#)
+        api.nad("kube-system", "alt", #"{"cniVersion":"1.0.0","type":"ipvlan"}"#)
+        api.nad("other", "x", #"{"cniVersion":"1.0.0","type":"macvlan"}"#)
+        api.nad("default", "g", #"{"cniVersion":"1.0.0","type":"macvlan"}"#)
+        let c = try conf(#","clusterNetwork":"cluster","defaultNetworks":["extra"],"namespaceIsolation":true"#)
+        let r = DelegateResolver(conf: c, api: api, ifName: "eth0")
+        #expect(try r.resolve(pod: Pod(namespace: "ns1", name: "p")).map(\.name) == ["kube-system/cluster", "kube-system/extra"])
+        // System namespaces get no default networks (upstream compares the pod's name by mistake).
+        #expect(try r.resolve(pod: Pod(namespace: "kube-system", name: "p")).map(\.name) == ["kube-system/cluster"])
+        let other = Pod(namespace: "ns1", name: "p", annotations: [NetworkSelection.annotation: "other/x"])
+        #expect((#expect(throws: CNIError.self) { try r.resolve(pod: other) })?.code == 7)
+        let global = Pod(namespace: "ns1", name: "p", annotations: [NetworkSelection.annotation: "default/g"])
+        #expect(try r.resolve(pod: global).last?.name == "default/g")
+        let alt = Pod(namespace: "ns1", name: "p", annotations: [NetworkSelection.defaultNetworkAnnotation: "alt"])
+        let d = try r.resolve(pod: alt)
+        #expect(d[0].name == "kube-system/alt" && d[0].isMaster && d[0].ifName == "eth0")
+    }
+
+    @Test func oneDefaultRoutePerFamilyAndUniqueInterfaces() throws {
+        let api = FakeAPI()
+        api.nad("ns1", "a", #"{"cniVersion":"1.0.0","type":"macvlan"}"#)
+        let r = DelegateResolver(conf: try conf(#","delegates":[{"cniVersion":"1.0.0","name":"c","type":"bridge"}]"#), api: api, ifName: "eth0")
+        let two = Pod(namespace: "ns1", name: "p", annotations: [NetworkSelection.annotation:
+            #"[{"name":"a","default-route":["10.0.0.1"]},{"name":"a","interface":"x1","default-route":["10.0.1.1"]}]"#])
+        #expect((#expect(throws: CNIError.self) { try r.resolve(pod: two) })?.code == 7)
+        let dup = Pod(namespace: "ns1", name: "p", annotations: [NetworkSelection.annotation: "a@eth0"])
+        #expect((#expect(throws: CNIError.self) { try r.resolve(pod: dup) })?.code == 7)
+        let missing = Pod(namespace: "ns1", name: "p", annotations: [NetworkSelection.annotation: "nope"])
+        #expect((#expect(throws: CNIError.self) { try r.resolve(pod: missing) })?.code == 7)
+    }
+}
+
+@Suite struct ScratchCacheTests {
+    @Test func roundTripAndCorruption() throws {
+        let dir = try TemporaryDirectory("swcni-mcache")
+        defer { dir.remove() }
+        let cache = ScratchCache(directory: dir.file("multus"))
+        #expect(try cache.read("ctr1") == nil)
+        let config = JSONObject([("type", .string("macvlan")), ("cniVersion", .string("1.0.0")), ("name", .string("mv"))])
+        let d = MultusDelegate(name: "ns1/mv", config: config, ifName: "net1",
+                               isMaster: false, capabilityArgs: JSONObject([("ips", .array([.string("10.1.1.5/24")]))]), extraArgs: [.init("IP", "10.1.1.5/24")],
+                               defaultRoute: [IPAddress("10.1.1.1")!])
+        let entry = ScratchCache.Entry(podNamespace: "ns1", podName: "web", podUID: "u1", delegates: [d])
+        try cache.write("ctr1", entry)
+        #expect(try cache.read("ctr1") == entry)
+        #expect(cache.containerIDs() == ["ctr1"])
+        try "{\"kind\":\"swiftCNIMultusV1\",".write(toFile: cache.path("ctr2"), atomically: true, encoding: .utf8)
+        #expect((#expect(throws: CNIError.self) { try cache.read("ctr2") })?.code == 6)
+    }
+}

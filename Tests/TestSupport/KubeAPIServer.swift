@@ -1,0 +1,150 @@
+import CNI
+import Foundation
+
+/// The Kubernetes API test server (Integration/KubeAPI/kube-api-server.py) for one test: a CA
+/// and a server certificate made with openssl, a bearer token, the server on a free loopback
+/// port, stopped (by its PID) and its files removed when the fixture goes away.
+public final class KubeAPIServer: @unchecked Sendable {
+    public let dir: TemporaryDirectory
+    public let port: Int
+    public let token = "swcni-test-token-\(UInt32.random(in: 0...UInt32.max))"
+    private let process: Process
+
+    public var server: String { "https://127.0.0.1:\(port)" }
+    public var caFile: String { dir.file("ca.pem") }
+    public var tokenFile: String { dir.file("token") }
+
+    public static var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Integration/KubeAPI/kube-api-server.py").path
+    }
+
+    public init() throws {
+        dir = try TemporaryDirectory("swcni-kubeapi")
+        try Self.makeCertificates(dir)
+        try dir.write("token", token + "\n")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = [Self.script, "--cert", dir.file("server.pem"), "--key", dir.file("server.key"), "--token-file", dir.file("token")]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        process = p
+        // "listening <port>" once it accepts connections.
+        var line = Data()
+        while let b = try out.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.hasPrefix("listening "), let port = Int(text.dropFirst(10)) else {
+            p.terminate()
+            throw CommandFailed(argv: [Self.script], status: -1, output: "no port: \(text)")
+        }
+        self.port = port
+    }
+
+    deinit {
+        stop()
+        dir.remove()
+    }
+
+    public func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    static func makeCertificates(_ d: TemporaryDirectory) throws {
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        try Command.must(["openssl", "req", "-x509"] + ec + ["-keyout", d.file("ca.key"), "-out", d.file("ca.pem"), "-days", "2",
+                          "-subj", "/CN=swcni-test-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+                          "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        try Command.must(["openssl", "req"] + ec + ["-keyout", d.file("server.key"), "-out", d.file("server.csr"),
+                          "-subj", "/CN=kube-apiserver"])
+        try d.write("ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                         + "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+        try Command.must(["openssl", "x509", "-req", "-in", d.file("server.csr"), "-CA", d.file("ca.pem"), "-CAkey", d.file("ca.key"),
+                          "-CAcreateserial", "-out", d.file("server.pem"), "-days", "2", "-extfile", d.file("ext")])
+    }
+
+    /// A kubeconfig for this server: the CA as a file (or inline data), the token inline or as
+    /// `tokenFile`, and a namespace for the context.
+    @discardableResult
+    public func kubeconfig(name: String = "kubeconfig", tokenFile: Bool = true, inlineCA: Bool = false,
+                           namespace: String = "default") throws -> String {
+        let ca = inlineCA
+            ? "certificate-authority-data: \(try Data(contentsOf: URL(fileURLWithPath: caFile)).base64EncodedString())"
+            : "certificate-authority: \(caFile)"
+        let user = tokenFile ? "tokenFile: \(self.tokenFile)" : "token: \(token)"
+        try dir.write(name, """
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: test
+              cluster:
+                server: \(server)
+                \(ca)
+            users:
+            - name: multus
+              user:
+                \(user)
+            contexts:
+            - name: test
+              context:
+                cluster: test
+                user: multus
+                namespace: \(namespace)
+            current-context: test
+            """)
+        return dir.file(name)
+    }
+
+    /// A request through curl (independent of the client under test).
+    @discardableResult
+    public func call(_ method: String, _ path: String, _ body: String? = nil,
+                     contentType: String = "application/json") throws -> (status: Int, json: JSONValue?) {
+        var argv = ["curl", "-sS", "--cacert", caFile, "-H", "Authorization: Bearer \(token)", "-X", method,
+                    "-o", "-", "-w", "\n%{http_code}", server + path]
+        if body != nil { argv += ["-H", "Content-Type: \(contentType)", "--data-binary", "@-"] }
+        let c = try Command.must(argv, stdin: body ?? "")
+        let lines = c.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let status = Int(lines.last ?? "") ?? 0
+        return (status, try? JSONValue.parse(lines.dropLast().joined(separator: "\n")))
+    }
+
+    public func createNamespaceObject(_ path: String, _ json: String) throws {
+        let r = try call("POST", path, json)
+        guard r.status == 201 else { throw CommandFailed(argv: ["POST", path], status: Int32(r.status), output: "\(String(describing: r.json))") }
+    }
+
+    /// A pod in `namespace` with these annotations.
+    public func createPod(_ namespace: String, _ name: String, annotations: [String: String] = [:]) throws {
+        let a = JSONValue.object(JSONObject(annotations.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+        try createNamespaceObject("/api/v1/namespaces/\(namespace)/pods",
+                                  #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"\#(name)","annotations":\#(a.serializedString())},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#)
+    }
+
+    /// A NetworkAttachmentDefinition whose spec.config is `config`.
+    public func createNAD(_ namespace: String, _ name: String, config: String) throws {
+        let c = JSONValue.string(config).serializedString()
+        try createNamespaceObject("/apis/k8s.cni.cncf.io/v1/namespaces/\(namespace)/network-attachment-definitions",
+                                  #"{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","metadata":{"name":"\#(name)"},"spec":{"config":\#(c)}}"#)
+    }
+
+    public func get(_ path: String) throws -> JSONValue? {
+        let r = try call("GET", path)
+        return r.status == 200 ? r.json : nil
+    }
+
+    /// The next `count` requests of `method` under `path` answer `status`.
+    public func fault(_ method: String, _ path: String, status: Int, count: Int) throws {
+        try call("POST", "/_test/faults", #"{"method":"\#(method)","path":"\#(path)","status":\#(status),"count":\#(count)}"#)
+    }
+
+    /// The requests served so far (method, path).
+    public func requests() throws -> [(String, String)] {
+        (try call("GET", "/_test/requests").json?["requests"]?.arrayValue ?? []).map {
+            ($0["method"]?.stringValue ?? "", $0["path"]?.stringValue ?? "")
+        }
+    }
+}
