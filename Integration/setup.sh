@@ -15,6 +15,7 @@ packages=(
   podman runc                     # a real runtime running a container on our bridge (PodmanTests)
   busybox-static                  # the container's root filesystem (PodmanTests) and the guest's init
   time                            # GNU time: peak RSS in the benchmarks
+  python3 openssl curl            # the Kubernetes API test server (Integration/KubeAPI), its CA, requests to it
   ca-certificates
 )
 

@@ -19,13 +19,23 @@ public final class KubeAPIServer: @unchecked Sendable {
             .appendingPathComponent("Integration/KubeAPI/kube-api-server.py").path
     }
 
-    public init() throws {
+    /// The network namespace (a path) the server listens in, for plugins run there; nil: ours.
+    public let netns: String?
+
+    public init(netns: String? = nil) throws {
+        self.netns = netns
         dir = try TemporaryDirectory("swcni-kubeapi")
         try Self.makeCertificates(dir)
         try dir.write("token", token + "\n")
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [Self.script, "--cert", dir.file("server.pem"), "--key", dir.file("server.key"), "--token-file", dir.file("token")]
+        let args = [Self.script, "--cert", dir.file("server.pem"), "--key", dir.file("server.key"), "--token-file", dir.file("token")]
+        if let netns {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+            p.arguments = ["--net=\(netns)", "/usr/bin/python3"] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            p.arguments = args
+        }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle(forWritingAtPath: "/dev/null")
@@ -106,7 +116,7 @@ public final class KubeAPIServer: @unchecked Sendable {
         var argv = ["curl", "-sS", "--cacert", caFile, "-H", "Authorization: Bearer \(token)", "-X", method,
                     "-o", "-", "-w", "\n%{http_code}", server + path]
         if body != nil { argv += ["-H", "Content-Type: \(contentType)", "--data-binary", "@-"] }
-        let c = try Command.must(argv, stdin: body ?? "")
+        let c = try Command.must((netns.map { ["nsenter", "--net=\($0)"] } ?? []) + argv, stdin: body ?? "")
         let lines = c.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         let status = Int(lines.last ?? "") ?? 0
         return (status, try? JSONValue.parse(lines.dropLast().joined(separator: "\n")))

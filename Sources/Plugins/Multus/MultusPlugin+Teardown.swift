@@ -48,13 +48,15 @@ extension MultusPlugin {
 
     // MARK: CHECK, STATUS, GC
 
-    /// CHECK of every delegate of the attachment (upstream checks only static delegates).
+    /// CHECK of every delegate of the attachment (upstream checks only static delegates); a
+    /// network whose configuration predates CHECK (< 0.4.0) has nothing to check.
     public func check(_ r: PluginRequest) throws {
         let c = try context(r)
         guard let entry = try c.cache.read(r.containerID) else {
             throw CNIError.invalidConfig("multus: no delegate cache for \(r.containerID): was it added?")
         }
         for d in entry.delegates {
+            guard let v = try d.list().version, v >= .v0_4_0 else { continue }
             try prefixed("multus: CHECK of network \(d.name) (\(d.ifName))") { try c.runtime.check(d.list(), c.runtimeConf(d)) }
         }
     }

@@ -1,0 +1,186 @@
+import CNI
+import Foundation
+import Testing
+import TestSupport
+
+/// multus attaching several networks to one pod namespace, with NetworkAttachmentDefinitions and
+/// the pod's annotation served by the Kubernetes API test server (in the test's host namespace,
+/// where the plugins run), the delegates being our own plugins.
+@Suite(.enabled(if: Root.required, "needs root (network namespaces)"))
+struct MultusTests {
+    let multus = BuildProducts.path("multus")
+
+    /// The scene: host + pod namespaces (vparent0 for macvlan, hd0 for host-device), the API
+    /// server with namespace ns1, pod "web", and NADs of every kind the test uses.
+    final class Scene: @unchecked Sendable {
+        let s: HostAndPod
+        let api: KubeAPIServer
+        let uid: String
+        init(annotation: String?, extraNADs: [(String, String)] = []) throws {
+            s = try HostAndPod()
+            api = try KubeAPIServer(netns: s.host.path)
+            try s.host.ip("link", "add", "hd0", "type", "veth", "peer", "name", "hd0p")
+            try s.host.ip("link", "set", "hd0", "address", "c2:00:00:00:0d:01")
+            try api.createPod("ns1", "web", annotations: annotation.map { ["k8s.v1.cni.cncf.io/networks": $0] } ?? [:])
+            uid = try api.get("/api/v1/namespaces/ns1/pods/web")?["metadata"]?["uid"]?.stringValue ?? ""
+            let data = s.dataDir
+            try api.createNAD("kube-system", "cluster", config: #"""
+                {"cniVersion":"1.0.0","type":"bridge","bridge":"swbr0","isGateway":true,
+                 "ipam":{"type":"host-local","subnet":"10.60.0.0/24","dataDir":"\#(data)"}}
+                """#)
+            try api.createNAD("ns1", "mv", config: #"""
+                {"cniVersion":"0.3.1","type":"macvlan","master":"vparent0","mode":"bridge",
+                 "ipam":{"type":"host-local","subnet":"10.61.0.0/24","routes":[{"dst":"10.99.0.0/16"}],"gateway":"10.61.0.1","dataDir":"\#(data)"}}
+                """#)
+            try api.createNAD("ns1", "hd", config: #"{"cniVersion":"1.0.0","type":"host-device","device":"hd0"}"#)
+            try api.createNAD("ns1", "mv-static", config: #"""
+                {"cniVersion":"1.0.0","name":"mv-static","plugins":[
+                  {"type":"macvlan","master":"vparent0","capabilities":{"mac":true,"ips":true},"ipam":{"type":"static"}},
+                  {"type":"route-override","addroutes":[{"dst":"192.168.50.0/24","gw":"10.62.0.254"}]}]}
+                """#)
+            for (name, config) in extraNADs { try api.createNAD("ns1", name, config: config) }
+        }
+
+        var args: String { "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=ctr1;K8S_POD_UID=\(uid)" }
+
+        func conf(_ extra: String = "") throws -> String {
+            #"""
+            {"cniVersion":"1.0.0","name":"multus-cni-network","type":"multus","clusterNetwork":"cluster",
+             "kubeconfig":"\#(try api.kubeconfig())","cniDir":"\#(s.dir.file("multus"))","binDir":"\#(BuildProducts.directory)",
+             "confDir":"\#(s.dir.file("multus.d"))"\#(extra)}
+            """#
+        }
+
+        func run(_ command: String, _ conf: String, netns: String? = nil) throws -> Command {
+            try s.plugin(BuildProducts.path("multus"), command, conf, ifName: "eth0", netns: netns, args: args)
+        }
+
+        func reservations(_ network: String) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/" + network)) ?? [])
+                .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") }.sorted()
+        }
+
+        var podLinks: [String] {
+            ((try? s.pod.ipJSON("link", "show").arrayValue) ?? []).compactMap { $0["ifname"]?.stringValue }.sorted()
+        }
+
+        var networkStatus: [JSONValue] {
+            let text = (try? api.get("/api/v1/namespaces/ns1/pods/web"))?["metadata"]?["annotations"]?["k8s.v1.cni.cncf.io/network-status"]?.stringValue
+            return text.flatMap { try? JSONValue.parse($0).arrayValue } ?? []
+        }
+    }
+
+    @Test func aPodGetsItsClusterNetworkAndEveryNetworkItAsksFor() throws {
+        let sc = try Scene(annotation: #"""
+            [{"name":"mv","interface":"net1"},{"name":"hd"},
+             {"name":"mv-static","interface":"ext0","ips":["10.62.0.5/24"],"mac":"c2:00:00:00:aa:01"}]
+            """#)
+        let conf = try sc.conf()
+        let add = try sc.run("ADD", conf)
+        try #require(add.status == 0, "\(add.stdout)")
+        // The master's result is what multus answers: the bridge's, on eth0.
+        #expect(add.json?["ips"]?.arrayValue?.first?["address"] == "10.60.0.2/24")
+        #expect(sc.podLinks == ["eth0", "ext0", "lo", "net1", "net2"])
+        #expect(try sc.s.pod.addresses("eth0") == ["10.60.0.2/24"])
+        #expect(try sc.s.pod.addresses("net1") == ["10.61.0.2/24"])
+        #expect(try sc.s.pod.link("net2")?["address"] == "c2:00:00:00:0d:01")       // hd0, moved in
+        #expect(try sc.s.pod.addresses("ext0") == ["10.62.0.5/24"])                // static ips from the annotation
+        #expect(try sc.s.pod.link("ext0")?["address"] == "c2:00:00:00:aa:01")      // and its mac
+        let routes = try sc.s.pod.ipJSON("route", "show").arrayValue ?? []
+        #expect(routes.contains { $0["dst"] == "192.168.50.0/24" && $0["gateway"] == "10.62.0.254" && $0["dev"] == "ext0" })
+        #expect(routes.contains { $0["dst"] == "10.99.0.0/16" && $0["dev"] == "net1" })
+
+        // network-status on the API server says what the kernel shows.
+        let status = sc.networkStatus
+        #expect(status.map { $0["name"]?.stringValue ?? "" } == ["kube-system/cluster", "ns1/mv", "ns1/hd", "ns1/mv-static"])
+        #expect(status.map { $0["interface"]?.stringValue ?? "" } == ["eth0", "net1", "net2", "ext0"])
+        #expect(status[0]["ips"] == ["10.60.0.2"] && status[0]["default"] == true && status[0]["gateway"] == ["10.60.0.1"])
+        #expect(status[1]["ips"] == ["10.61.0.2"] && status[1]["default"] == false)
+        #expect(status[1]["mac"]?.stringValue == (try sc.s.pod.link("net1")?["address"]?.stringValue))
+        #expect(status[3]["mac"] == "c2:00:00:00:aa:01" && status[3]["ips"] == ["10.62.0.5"])
+
+        let check = try sc.run("CHECK", conf)
+        #expect(check.status == 0, "\(check.stdout)")
+        let del = try sc.run("DEL", conf)
+        #expect(del.status == 0, "\(del.stdout)")
+        #expect(sc.podLinks == ["lo"])
+        #expect(try sc.s.host.link("hd0") != nil)                                  // given back
+        #expect(sc.reservations("cluster").isEmpty && sc.reservations("mv").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr1")))
+        #expect(try sc.run("DEL", conf).status == 0)                               // and again
+    }
+
+    /// The 2nd of 3 networks fails: the 1st is taken down again (no interface, no reservation),
+    /// and the error names the network.
+    @Test func aFailingNetworkUndoesTheOnesBeforeIt() throws {
+        let sc = try Scene(annotation: "mv,broken,hd",
+                           extraNADs: [("broken", #"{"cniVersion":"1.0.0","type":"macvlan","master":"nonexistent0"}"#)])
+        let add = try sc.run("ADD", try sc.conf())
+        #expect(add.status == 1)
+        #expect(add.json?["msg"]?.stringValue?.contains("ns1/broken") == true, "\(add.stdout)")
+        #expect(add.json?["code"] == 7)
+        #expect(sc.podLinks == ["lo"])
+        #expect(sc.reservations("cluster").isEmpty && sc.reservations("mv").isEmpty)
+        #expect(try sc.s.host.link("hd0") != nil)
+        #expect(!FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr1")))
+    }
+
+    /// DEL with the API server gone still takes every network down, from the cache.
+    @Test func delWithTheAPIServerStoppedRemovesEverything() throws {
+        let sc = try Scene(annotation: "mv@net1,hd@net2")
+        let conf = try sc.conf()
+        try #require(try sc.run("ADD", conf).status == 0)
+        #expect(sc.podLinks == ["eth0", "lo", "net1", "net2"])
+        sc.api.stop()
+        let del = try sc.run("DEL", conf)
+        #expect(del.status == 0, "\(del.stdout)")
+        #expect(sc.podLinks == ["lo"])
+        #expect(sc.reservations("cluster").isEmpty && sc.reservations("mv").isEmpty)
+        #expect(try sc.s.host.link("hd0") != nil)
+    }
+
+    /// Without the cache and without the API the delegates are unknown: DEL fails (11) and keeps
+    /// what it cannot resolve, instead of succeeding and leaking (multus#920, #1087).
+    @Test func delWithoutCacheOrAPIIsAnErrorNotALeak() throws {
+        let sc = try Scene(annotation: "mv@net1")
+        let conf = try sc.conf()
+        try #require(try sc.run("ADD", conf).status == 0)
+        try "{ corrupt".write(toFile: sc.s.dir.file("multus/ctr1"), atomically: true, encoding: .utf8)
+        let corrupt = try sc.run("DEL", conf)
+        #expect(corrupt.status == 1 && corrupt.json?["code"] == 6, "\(corrupt.stdout)")
+        #expect(sc.reservations("mv") == ["10.61.0.2"])                            // nothing silently dropped
+        try FileManager.default.removeItem(atPath: sc.s.dir.file("multus/ctr1"))
+        sc.api.stop()
+        let noAPI = try sc.run("DEL", conf)
+        #expect(noAPI.status == 1 && noAPI.json?["code"] == 11, "\(noAPI.stdout)")
+        #expect(sc.reservations("mv") == ["10.61.0.2"])
+    }
+
+    /// A pod already deleted at ADD: nothing attached, the placeholder result (as upstream).
+    @Test func aPodThatIsGoneGetsNothing() throws {
+        let sc = try Scene(annotation: "mv")
+        try sc.api.call("DELETE", "/api/v1/namespaces/ns1/pods/web")
+        let add = try sc.run("ADD", try sc.conf())
+        #expect(add.status == 0, "\(add.stdout)")
+        #expect(add.json?["ips"]?.arrayValue?.first?["address"] == "0.0.0.0/0")
+        #expect(sc.podLinks == ["lo"])
+    }
+
+    /// Ten networks on one pod.
+    @Test func tenNetworks() throws {
+        var nads: [(String, String)] = []
+        for i in 0..<10 {
+            try? FileManager.default.createDirectory(atPath: "/tmp", withIntermediateDirectories: true)
+            nads.append(("n\(i)", #"{"cniVersion":"1.0.0","type":"macvlan","master":"vparent0","ipam":{"type":"host-local","subnet":"10.7\#(i).0.0/24","dataDir":"/tmp/swcni-multus-ten"}}"#))
+        }
+        defer { try? FileManager.default.removeItem(atPath: "/tmp/swcni-multus-ten") }
+        let sc = try Scene(annotation: (0..<10).map { "n\($0)" }.joined(separator: ","), extraNADs: nads)
+        let conf = try sc.conf()
+        let add = try sc.run("ADD", conf)
+        try #require(add.status == 0, "\(add.stdout)")
+        #expect(sc.podLinks == (["eth0", "lo"] + (1...10).map { "net\($0)" }).sorted())
+        #expect(sc.networkStatus.count == 11)
+        #expect(try sc.run("DEL", conf).status == 0)
+        #expect(sc.podLinks == ["lo"])
+    }
+}
