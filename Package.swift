@@ -101,7 +101,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        .target(name: "Multus", dependencies: ["Basics", "CNI", "CNIInvoke", "CNIRuntime", "IPAddressing", "Kubernetes", "LinuxSystem", "PluginKit"],
+        .target(name: "Multus", dependencies: ["Basics", "CNI", "CNIInvoke", "CNIRuntime", "IPAddressing", "Kubernetes", "LinuxSystem", "NetNS", "Netlink", "PluginKit"],
                 path: "Sources/Plugins/Multus"),
         .executableTarget(name: "multus", dependencies: ["Multus", "PluginKit"],
                           path: "Sources/Executables/multus", linkerSettings: staticRelease),

@@ -26,7 +26,7 @@ struct MultusTests {
             let data = s.dataDir
             try api.createNAD("kube-system", "cluster", config: #"""
                 {"cniVersion":"1.0.0","type":"bridge","bridge":"swbr0","isGateway":true,
-                 "ipam":{"type":"host-local","subnet":"10.60.0.0/24","dataDir":"\#(data)"}}
+                 "ipam":{"type":"host-local","subnet":"10.60.0.0/24","routes":[{"dst":"0.0.0.0/0"}],"dataDir":"\#(data)"}}
                 """#)
             try api.createNAD("ns1", "mv", config: #"""
                 {"cniVersion":"0.3.1","type":"macvlan","master":"vparent0","mode":"bridge",
@@ -163,6 +163,23 @@ struct MultusTests {
         let add = try sc.run("ADD", try sc.conf())
         #expect(add.status == 0, "\(add.stdout)")
         #expect(add.json?["ips"]?.arrayValue?.first?["address"] == "0.0.0.0/0")
+        #expect(sc.podLinks == ["lo"])
+    }
+
+    /// `default-route`: the pod's default route moves to the network that asks for it, the
+    /// results and network-status say so, and CHECK agrees with the kernel.
+    @Test func defaultRouteMovesToTheNetworkThatAsks() throws {
+        let sc = try Scene(annotation: #"[{"name":"mv","default-route":["10.61.0.1"]}]"#)
+        let conf = try sc.conf()
+        let add = try sc.run("ADD", conf)
+        try #require(add.status == 0, "\(add.stdout)")
+        let defaults = (try sc.s.pod.ipJSON("route", "show", "default").arrayValue ?? [])
+        #expect(defaults.count == 1 && defaults.first?["gateway"] == "10.61.0.1" && defaults.first?["dev"] == "net1")
+        #expect(add.json?["routes"]?.arrayValue?.contains { $0["dst"] == "0.0.0.0/0" } != true)  // the master lost it
+        #expect(sc.networkStatus.map { $0["default"] } == [false, true])
+        let check = try sc.run("CHECK", conf)
+        #expect(check.status == 0, "\(check.stdout)")
+        #expect(try sc.run("DEL", conf).status == 0)
         #expect(sc.podLinks == ["lo"])
     }
 

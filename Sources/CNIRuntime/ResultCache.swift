@@ -25,6 +25,12 @@ public struct ResultCache: Sendable {
         /// The final ADD result as the last plugin printed it (re-rendered in its own version).
         public var result: JSONValue?
 
+        public init(containerID: String, ifName: String, networkName: String, netns: String, config: [UInt8],
+                    cniArgs: CNIArgs, capabilityArgs: JSONObject, result: JSONValue?) {
+            (self.containerID, self.ifName, self.networkName, self.netns) = (containerID, ifName, networkName, netns)
+            (self.config, self.cniArgs, self.capabilityArgs, self.result) = (config, cniArgs, capabilityArgs, result)
+        }
+
         public var runtimeConf: RuntimeConf {
             RuntimeConf(containerID: containerID, netns: netns, ifName: ifName, args: cniArgs,
                         capabilityArgs: capabilityArgs)

@@ -107,22 +107,54 @@ public struct MultusPlugin: Plugin {
             do {
                 results.append(try c.runtime.add(d.list(), c.runtimeConf(d)))
             } catch {
-                // Every delegate added so far is taken down again, newest first.
-                let undo = undoAdd(c, delegates[..<i])
-                c.cache.remove(r.containerID)
-                let e = CNIError.from(error)
-                throw CNIError(code: e.code, msg: "multus: network \(d.name) (\(d.ifName)) failed: \(e.msg)",
-                               details: ([e.details] + undo).filter { !$0.isEmpty }.joined(separator: "; "))
+                throw failedAdd(c, delegates[..<i], network: "\(d.name) (\(d.ifName))", error)
             }
         }
+        do {
+            try moveDefaultRoutes(c, delegates, &results)
+        } catch {
+            throw failedAdd(c, delegates[...], network: "default-route", error)
+        }
         if let api = c.api, let pod {
-            let status = zip(delegates, results).map { NetworkStatus.entry($0, $1.result, netns: r.netns) }
+            let moved = delegates.contains { !$0.defaultRoute.isEmpty }
+            let status = zip(delegates, results).map { d, res in
+                NetworkStatus.entry(d, res.result, netns: r.netns, isDefault: moved ? !d.defaultRoute.isEmpty : d.isMaster)
+            }
             try step("write the network-status of pod \(pod.namespace)/\(pod.name)") {
                 try api.patchPodAnnotations(namespace: pod.namespace, name: pod.name,
                                             [NetworkStatus.annotation: NetworkStatus.value(status)])
             }
         }
         return results[0].result
+    }
+
+    /// A failed ADD: every delegate added so far is taken down again, newest first, the cache
+    /// goes, and the error names the network that failed.
+    func failedAdd(_ c: Context, _ done: ArraySlice<MultusDelegate>, network: String, _ error: any Error) -> CNIError {
+        let undo = undoAdd(c, done)
+        c.cache.remove(c.request.containerID)
+        let e = CNIError.from(error)
+        return CNIError(code: e.code, msg: "multus: network \(network) failed: \(e.msg)",
+                        details: ([e.details] + undo).filter { !$0.isEmpty }.joined(separator: "; "))
+    }
+
+    /// `default-route` of the pod's selections: applied in the pod, and the results (the ones
+    /// returned and libcni's cache of each network) changed to match.
+    func moveDefaultRoutes(_ c: Context, _ delegates: [MultusDelegate], _ results: inout [CNIRuntime.VersionedResult]) throws {
+        guard delegates.contains(where: { !$0.defaultRoute.isEmpty }) else { return }
+        try DefaultRoute.apply(delegates, netns: c.request.netns)
+        var adjusted = results.map(\.result)
+        DefaultRoute.adjust(&adjusted, delegates)
+        for i in results.indices where adjusted[i] != results[i].result {
+            results[i].result = adjusted[i]
+            let list = try delegates[i].list()
+            let rt = c.runtimeConf(delegates[i])
+            try step("update the cached result of \(delegates[i].name)") {
+                try c.runtime.cache.write(ResultCache.Entry(
+                    containerID: rt.containerID, ifName: rt.ifName, networkName: list.name, netns: rt.netns, config: list.bytes,
+                    cniArgs: rt.args, capabilityArgs: rt.capabilityArgs, result: try results[i].result.json(version: results[i].version)))
+            }
+        }
     }
 
     /// DELs of the delegates an ADD already attached, newest first; what failed, as text.

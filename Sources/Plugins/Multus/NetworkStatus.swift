@@ -7,7 +7,9 @@ import IPAddressing
 enum NetworkStatus {
     static let annotation = "k8s.v1.cni.cncf.io/network-status"
 
-    static func entry(_ d: MultusDelegate, _ result: CNIResult, netns: String) -> JSONValue {
+    /// `isDefault`: the network holds the pod's default route (the master, unless a selection
+    /// took it with `default-route`).
+    static func entry(_ d: MultusDelegate, _ result: CNIResult, netns: String, isDefault: Bool) -> JSONValue {
         var o = JSONObject()
         o["name"] = .string(d.name)
         o["interface"] = .string(d.ifName)
@@ -21,7 +23,7 @@ enum NetworkStatus {
             if !iface.mac.isEmpty { o["mac"] = .string(iface.mac) }
             if iface.mtu > 0 { o["mtu"] = .int(iface.mtu) }
         }
-        o["default"] = .bool(d.isMaster || !d.defaultRoute.isEmpty)
+        o["default"] = .bool(isDefault)
         if !result.dns.isEmpty { o["dns"] = result.dns.json }
         let gateways = ips.compactMap(\.gateway)
         if !gateways.isEmpty { o["gateway"] = .array(gateways.map { .string($0.description) }) }
