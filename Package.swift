@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "Ipvlan", "RouteOverride", "HostDevice", "Bridge",
                                                         "Firewall", "Basics", "Netlink", "InterfaceSetup", "PluginKit", "TestSupport"]),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "CNI", "TestSupport"]),
-        .testTarget(name: "MultusTests", dependencies: ["Multus", "Kubernetes", "CNI", "IPAddressing", "CNIRuntime", "PluginKit", "TestSupport"]),
+        .testTarget(name: "MultusTests", dependencies: ["Multus", "Kubernetes", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus"],

@@ -4,6 +4,7 @@ import IPAddressing
 import Kubernetes
 @testable import Multus
 import Testing
+import Yams
 import TestSupport
 
 /// A cluster that answers from dictionaries.
@@ -158,5 +159,30 @@ final class FakeAPI: ClusterAPI, @unchecked Sendable {
         #expect(cache.containerIDs() == ["ctr1"])
         try "{\"kind\":\"swiftCNIMultusV1\",".write(toFile: cache.path("ctr2"), atomically: true, encoding: .utf8)
         #expect((#expect(throws: CNIError.self) { try cache.read("ctr2") })?.code == 6)
+    }
+}
+
+/// Conf/multus-nads.yaml: every NAD of OpenShift's documentation becomes a configuration the
+/// runtime can run, named after the NAD when it has no name of its own.
+@Suite struct NADExampleTests {
+    @Test func everyExampleResolves() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Conf/multus-nads.yaml").path
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        let api = FakeAPI()
+        var names: [String] = []
+        for doc in try Yams.compose_all(yaml: text) {
+            let name = try #require(doc["metadata"]?["name"]?.string)
+            api.nad("default", name, try #require(doc["spec"]?["config"]?.string))
+            names.append(name)
+        }
+        #expect(names.count == 7)
+        let conf = try MultusConfig(NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"m","type":"multus","delegates":[{"type":"bridge"}]}"#.utf8)))
+        let r = DelegateResolver(conf: conf, api: api, ifName: "eth0")
+        let d = try r.resolve(pod: Pod(namespace: "default", name: "p", annotations: [NetworkSelection.annotation: names.joined(separator: ",")]))
+        #expect(d.dropFirst().map(\.name) == names.map { "default/\($0)" })
+        #expect(d.dropFirst().map(\.ifName) == (1...7).map { "net\($0)" })
+        for delegate in d.dropFirst() { _ = try delegate.list() }
+        #expect(try d[1].list().name == "my-cni2-conf")
     }
 }
