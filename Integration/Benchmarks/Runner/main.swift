@@ -191,7 +191,10 @@ do {
     rows.append(Row(benchmark: "bridge+host-local DEL", metric: "CPU", unit: "ms", ours: brDelCPU[0], reference: brDelCPU[1], target: nil))
 }
 
-// 4. Binary sizes (stripped release builds vs Debian's).
+// 4. multus against its delegates alone (ours against ours: Debian has no multus).
+let multusLines = FileSystem.exists(ours + "/multus") ? try MultusBenchmark(ours: ours, runs: min(runs, 200)).run() : []
+
+// 5. Binary sizes (stripped release builds vs Debian's).
 var sizes: [JSONValue] = []
 for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge"] {
     var st = [stat(), stat()]
@@ -212,6 +215,13 @@ for r in rows {
 table += "\n| binary | ours | Go | ratio |\n|---|---|---|---|\n"
 for s in sizes {
     table += "| \(s["plugin"]!.stringValue!) | \(s["ours_MiB"]!.serializedString()) MiB | \(s["reference_MiB"]!.serializedString()) MiB | \(s["ratio"]!.serializedString()) |\n"
+}
+if !multusLines.isEmpty {
+    table += "\n| multus | ours median (p90) | baseline median (p90) | difference | target |\n|---|---|---|---|---|\n"
+    for l in multusLines {
+        let diff = l.perExtra.map { "\(format($0, 2)) ms per extra network" } ?? "+\(format(l.a.median - l.b.median, 2)) ms"
+        table += "| \(l.name) | \(format(l.a.median, 2)) (\(format(l.a.p90, 2))) ms | \(format(l.b.median, 2)) (\(format(l.b.p90, 2))) ms | \(diff) | \(l.target) |\n"
+    }
 }
 print("cni-bench: \(runs) runs of each, alternating ours and the reference (\(reference))\n")
 print(table)
