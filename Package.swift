@@ -21,6 +21,13 @@ let staticRelease: [LinkerSetting] = [
     .linkedLibrary("swiftSynchronization", .when(platforms: [.linux], configuration: .release)),
 ]
 
+/// multus links full Foundation through Yams (the kubeconfig's YAML): statically, its C parts are
+/// named explicitly. Nothing of it runs unless a kubeconfig is read.
+let staticReleaseWithFoundation: [LinkerSetting] = staticRelease + [
+    .linkedLibrary("CoreFoundation", .when(platforms: [.linux], configuration: .release)),
+    .linkedLibrary("_FoundationICU", .when(platforms: [.linux], configuration: .release)),
+]
+
 let package = Package(
     name: "swift-cni",
     platforms: [.macOS(.v15)],
@@ -104,7 +111,7 @@ let package = Package(
         .target(name: "Multus", dependencies: ["Basics", "CNI", "CNIInvoke", "CNIRuntime", "IPAddressing", "Kubernetes", "LinuxSystem", "NetNS", "Netlink", "PluginKit"],
                 path: "Sources/Plugins/Multus"),
         .executableTarget(name: "multus", dependencies: ["Multus", "PluginKit"],
-                          path: "Sources/Executables/multus", linkerSettings: staticRelease),
+                          path: "Sources/Executables/multus", linkerSettings: staticReleaseWithFoundation),
         .executableTarget(name: "host-local", dependencies: ["HostLocal", "PluginKit"],
                           path: "Sources/Executables/host-local", linkerSettings: staticRelease),
         .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],

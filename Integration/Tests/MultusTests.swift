@@ -51,8 +51,10 @@ struct MultusTests {
             """#
         }
 
-        func run(_ command: String, _ conf: String, netns: String? = nil) throws -> Command {
-            try s.plugin(BuildProducts.path("multus"), command, conf, ifName: "eth0", netns: netns, args: args)
+        func run(_ command: String, _ conf: String, netns: String? = nil, containerID: String = "ctr1",
+                 args: String? = nil) throws -> Command {
+            try s.plugin(BuildProducts.path("multus"), command, conf, ifName: "eth0", containerID: containerID, netns: netns,
+                         args: args ?? self.args)
         }
 
         func reservations(_ network: String) -> [String] {
@@ -181,6 +183,30 @@ struct MultusTests {
         #expect(check.status == 0, "\(check.stdout)")
         #expect(try sc.run("DEL", conf).status == 0)
         #expect(sc.podLinks == ["lo"])
+    }
+
+    /// GC (1.1.0): an attachment the runtime no longer lists is taken down (links, reservations,
+    /// caches), the live one is left alone.
+    @Test func gcTakesDownWhatTheRuntimeNoLongerHas() throws {
+        let sc = try Scene(annotation: "mv")
+        let pod2 = try NetNS("pod2")
+        try sc.api.createPod("ns1", "web2", annotations: ["k8s.v1.cni.cncf.io/networks": "mv"])
+        let conf = try sc.conf().replacingOccurrences(of: #""cniVersion":"1.0.0","name":"multus-cni-network""#,
+                                                        with: #""cniVersion":"1.1.0","name":"multus-cni-network""#)
+        try #require(try sc.run("ADD", conf).status == 0)
+        let second = try sc.run("ADD", conf, netns: pod2.path, containerID: "ctr2",
+                                args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web2")
+        try #require(second.status == 0, "\(second.stdout)")
+        #expect(sc.reservations("mv").count == 2 && sc.reservations("cluster").count == 2)
+        let gcConf = conf.dropLast() + #","cni.dev/valid-attachments":[{"containerID":"ctr1","ifname":"eth0"}]}"#
+        let gc = try sc.s.host.exec([BuildProducts.path("multus")], env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "GC",
+                                                                        "CNI_PATH": BuildProducts.directory]).withStdin(String(gcConf))
+        #expect(gc.status == 0, "\(gc.stdout)")
+        #expect(sc.reservations("mv") == ["10.61.0.2"] && sc.reservations("cluster") == ["10.60.0.2"])
+        #expect(try pod2.ipJSON("link", "show").arrayValue?.count == 1)            // only lo
+        #expect(sc.podLinks == ["eth0", "lo", "net1"])
+        #expect(FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr1")))
+        #expect(!FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr2")))
     }
 
     /// Ten networks on one pod.

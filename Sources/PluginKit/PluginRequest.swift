@@ -36,14 +36,14 @@ public struct PluginRequest: Sendable {
                              path: path, stdin: stdin, config: config, version: version, environment: env)
     }
 
-    /// A DEL of another attachment of the same network, whose namespace is not known (a meta
-    /// plugin's GC of an attachment the runtime no longer has).
-    public func del(containerID other: String) -> PluginRequest {
+    /// A DEL of another attachment of the same network (a meta plugin's GC of an attachment the
+    /// runtime no longer has); `netns` empty when it is gone.
+    public func del(containerID other: String, netns: String) -> PluginRequest {
         var env = environment
         env["CNI_COMMAND"] = Command.del.rawValue
         env["CNI_CONTAINERID"] = other
-        env["CNI_NETNS"] = ""
-        return PluginRequest(command: .del, containerID: other, netns: "", ifName: ifName, rawArgs: rawArgs,
+        env["CNI_NETNS"] = netns
+        return PluginRequest(command: .del, containerID: other, netns: netns, ifName: ifName, rawArgs: rawArgs,
                              path: path, stdin: stdin, config: config, version: version, environment: env)
     }
 

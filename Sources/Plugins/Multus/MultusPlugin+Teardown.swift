@@ -1,6 +1,7 @@
 import CNI
 import CNIRuntime
 import Kubernetes
+import LinuxSystem
 import PluginKit
 
 extension MultusPlugin {
@@ -86,7 +87,8 @@ extension MultusPlugin {
                         live[list.name, default: (list, [])].attachments.insert(Attachment(containerID: id, ifname: d.ifName))
                     }
                 } else {
-                    try del(r.del(containerID: id))
+                    let netns = FileSystem.exists(entry.netns) ? entry.netns : ""
+                    try del(r.del(containerID: id, netns: netns))
                 }
             }
         }

@@ -101,7 +101,7 @@ public struct MultusPlugin: Plugin {
         }
         let delegates = try c.resolver.resolve(pod: pod)
         try c.cache.write(r.containerID, .init(podNamespace: c.podRef.namespace, podName: c.podRef.name, podUID: c.podRef.uid,
-                                               delegates: delegates))
+                                               netns: r.netns, delegates: delegates))
         var results: [CNIRuntime.VersionedResult] = []
         for (i, d) in delegates.enumerated() {
             do {

@@ -14,6 +14,8 @@ struct ScratchCache {
         var podNamespace: String
         var podName: String
         var podUID: String
+        /// CNI_NETNS of the ADD (a GC's DEL of a stale attachment uses it while it exists).
+        var netns: String = ""
         var delegates: [MultusDelegate]
     }
 
@@ -25,6 +27,7 @@ struct ScratchCache {
         o["podNamespace"] = .string(e.podNamespace)
         o["podName"] = .string(e.podName)
         o["podUID"] = .string(e.podUID)
+        o["netns"] = .string(e.netns)
         o["delegates"] = .array(e.delegates.map(\.json))
         do {
             try FileSystem.makeDirectories(directory, mode: 0o700)
@@ -48,7 +51,7 @@ struct ScratchCache {
         var delegates: [MultusDelegate] = []
         for d in list { delegates.append(try MultusDelegate(json: d)) }
         return Entry(podNamespace: try r.string("podNamespace") ?? "", podName: try r.string("podName") ?? "",
-                     podUID: try r.string("podUID") ?? "", delegates: delegates)
+                     podUID: try r.string("podUID") ?? "", netns: try r.string("netns") ?? "", delegates: delegates)
     }
 
     func remove(_ containerID: String) { try? FileSystem.remove(path(containerID)) }
