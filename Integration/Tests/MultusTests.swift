@@ -77,9 +77,13 @@ struct MultusTests {
             [{"name":"mv","interface":"net1"},{"name":"hd"},
              {"name":"mv-static","interface":"ext0","ips":["10.62.0.5/24"],"mac":"c2:00:00:00:aa:01"}]
             """#)
-        let conf = try sc.conf()
+        let log = sc.s.dir.file("multus.log")
+        let conf = try sc.conf(#","logFile":"\#(log)","logLevel":"verbose","logToStderr":false"#)
         let add = try sc.run("ADD", conf)
         try #require(add.status == 0, "\(add.stdout)")
+        // The log says what was attached, as upstream's event does.
+        let logged = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(logged.contains("[verbose] Add net1 [10.61.0.2/24] from ns1/mv"), "\(logged)")
         // The master's result is what multus answers: the bridge's, on eth0.
         #expect(add.json?["ips"]?.arrayValue?.first?["address"] == "10.60.0.2/24")
         #expect(sc.podLinks == ["eth0", "ext0", "lo", "net1", "net2"])

@@ -19,8 +19,12 @@ extension MultusPlugin {
         for d in delegates.reversed() {
             steps.run { try prefixed("multus: DEL of network \(d.name) (\(d.ifName))") { try c.runtime.del(d.list(), c.runtimeConf(d)) } }
         }
-        try steps.finish()
+        do { try steps.finish() } catch {
+            c.log.error("DEL \(r.containerID): \(error) (the delegate cache stays for the next DEL)")
+            throw error
+        }
         c.cache.remove(r.containerID)
+        c.log.verbose("DEL \(r.containerID): \(delegates.count) networks removed")
     }
 
     /// The attachment's delegates: cached by its ADD, else resolved again from the pod (an ADD

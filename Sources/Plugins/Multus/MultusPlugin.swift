@@ -52,6 +52,7 @@ public struct MultusPlugin: Plugin {
         let api: (any ClusterAPI)?
         let runtime: CNIRuntime
         let cache: ScratchCache
+        let log: MultusLog
 
         var resolver: DelegateResolver { DelegateResolver(conf: conf, api: api, ifName: request.ifName) }
 
@@ -77,7 +78,7 @@ public struct MultusPlugin: Plugin {
         let runtime = CNIRuntime(pluginPaths: [conf.binDir] + r.path, cacheDirectory: conf.cniDir, invoker: invoker,
                                  baseEnvironment: env)
         return Context(request: r, conf: conf, podRef: PodRef(args), args: args, api: try makeAPI(conf, r.environment),
-                       runtime: runtime, cache: ScratchCache(directory: conf.cniDir))
+                       runtime: runtime, cache: ScratchCache(directory: conf.cniDir), log: MultusLog(conf))
     }
 
     // MARK: ADD
@@ -91,6 +92,7 @@ public struct MultusPlugin: Plugin {
                 pod = try api.pod(namespace: c.podRef.namespace, name: c.podRef.name)
             } catch where error.isNotFound {
                 // Deleted before its sandbox came up: as upstream, nothing is attached.
+                c.log.verbose("ADD \(r.containerID): pod \(c.podRef.namespace)/\(c.podRef.name) not found, nothing attached")
                 return Self.placeholderResult(r)
             } catch {
                 throw error
@@ -106,7 +108,9 @@ public struct MultusPlugin: Plugin {
         for (i, d) in delegates.enumerated() {
             do {
                 results.append(try c.runtime.add(d.list(), c.runtimeConf(d)))
+                c.log.verbose("Add \(d.ifName) [\(results[i].result.ips.map { $0.address.description }.joined(separator: ","))] from \(d.name)")
             } catch {
+                c.log.error("ADD \(r.containerID): network \(d.name) (\(d.ifName)) failed: \(error)")
                 throw failedAdd(c, delegates[..<i], network: "\(d.name) (\(d.ifName))", error)
             }
         }
