@@ -57,6 +57,25 @@ struct GuestKernelTests {
         let left = try FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/mv").filter { $0.hasPrefix("10.") }
         #expect(left.count == 1)  // only eth0's
     }
+
+    /// Debian's 6.1 checks a new link's name in the asking socket's namespace (until 6.15): a
+    /// pod interface named like a host link (here the master itself) still works — created under
+    /// a temporary name and renamed in the pod — and nothing appears in the host meanwhile.
+    @Test func aPodNameTheHostAlsoHas() throws {
+        let s = try HostAndPod()
+        try s.host.ip("link", "add", "dum2", "type", "dummy")
+        try s.host.ip("link", "set", "dum2", "up")
+        let hostLinks = try s.host.ipJSON("link", "show").arrayValue?.count
+        for plugin in ["macvlan", "ipvlan"] {
+            let conf = #"{"cniVersion":"1.0.0","name":"clash","type":"\#(plugin)","master":"dum2","ipam":{"type":"host-local","subnet":"10.86.0.0/24","dataDir":"\#(s.dataDir)"}}"#
+            let add = try s.plugin(BuildProducts.path(plugin), "ADD", conf, ifName: "dum2", containerID: "c-\(plugin)")
+            try #require(add.status == 0, "\(plugin): \(add.stdout)")
+            #expect(try s.pod.link("dum2")?["linkinfo"]?["info_kind"]?.stringValue == plugin)
+            #expect(try s.host.ipJSON("link", "show").arrayValue?.count == hostLinks)
+            #expect(try s.plugin(BuildProducts.path(plugin), "DEL", conf, ifName: "dum2", containerID: "c-\(plugin)").status == 0)
+            #expect(try s.pod.link("dum2") == nil)
+        }
+    }
 }
 
 /// ipvlan on Debian's kernel (the project machines' kernel has no ipvlan).

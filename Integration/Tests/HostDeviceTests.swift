@@ -125,8 +125,13 @@ struct HostDeviceTests {
     @Test func delNeverTakesALinkItDidNotMove() throws {
         let s = try scene()
         try s.pod.ip("link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
+        // A reservation of this attachment, as an earlier ADD would have left.
+        let ipam = try s.plugin(BuildProducts.path("host-local"), "ADD", conf(s, #""device":"hd0""#), ifName: "eth0")
+        try #require(ipam.status == 0, "\(ipam.stdout)")
+        #expect(reservations(s).count == 1)
         let del = try s.plugin(hostDevice, "DEL", conf(s, #""device":"hd0""#), ifName: "eth0")
         #expect(del.status == 0, "\(del.stdout)")
+        #expect(reservations(s).isEmpty)
         #expect(try s.pod.link("eth0") != nil && s.pod.link("eth0p") != nil)
         #expect(try s.host.link("eth0") == nil)
         // A name the kernel would rewrite is refused before anything moves (R3).

@@ -131,6 +131,23 @@ struct MultusTests {
         #expect(!FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr1")))
     }
 
+    /// A conflist whose later plugin fails (route-override, after macvlan attached and reserved):
+    /// that network's own work is undone too, with the networks before it.
+    @Test func aNetworkWhoseChainFailsHalfWayLeavesNothing() throws {
+        let data = "/tmp/swcni-multus-chain-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let sc = try Scene(annotation: "mv,halfway", extraNADs: [("halfway", #"""
+            {"cniVersion":"1.0.0","name":"halfway","plugins":[
+              {"type":"macvlan","master":"vparent0","ipam":{"type":"host-local","subnet":"10.63.0.0/24","dataDir":"\#(data)"}},
+              {"type":"route-override","addecmproutes":[{"dst":"10.99.0.0/16","gws":["192.0.2.1"]}]}]}
+            """#)])
+        let add = try sc.run("ADD", try sc.conf())
+        #expect(add.status == 1 && add.json?["msg"]?.stringValue?.contains("ns1/halfway") == true, "\(add.stdout)")
+        #expect(sc.podLinks == ["lo"])
+        #expect(sc.reservations("cluster").isEmpty && sc.reservations("mv").isEmpty)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: data + "/halfway")) ?? []).filter { $0.hasPrefix("10.") }.isEmpty)
+    }
+
     /// DEL with the API server gone still takes every network down, from the cache.
     @Test func delWithTheAPIServerStoppedRemovesEverything() throws {
         let sc = try Scene(annotation: "mv@net1,hd@net2")

@@ -32,7 +32,7 @@ public enum Names {
     /// a name with '%' as a template ("a%d" becomes "a0"), so the plugin would lose track of the
     /// link it made. Code 4 for CNI_IFNAME; configs naming a link (bridge, master, device) pass 7.
     public static func validateInterfaceName(_ name: String, code: CNIError.Code = .invalidEnvironment,
-                                             what: String = "interface name") throws(CNIError) {
+                                             what: String = "interface name", allowTemplate: Bool = false) throws(CNIError) {
         if name.isEmpty { throw CNIError(code, "\(what) is empty") }
         if name.utf8.count > 15 {
             throw CNIError(code, "\(what) is too long", details: "\(name): interface names are at most 15 bytes")
@@ -41,7 +41,7 @@ public enum Names {
         if name.unicodeScalars.contains(where: { $0 == "/" || $0 == ":" || $0 == "\0" || $0.properties.isWhitespace }) {
             throw CNIError(code, "\(what) contains / or : or whitespace characters", details: name)
         }
-        if name.utf8.contains(UInt8(ascii: "%")) {
+        if !allowTemplate && name.utf8.contains(UInt8(ascii: "%")) {
             throw CNIError(code, "\(what) contains %", details: "\(name): the kernel would rename it from a template")
         }
     }

@@ -20,7 +20,8 @@ public struct PodAttachment {
     public init(_ r: PluginRequest) throws {
         request = r
         do { namespace = try NetworkNamespace(path: r.netns) } catch {
-            throw CNIError(.invalidEnvironment, "failed to open netns \"\(r.netns)\"", details: error.description)
+            // A path that is no namespace is the runtime's mistake (4); a failed call keeps its 101.
+            throw CNIError(code: error.cniError.code, msg: "failed to open netns \"\(r.netns)\"", details: error.description)
         }
         let ns = namespace
         socket = try step("open a netlink socket in \(r.netns)") { try ns.run { try NetlinkSocket() } }
@@ -34,18 +35,45 @@ public struct PodAttachment {
     }
 
     /// Creates the pod's link as CNI_IFNAME with `create(name)` — directly in the pod's namespace,
-    /// never in the host's, so no temporary name or rename is needed and a plugin killed half-way
-    /// leaves a link its DEL finds by name — and registers its deletion.
+    /// and registers its deletion. Kernels before 6.15 check a new link's name in the namespace
+    /// of the socket that asks, not in the target one (fixed by ec061546c6cf): there, a host
+    /// link of the same name makes the create fail with EEXIST although the pod has none, and
+    /// the link is made under a temporary `veth%08x` name and renamed inside the pod instead (as
+    /// the reference always does). Either way DEL finds it: by its final name, or — killed
+    /// between create and rename — it is a temporary-named link that goes with the pod.
     public func createLink(_ what: String, rollback: Rollback, _ create: (String) throws -> Void) throws -> Link {
         try requireFreeName()
         let name = ifName, socket = socket
-        try step("create \(what) \"\(name)\"") { try create(name) }
+        do {
+            try create(name)
+        } catch let e as NetlinkError where e.isExists {
+            return try createRenamed(what, rollback: rollback, create)
+        } catch {
+            throw CNIError(code: CNIError.code(of: error), msg: "failed to create \(what) \"\(name)\"", details: "\(error)")
+        }
         rollback.onFailure("delete the new link \(name)") {
-            if let l = try socket.link(named: name) { try socket.deleteLink(index: l.index) }
+            if let l = try socket.link(named: name) { try socket.deleteLinkIfPresent(index: l.index) }
         }
         guard let link = try socket.link(named: name) else {
             throw CNIError(.systemFailure, "link \(name) vanished after its creation")
         }
+        return link
+    }
+
+    /// The pre-6.15 path: a temporary name (free in both namespaces), then a rename in the pod.
+    func createRenamed(_ what: String, rollback: Rollback, _ create: (String) throws -> Void) throws -> Link {
+        let name = ifName, socket = socket
+        let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let temp = "veth" + String(repeating: "0", count: 8 - hex.count) + hex
+        try step("create \(what) \"\(temp)\" (to be renamed \"\(name)\")") { try create(temp) }
+        rollback.onFailure("delete the new link \(name)") {
+            if let l = try socket.link(named: temp) ?? socket.link(named: name) { try socket.deleteLinkIfPresent(index: l.index) }
+        }
+        guard let created = try socket.link(named: temp) else {
+            throw CNIError(.systemFailure, "link \(temp) vanished after its creation")
+        }
+        try step("rename \"\(temp)\" to \"\(name)\"") { try socket.setLink(index: created.index, .init(name: name)) }
+        guard let link = try socket.link(index: created.index) else { throw CNIError(.systemFailure, "link \(name) vanished") }
         return link
     }
 

@@ -144,6 +144,15 @@ public enum FileSystem {
         return [UInt64(st.st_dev), UInt64(st.st_ino)]
     }
 
+    /// Seconds since the file was last modified; nil when it cannot be stat'ed.
+    public static func age(_ path: String) -> Double? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec - st.st_mtim.tv_sec) + Double(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9
+    }
+
     /// The permission bits of a file.
     public static func mode(_ path: String) throws(SystemError) -> mode_t {
         var st = stat()

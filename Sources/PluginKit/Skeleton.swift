@@ -54,6 +54,7 @@ public enum Skeleton {
             }
             let config = try NetConf(bytes: stdin)
             errorVersion = config.cniVersionString
+            try validateAttachment(command, env)
             let request = try request(command, env, stdin: stdin, config: config, supported: plugin.supportedVersions)
             out.stdout = try dispatch(plugin, request)
         } catch {
@@ -70,12 +71,17 @@ public enum Skeleton {
             throw CNIError(.invalidEnvironment, "required env variables [\(missing.joined(separator: ","))] missing")
         }
         guard let command else { throw CNIError(.invalidEnvironment, "unknown CNI_COMMAND: \(commandText)") }
-        if command.namesAnAttachment {
-            try Names.validateContainerID(env["CNI_CONTAINERID"] ?? "")
-            try Names.validateInterfaceName(env["CNI_IFNAME"] ?? "")
-            try checkNotOwnNamespace(env)
-        }
         return command
+    }
+
+    /// The attachment's names (after the config, as the reference checks them): a container ID
+    /// and an interface name the kernel takes as they are. DEL accepts a `%` template name: an
+    /// attachment made with one by an older version must still release what it holds.
+    static func validateAttachment(_ command: Command, _ env: [String: String]) throws(CNIError) {
+        guard command.namesAnAttachment else { return }
+        try Names.validateContainerID(env["CNI_CONTAINERID"] ?? "")
+        try Names.validateInterfaceName(env["CNI_IFNAME"] ?? "", allowTemplate: command == .del)
+        try checkNotOwnNamespace(env)
     }
 
     static func request(_ command: Command, _ env: [String: String], stdin: [UInt8], config: NetConf,

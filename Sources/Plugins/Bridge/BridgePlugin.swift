@@ -31,7 +31,7 @@ public struct BridgePlugin: DelegatesIPAM {
                                                   mtu: conf.mtu > 0 ? UInt32(conf.mtu) : nil, mac: conf.mac,
                                                   vlan: conf.vlan, trunk: conf.trunk, hairpin: conf.hairpinMode,
                                                   isolated: conf.portIsolation), bridge: bridge)
-            rollback.onFailure("delete the veth pair") { try links.host.deleteLink(index: port.index) }
+            rollback.onFailure("delete the veth pair") { try links.host.deleteLinkIfPresent(index: port.index) }
             guard let podLink = try pod.socket.link(named: r.ifName) else {
                 throw CNIError(.systemFailure, "failed to lookup \"\(r.ifName)\" in the pod")
             }

@@ -31,7 +31,7 @@ enum Masquerade {
     /// The attachment's rules, their removal registered first.
     func setup(_ addresses: [IPPrefix], _ r: PluginRequest, rollback: Rollback) throws(FirewallError) {
         let network = r.config.name, ifName = r.ifName, id = r.containerID
-        rollback.onFailure("remove the masquerading rules") { try? teardown(network: network, ifName: ifName, containerID: id) }
+        rollback.onFailure("remove the masquerading rules") { try teardown(network: network, ifName: ifName, containerID: id) }
         try setup(addresses, network: network, ifName: ifName, containerID: id)
     }
 

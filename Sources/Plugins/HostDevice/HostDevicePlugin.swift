@@ -91,6 +91,8 @@ public struct HostDevicePlugin: DelegatesIPAM {
                 try moveOut(r, pod: NetworkNamespace(path: r.netns))
             } catch NetNSError.notFound {
                 // The namespace is gone, and with it our claim on the device: release IPAM only.
+            } catch NetNSError.notANamespace {
+                // A leftover file where the namespace was mounted: no device can be in it either.
             }
         }
         if let ipam = r.config.ipamType { try delegate.del(ipam, r) }

@@ -13,8 +13,8 @@ extension MultusPlugin {
     /// what the delegates hold (multus#920, #1087). The cache stays while any DEL failed, so a
     /// retried DEL finishes the job (multus#355).
     public func del(_ r: PluginRequest) throws {
-        let c = try context(r)
-        let delegates = try delegatesForTeardown(c)
+        var c = try context(r)
+        let delegates = try delegatesForTeardown(&c)
         var steps = BestEffort()
         for d in delegates.reversed() {
             steps.run { try prefixed("multus: DEL of network \(d.name) (\(d.ifName))") { try c.runtime.del(d.list(), c.runtimeConf(d)) } }
@@ -29,9 +29,19 @@ extension MultusPlugin {
 
     /// The attachment's delegates: cached by its ADD, else resolved again from the pod (an ADD
     /// that never wrote a cache attached nothing beyond them).
-    func delegatesForTeardown(_ c: Context) throws -> [MultusDelegate] {
-        if let entry = try c.cache.read(c.request.containerID) { return entry.delegates }
-        guard let api = c.api, c.podRef.isSet else {
+    func delegatesForTeardown(_ c: inout Context) throws -> [MultusDelegate] {
+        if let entry = try c.cache.read(c.request.containerID) {
+            // The pod as the ADD knew it (a GC's DEL has no CNI_ARGS of its own): IPAM plugins
+            // that key on the pod release by it.
+            if !c.podRef.isSet {
+                c.podRef.namespace = entry.podNamespace
+                c.podRef.name = entry.podName
+                c.podRef.uid = entry.podUID
+                c.podRef.infraContainerID = entry.infraContainerID
+            }
+            return entry.delegates
+        }
+        guard let api = try c.api, c.podRef.isSet else {
             // No cluster: the static delegates are all there is.
             return try c.resolver.resolve(pod: nil)
         }
@@ -52,6 +62,10 @@ extension MultusPlugin {
     }
 
     // MARK: CHECK, STATUS, GC
+
+    /// How long an incomplete cache entry counts as an ADD in progress (multus's own ADD waits
+    /// at most 45 s for readiness, then attaches).
+    static let addGracePeriod = 600.0
 
     /// CHECK of every delegate of the attachment (upstream checks only static delegates); a
     /// network whose configuration predates CHECK (< 0.4.0) has nothing to check.
@@ -85,6 +99,8 @@ extension MultusPlugin {
         for id in c.cache.containerIDs() {
             steps.run {
                 guard let entry = try c.cache.read(id) else { return }
+                // An ADD still attaching (not complete, written moments ago) is not stale.
+                if !entry.complete && (c.cache.age(id) ?? 0) < Self.addGracePeriod { return }
                 if validIDs.contains(id) {
                     for d in entry.delegates {
                         let list = try d.list()

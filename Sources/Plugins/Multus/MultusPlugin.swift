@@ -47,14 +47,17 @@ public struct MultusPlugin: Plugin {
     struct Context {
         let request: PluginRequest
         let conf: MultusConfig
-        let podRef: PodRef
+        var podRef: PodRef
         let args: CNIArgs
-        let api: (any ClusterAPI)?
+        /// Made on first use: a DEL that finds its cache never reads the kubeconfig.
+        let lazyAPI: LazyAPI
         let runtime: CNIRuntime
         let cache: ScratchCache
         let log: MultusLog
 
-        var resolver: DelegateResolver { DelegateResolver(conf: conf, api: api, ifName: request.ifName) }
+        var api: (any ClusterAPI)? { get throws { try lazyAPI.get() } }
+
+        var resolver: DelegateResolver { get throws { DelegateResolver(conf: conf, api: try api, ifName: request.ifName) } }
 
         /// What one delegate is run with: its interface, the pod's arguments and its own.
         func runtimeConf(_ d: MultusDelegate) -> RuntimeConf {
@@ -77,8 +80,22 @@ public struct MultusPlugin: Plugin {
         for k in ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"] { env[k] = nil }
         let runtime = CNIRuntime(pluginPaths: [conf.binDir] + r.path, cacheDirectory: conf.cniDir, invoker: invoker,
                                  baseEnvironment: env)
-        return Context(request: r, conf: conf, podRef: PodRef(args), args: args, api: try makeAPI(conf, r.environment),
+        let make = makeAPI, fullEnv = r.environment
+        return Context(request: r, conf: conf, podRef: PodRef(args), args: args, lazyAPI: LazyAPI { try make(conf, fullEnv) },
                        runtime: runtime, cache: ScratchCache(directory: conf.cniDir), log: MultusLog(conf))
+    }
+
+    /// The cluster client, made once, when first asked for.
+    final class LazyAPI {
+        private let make: () throws -> (any ClusterAPI)?
+        private var made: (any ClusterAPI)??
+        init(_ make: @escaping () throws -> (any ClusterAPI)?) { self.make = make }
+        func get() throws -> (any ClusterAPI)? {
+            if let made { return made }
+            let api = try make()
+            made = .some(api)
+            return api
+        }
     }
 
     // MARK: ADD
@@ -87,7 +104,7 @@ public struct MultusPlugin: Plugin {
         let c = try context(r)
         try waitForReadiness(c.conf)
         var pod: Pod?
-        if let api = c.api, c.podRef.isSet {
+        if let api = try c.api, c.podRef.isSet {
             do {
                 pod = try api.pod(namespace: c.podRef.namespace, name: c.podRef.name)
             } catch where error.isNotFound {
@@ -102,8 +119,10 @@ public struct MultusPlugin: Plugin {
             }
         }
         let delegates = try c.resolver.resolve(pod: pod)
-        try c.cache.write(r.containerID, .init(podNamespace: c.podRef.namespace, podName: c.podRef.name, podUID: c.podRef.uid,
-                                               netns: r.netns, delegates: delegates))
+        // Not complete until every delegate is attached: a GC meanwhile leaves it alone.
+        var entry = ScratchCache.Entry(podNamespace: c.podRef.namespace, podName: c.podRef.name, podUID: c.podRef.uid,
+                                       infraContainerID: c.podRef.infraContainerID, netns: r.netns, complete: false, delegates: delegates)
+        try c.cache.write(r.containerID, entry)
         var results: [CNIRuntime.VersionedResult] = []
         for (i, d) in delegates.enumerated() {
             do {
@@ -111,7 +130,8 @@ public struct MultusPlugin: Plugin {
                 c.log.verbose("Add \(d.ifName) [\(results[i].result.ips.map { $0.address.description }.joined(separator: ","))] from \(d.name)")
             } catch {
                 c.log.error("ADD \(r.containerID): network \(d.name) (\(d.ifName)) failed: \(error)")
-                throw failedAdd(c, delegates[..<i], network: "\(d.name) (\(d.ifName))", error)
+                // The failing network too: a chain whose later plugin failed keeps the earlier ones' work.
+                throw failedAdd(c, delegates[...i], network: "\(d.name) (\(d.ifName))", error)
             }
         }
         do {
@@ -119,7 +139,9 @@ public struct MultusPlugin: Plugin {
         } catch {
             throw failedAdd(c, delegates[...], network: "default-route", error)
         }
-        if let api = c.api, let pod {
+        entry.complete = true
+        try c.cache.write(r.containerID, entry)
+        if let api = try c.api, let pod {
             let moved = delegates.contains { !$0.defaultRoute.isEmpty }
             let status = zip(delegates, results).map { d, res in
                 NetworkStatus.entry(d, res.result, netns: r.netns, isDefault: moved ? !d.defaultRoute.isEmpty : d.isMaster)
@@ -136,7 +158,8 @@ public struct MultusPlugin: Plugin {
     /// goes, and the error names the network that failed.
     func failedAdd(_ c: Context, _ done: ArraySlice<MultusDelegate>, network: String, _ error: any Error) -> CNIError {
         let undo = undoAdd(c, done)
-        c.cache.remove(c.request.containerID)
+        // What could not be undone stays on record for the runtime's DEL.
+        if undo.isEmpty { c.cache.remove(c.request.containerID) }
         let e = CNIError.from(error)
         return CNIError(code: e.code, msg: "multus: network \(network) failed: \(e.msg)",
                         details: ([e.details] + undo).filter { !$0.isEmpty }.joined(separator: "; "))

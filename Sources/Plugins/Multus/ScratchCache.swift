@@ -14,8 +14,11 @@ struct ScratchCache {
         var podNamespace: String
         var podName: String
         var podUID: String
+        var infraContainerID: String = ""
         /// CNI_NETNS of the ADD (a GC's DEL of a stale attachment uses it while it exists).
         var netns: String = ""
+        /// False while the ADD is attaching (and after one that died half-way).
+        var complete: Bool = true
         var delegates: [MultusDelegate]
     }
 
@@ -27,7 +30,9 @@ struct ScratchCache {
         o["podNamespace"] = .string(e.podNamespace)
         o["podName"] = .string(e.podName)
         o["podUID"] = .string(e.podUID)
+        o["infraContainerID"] = .string(e.infraContainerID)
         o["netns"] = .string(e.netns)
+        o["complete"] = .bool(e.complete)
         o["delegates"] = .array(e.delegates.map(\.json))
         do {
             try FileSystem.makeDirectories(directory, mode: 0o700)
@@ -51,10 +56,14 @@ struct ScratchCache {
         var delegates: [MultusDelegate] = []
         for d in list { delegates.append(try MultusDelegate(json: d)) }
         return Entry(podNamespace: try r.string("podNamespace") ?? "", podName: try r.string("podName") ?? "",
-                     podUID: try r.string("podUID") ?? "", netns: try r.string("netns") ?? "", delegates: delegates)
+                     podUID: try r.string("podUID") ?? "", infraContainerID: try r.string("infraContainerID") ?? "",
+                     netns: try r.string("netns") ?? "", complete: try r.bool("complete") ?? true, delegates: delegates)
     }
 
     func remove(_ containerID: String) { try? FileSystem.remove(path(containerID)) }
+
+    /// Seconds since the entry was last written (nil when it cannot be told).
+    func age(_ containerID: String) -> Double? { FileSystem.age(path(containerID)) }
 
     /// The container IDs that have a cache (GC), leaving out the libcni result cache directory.
     func containerIDs() -> [String] {
