@@ -51,6 +51,14 @@ public struct CNIArgs: Sendable, Equatable {
         }
     }
 
-    /// "K=V;K2=V2", as libcni builds CNI_ARGS from a runtime's pairs.
-    public var encoded: String { pairs.map { "\($0.key)=\($0.value)" }.joined(separator: ";") }
+    /// "K=V;K2=V2", as libcni builds CNI_ARGS from a runtime's pairs. (Built by hand: the generic
+    /// `joined(separator:)` costs a protocol-conformance lookup at first use in every process.)
+    public var encoded: String {
+        var out = ""
+        for (i, p) in pairs.enumerated() {
+            if i > 0 { out += ";" }
+            out += p.key + "=" + p.value
+        }
+        return out
+    }
 }

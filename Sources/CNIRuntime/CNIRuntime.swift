@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import CNIInvoke
 import LinuxSystem
@@ -186,13 +187,18 @@ public struct CNIRuntime: Sendable {
     func run(_ command: Command, _ plugin: JSONObject, list: NetworkConfigList, rt: RuntimeConf?,
              prevResult: JSONValue?) throws(CNIError) -> [UInt8] {
         let type = plugin["type"]?.stringValue ?? ""
-        var env = baseEnvironment
+        // A new dictionary, not a mutated copy of the base: copy-on-write goes through a stdlib
+        // specialisation that instantiates its storage type from a mangled name and checks its
+        // generic requirements — a conformance scan costing ~0.2 M instructions per process in a
+        // large binary (multus).
+        var env = [String: String](minimumCapacity: baseEnvironment.count + 6)
+        for (k, v) in baseEnvironment { env[k] = v }
         env["CNI_COMMAND"] = command.rawValue
         env["CNI_CONTAINERID"] = rt?.containerID ?? ""
         env["CNI_NETNS"] = rt?.netns ?? ""
         env["CNI_ARGS"] = rt?.args.encoded ?? ""
         env["CNI_IFNAME"] = rt?.ifName ?? ""
-        env["CNI_PATH"] = pluginPaths.joined(separator: ":")
+        env["CNI_PATH"] = pluginPaths.joinedWith(":")
         let stdin = requestConfig(plugin, list: list, rt: rt, prevResult: prevResult)
         do {
             return try invoker.invoke(type: type, paths: pluginPaths, environment: env, stdin: stdin)

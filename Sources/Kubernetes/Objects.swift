@@ -13,13 +13,8 @@ public struct Pod: Sendable, Equatable {
     }
 
     init(json: JSONValue) throws(KubeError) {
-        guard let meta = json["metadata"], let name = meta["name"]?.stringValue else {
-            throw KubeError(.invalidResponse, "read pod", "no metadata.name")
-        }
-        var annotations: [String: String] = [:]
-        for e in meta["annotations"]?.objectValue ?? JSONObject() { annotations[e.key] = e.value.stringValue ?? "" }
-        self.init(namespace: meta["namespace"]?.stringValue ?? "", name: name, uid: meta["uid"]?.stringValue ?? "",
-                  annotations: annotations)
+        let m = try ObjectMeta(json, kind: "pod")
+        self.init(namespace: m.namespace, name: m.name, uid: m.uid, annotations: m.annotations)
     }
 }
 
@@ -36,13 +31,26 @@ public struct NetworkAttachmentDefinition: Sendable, Equatable {
     }
 
     init(json: JSONValue) throws(KubeError) {
+        let m = try ObjectMeta(json, kind: "network-attachment-definition")
+        self.init(namespace: m.namespace, name: m.name, config: json["spec"]?["config"]?.stringValue ?? "", annotations: m.annotations)
+    }
+}
+
+/// The `metadata` fields the plugins read from any object.
+struct ObjectMeta {
+    var name: String
+    var namespace: String
+    var uid: String
+    var annotations: [String: String] = [:]
+
+    init(_ json: JSONValue, kind: String) throws(KubeError) {
         guard let meta = json["metadata"], let name = meta["name"]?.stringValue else {
-            throw KubeError(.invalidResponse, "read network-attachment-definition", "no metadata.name")
+            throw KubeError(.invalidResponse, "read \(kind)", "no metadata.name")
         }
-        var annotations: [String: String] = [:]
+        self.name = name
+        namespace = meta["namespace"]?.stringValue ?? ""
+        uid = meta["uid"]?.stringValue ?? ""
         for e in meta["annotations"]?.objectValue ?? JSONObject() { annotations[e.key] = e.value.stringValue ?? "" }
-        self.init(namespace: meta["namespace"]?.stringValue ?? "", name: name,
-                  config: json["spec"]?["config"]?.stringValue ?? "", annotations: annotations)
     }
 }
 

@@ -76,13 +76,19 @@ public struct MultusPlugin: Plugin {
     func context(_ r: PluginRequest) throws -> Context {
         let conf = try MultusConfig(r.config)
         let args = try CNIArgs(parsing: r.rawArgs)
-        var env = r.environment
-        for k in ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"] { env[k] = nil }
+        // The delegates' base environment: ours without the protocol's variables (the runtime sets
+        // them per delegate), built anew rather than by mutating a copy (see CNIRuntime.run).
+        var env = [String: String](minimumCapacity: r.environment.count)
+        for (k, v) in r.environment where !ProtocolVariables.names.contains(k) { env[k] = v }
         let runtime = CNIRuntime(pluginPaths: [conf.binDir] + r.path, cacheDirectory: conf.cniDir, invoker: invoker,
                                  baseEnvironment: env)
         let make = makeAPI, fullEnv = r.environment
         return Context(request: r, conf: conf, podRef: PodRef(args), args: args, lazyAPI: LazyAPI { try make(conf, fullEnv) },
                        runtime: runtime, cache: ScratchCache(directory: conf.cniDir), log: MultusLog(conf))
+    }
+
+    enum ProtocolVariables {
+        static let names = ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"]
     }
 
     /// The cluster client, made once, when first asked for.
