@@ -72,26 +72,56 @@ extension JSONValue {
         }
     }
 
+    /// A JSON string as Go escapes it: `"` `\\` `\n` `\r` `\t` short, other controls and the
+    /// HTML-sensitive `<` `>` `&` and U+2028/U+2029 as `\u00XX`; everything else as its UTF-8.
+    /// Works on the UTF-8 bytes, copying runs that need no escape in one go (no per-scalar work,
+    /// no allocation per string).
     static func writeString(_ s: String, into out: inout [UInt8]) {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        func u(_ v: UInt32) {
-            out.append(contentsOf: [0x5C, UInt8(ascii: "u"), hex[Int(v >> 12 & 0xF)], hex[Int(v >> 8 & 0xF)],
-                                    hex[Int(v >> 4 & 0xF)], hex[Int(v & 0xF)]])
+        out.append(0x22)
+        var s = s
+        s.withUTF8 { buf in
+            let n = buf.count
+            var run = 0, i = 0
+            func flush() { if run < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[run..<i])) } }
+            while i < n {
+                let c = buf[i]
+                var escape: UInt32?
+                var width = 1
+                switch c {
+                case 0x22, 0x5C, 0x0A, 0x0D, 0x09, 0..<0x20, 0x3C, 0x3E, 0x26: escape = UInt32(c)
+                case 0xE2 where i + 2 < n && buf[i + 1] == 0x80 && (buf[i + 2] == 0xA8 || buf[i + 2] == 0xA9):
+                    escape = buf[i + 2] == 0xA8 ? 0x2028 : 0x2029
+                    width = 3
+                default: break
+                }
+                if let e = escape {
+                    flush()
+                    writeEscape(e, into: &out)
+                    i += width
+                    run = i
+                } else {
+                    i += 1
+                }
+            }
+            flush()
         }
         out.append(0x22)
-        for scalar in s.unicodeScalars {
-            let v = scalar.value
-            switch v {
-            case 0x22: out.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20, 0x3C, 0x3E, 0x26, 0x2028, 0x2029: u(v)
-            case 0x20..<0x80: out.append(UInt8(v))
-            default: out.append(contentsOf: Array(String(scalar).utf8))
+    }
+
+    static func writeEscape(_ v: UInt32, into out: inout [UInt8]) {
+        switch v {
+        case 0x22: out.append(0x5C); out.append(0x22)
+        case 0x5C: out.append(0x5C); out.append(0x5C)
+        case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+        default:
+            out.append(0x5C)
+            out.append(UInt8(ascii: "u"))
+            for shift in [12, 8, 4, 0] as [UInt32] {
+                let d = UInt8(v >> shift & 0xF)
+                out.append(d < 10 ? 48 + d : 87 + d)
             }
         }
-        out.append(0x22)
     }
 }
