@@ -1,5 +1,6 @@
 import CNI
 import Bridge
+import EgressRouter
 import HostLocal
 import Ipvlan
 import Macvlan
@@ -25,6 +26,7 @@ import TestSupport
         ("bridge", "maxid", #""vlanTrunk":[{"minID":1,"maxID":@}]"#),
         ("route-override", "priority", #""addroutes":[{"dst":"10.9.0.0/16","priority":@}]"#),
         ("route-override", "table", #""addroutes":[{"dst":"10.9.0.0/16","table":@}]"#),
+        ("egress-router", "mtu", #""interfaceArgs":{"mtu":@},"ip":{"addresses":["192.168.12.99/24"]}"#),
     ]
 
     /// The result-route keys of the IPAM plugins' `routes`.
@@ -47,6 +49,7 @@ import TestSupport
         case "bridge": return BridgePlugin()
         case "host-local": return HostLocalPlugin()
         case "static": return StaticPlugin()
+        case "egress-router": return EgressRouterPlugin()
         default: return RouteOverridePlugin()
         }
     }

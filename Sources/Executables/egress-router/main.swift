@@ -1,0 +1,4 @@
+import EgressRouter
+import PluginKit
+
+Skeleton.main(EgressRouterPlugin())
