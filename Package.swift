@@ -66,7 +66,7 @@ let package = Package(
         // Running another plugin: CNI_PATH lookup, exec, reading its reply (delegates, chains).
         .target(name: "CNIInvoke", dependencies: ["Basics", "CNI", "LinuxSystem"]),
         // The plugin skeleton, IPAM delegation, Rollback, BestEffort.
-        .target(name: "PluginKit", dependencies: ["CNI", "CNIInvoke", "LinuxSystem"]),
+        .target(name: "PluginKit", dependencies: ["Basics", "CNI", "CNIInvoke", "LinuxSystem"]),
         // A link in the pod: namespace, creation, IPAM's addresses and routes, CHECK (link plugins).
         .target(name: "InterfaceSetup", dependencies: ["CNI", "Netlink", "NetNS", "LinuxSystem", "PluginKit"]),
         .target(name: "IPAM", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem"]),
@@ -124,7 +124,7 @@ let package = Package(
 
         .executableTarget(
             name: "cnitool",
-            dependencies: ["CNIRuntime", "CNIInvoke", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Basics", "CNIRuntime", "CNIInvoke", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Executables/cnitool",
             linkerSettings: staticRelease),
 
@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
-        .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "CNIInvoke", "LinuxSystem", "TestSupport"]),
+        .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "Basics", "CNIInvoke", "LinuxSystem", "TestSupport"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI", "TestSupport"]),
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "Ipvlan", "RouteOverride", "HostDevice", "Bridge", "EgressRouter",
                                                         "Firewall", "Basics", "Netlink", "InterfaceSetup", "PluginKit", "TestSupport"]),
@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(name: "MultusTests", dependencies: ["Multus", "Kubernetes", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router"],
+        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import CNIInvoke
 import Glibc
@@ -40,7 +41,7 @@ public enum Skeleton {
             let commandText = env["CNI_COMMAND"] ?? ""
             if commandText.isEmpty {
                 let versions = plugin.supportedVersions.map(\.rawValue).joined(separator: ", ")
-                out.stderr = Array("\(plugin.about)\nCNI protocol versions supported: \(versions)\n".utf8)
+                out.stderr = Array("\(plugin.about) (swift-cni \(SwiftCNI.version))\nCNI protocol versions supported: \(versions)\n".utf8)
                 return out
             }
             let command = try validateEnvironment(commandText, env)

@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import CNIInvoke
 import IPAddressing
@@ -78,7 +79,7 @@ extension Skeleton.Output {
         let out = Invocation.make("", drop: ["CNI_COMMAND", "CNI_CONTAINERID"]).run()
         #expect(out.exitCode == 0)
         #expect(out.stdout.isEmpty)
-        #expect(out.stderrText == "fake plugin v1\nCNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n")
+        #expect(out.stderrText == "fake plugin v1 (swift-cni \(SwiftCNI.version))\nCNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n")
     }
 
     @Test func unknownCommandIsCodeFour() {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import CNI
 import CNIInvoke
 import CNIRuntime
@@ -17,6 +18,7 @@ struct CNITool: ParsableCommand {
             (default eth0), CNI_CACHE_DIR (default /var/lib/cni; ours, not upstream's). The container \
             ID is "cnitool-" followed by 20 hex digits of sha512(netns path).
             """,
+        version: SwiftCNI.version,
         subcommands: [Add.self, Check.self, Del.self, GC.self, Status.self, Version.self])
 }
 
