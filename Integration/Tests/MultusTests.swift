@@ -234,7 +234,6 @@ struct MultusTests {
     @Test func tenNetworks() throws {
         var nads: [(String, String)] = []
         for i in 0..<10 {
-            try? FileManager.default.createDirectory(atPath: "/tmp", withIntermediateDirectories: true)
             nads.append(("n\(i)", #"{"cniVersion":"1.0.0","type":"macvlan","master":"vparent0","ipam":{"type":"host-local","subnet":"10.7\#(i).0.0/24","dataDir":"/tmp/swcni-multus-ten"}}"#))
         }
         defer { try? FileManager.default.removeItem(atPath: "/tmp/swcni-multus-ten") }

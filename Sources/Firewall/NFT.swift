@@ -97,4 +97,4 @@ public struct NFTRule: Sendable, Equatable {
 }
 
 /// A string as an nft quoted string (the names we put there never hold quotes; they are dropped).
-func quoted(_ s: String) -> String { "\"" + s.filter { $0 != "\"" && $0 != "\n" } + "\"" }
+public func quoted(_ s: String) -> String { "\"" + s.filter { $0 != "\"" && $0 != "\n" } + "\"" }

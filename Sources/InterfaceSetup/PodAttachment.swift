@@ -63,8 +63,7 @@ public struct PodAttachment {
     /// The pre-6.15 path: a temporary name (free in both namespaces), then a rename in the pod.
     func createRenamed(_ what: String, rollback: Rollback, _ create: (String) throws -> Void) throws -> Link {
         let name = ifName, socket = socket
-        let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let temp = "veth" + String(repeating: "0", count: 8 - hex.count) + hex
+        let temp = Link.randomVethName()
         try step("create \(what) \"\(temp)\" (to be renamed \"\(name)\")") { try create(temp) }
         rollback.onFailure("delete the new link \(name)") {
             if let l = try socket.link(named: temp) ?? socket.link(named: name) { try socket.deleteLinkIfPresent(index: l.index) }
@@ -123,9 +122,7 @@ public struct PodAttachment {
     /// The DEL of a link the plugin created in the pod: nothing to do when the namespace or the
     /// link is already gone (only "not found" means gone; any other failure is reported).
     public static func deleteLink(named ifName: String, netns: String) throws {
-        guard !netns.isEmpty else { return }
-        let pod: NetworkNamespace
-        do { pod = try NetworkNamespace(path: netns) } catch NetNSError.notFound { return }
+        guard !netns.isEmpty, let pod = try NetworkNamespace.ifPresent(path: netns) else { return }
         let socket = try step("open a netlink socket in \(netns)") { try pod.run { try NetlinkSocket() } }
         guard let link = try socket.link(named: ifName) else { return }
         try step("delete \"\(ifName)\"") { try socket.deleteLinkIfPresent(index: link.index) }
@@ -147,7 +144,7 @@ public enum MasterLink {
 
     /// The link of the namespace's IPv4 default route (the reference's default `master`).
     public static func defaultRouteInterface(_ socket: NetlinkSocket) throws -> String {
-        let routes = try socket.routes(family: .v4).filter { $0.destination.length == 0 && $0.table == Netlink.Route.mainTable }
+        let routes = try socket.defaultRoutes(family: .v4)
         guard let r = routes.min(by: { $0.priority < $1.priority }), r.linkIndex > 0,
               let link = try socket.link(index: r.linkIndex) else {
             throw CNIError(.invalidNetworkConfig, "failed to find the default route's interface for master; set \"master\"")

@@ -83,6 +83,13 @@ public enum FileSystem {
     /// A message on our stderr (cnitool, the benchmark runner; plugins leave stderr to the skeleton).
     public static func writeStderr(_ text: String) { try? writeAll(fd: 2, Array(text.utf8)) }
 
+    /// Appends to a file, creating it when missing (logs).
+    public static func append(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+        let fd = try retryingEINTR("open", subject: path) { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode) }
+        defer { close(fd) }
+        try writeAll(fd: fd, bytes, subject: path)
+    }
+
     /// Writes into an existing file in place (for /proc and /sys entries).
     public static func writeExisting(_ path: String, _ bytes: [UInt8]) throws(SystemError) {
         let fd = try retryingEINTR("open", subject: path) { open(path, O_WRONLY | O_CLOEXEC) }

@@ -61,6 +61,18 @@ public final class NetworkNamespace: @unchecked Sendable {
         self.fd = fd
     }
 
+    /// For DEL: the namespace at `path`, or nil when it is gone — no such path, or a leftover
+    /// file where it was mounted (nothing can be inside something that is not a namespace).
+    public static func ifPresent(path: String) throws(NetNSError) -> NetworkNamespace? {
+        do {
+            return try NetworkNamespace(path: path)
+        } catch .notFound, .notANamespace {
+            return nil
+        } catch {
+            throw error
+        }
+    }
+
     /// The calling thread's current namespace.
     public static func current() throws(NetNSError) -> NetworkNamespace {
         try NetworkNamespace(path: "/proc/thread-self/ns/net")

@@ -25,6 +25,15 @@ public struct Link: Sendable, Equatable {
     public var isOperUp: Bool { operstate == Kernel.IF_OPER_UP }
 }
 
+extension Link {
+    /// A random `veth%08x` name: the reference's form for a host-side veth end and for a link's
+    /// temporary name before it is renamed in the pod.
+    public static func randomVethName() -> String {
+        let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        return "veth" + String(repeating: "0", count: 8 - hex.count) + hex
+    }
+}
+
 /// macvlan modes, both ways to the kernel's values and the config's words.
 public enum MacvlanMode: String, Sendable, CaseIterable {
     case `private`, vepa, bridge, passthru, source

@@ -271,6 +271,11 @@ public final class NetlinkSocket {
     }
 
     /// Every route of a family in every table.
+    /// The main table's default routes of a family.
+    public func defaultRoutes(family: IPAddress.Family) throws(NetlinkError) -> [Route] {
+        try routes(family: family).filter { $0.destination.length == 0 && $0.table == Route.mainTable }
+    }
+
     public func routes(family: IPAddress.Family) throws(NetlinkError) -> [Route] {
         var out: [Route] = []
         try eachObject("list routes", alloc: { rtnl_route_alloc_cache(sk, family.af, 0, &$0) }) { r in

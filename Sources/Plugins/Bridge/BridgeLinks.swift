@@ -87,8 +87,7 @@ struct BridgeLinks {
     func createVeth(_ port: Port, bridge: Link) throws -> String {
         var attempt = 0
         while true {
-            let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-            let hostName = "veth" + String(repeating: "0", count: 8 - hex.count) + hex
+            let hostName = Link.randomVethName()
             do {
                 try host.createVeth(name: hostName, peer: port.peer, peerNamespaceFD: port.peerNamespaceFD,
                                     .init(mtu: port.mtu, up: true, master: bridge.index), peerChanges: .init(mtu: port.mtu, mac: port.mac))

@@ -65,7 +65,7 @@ public struct EgressRouterPlugin: Plugin {
     /// The default route of the gateway's family goes through the gateway on `link`: removed from
     /// whichever interface had it (upstream only looks at eth0), restored if the ADD fails.
     func moveDefaultRoute(_ socket: NetlinkSocket, to link: Link, via gw: IPAddress, rollback: Rollback) throws {
-        for k in try socket.routes(family: gw.family) where k.destination.length == 0 && k.table == Netlink.Route.mainTable {
+        for k in try socket.defaultRoutes(family: gw.family) {
             try step("remove the default route via \(k.gateway.map { "\($0)" } ?? "-")") { try socket.deleteRoute(k) }
             rollback.onFailure("restore the default route via \(k.gateway.map { "\($0)" } ?? "-")") { try socket.addRoute(k) }
         }
@@ -86,9 +86,7 @@ public struct EgressRouterPlugin: Plugin {
         var steps = BestEffort()
         steps.run { try PodAttachment.deleteLink(named: r.ifName, netns: r.netns) }
         steps.run {
-            guard !r.netns.isEmpty, let nft = try? NFT.locate() else { return }
-            let pod: NetworkNamespace
-            do { pod = try NetworkNamespace(path: r.netns) } catch NetNSError.notFound { return } catch NetNSError.notANamespace { return }
+            guard !r.netns.isEmpty, let nft = try? NFT.locate(), let pod = try NetworkNamespace.ifPresent(path: r.netns) else { return }
             try pod.run { try nft.apply(EgressRules.teardownScript()) }
         }
         try steps.finish()
@@ -105,9 +103,7 @@ public struct EgressRouterPlugin: Plugin {
         let have = try c.pod.socket.addresses(index: c.link.index).map(\.prefix)
         for a in conf.addresses where !have.contains(a) { throw CNIError.invalidConfig("egress-router: \(a) is not on \(c.link.name)") }
         for gw in conf.gateways {
-            let ok = try c.pod.socket.routes(family: gw.family).contains {
-                $0.destination.length == 0 && $0.gateway == gw && $0.linkIndex == c.link.index
-            }
+            let ok = try c.pod.socket.defaultRoutes(family: gw.family).contains { $0.gateway == gw && $0.linkIndex == c.link.index }
             if !ok { throw CNIError.invalidConfig("egress-router: no default route via \(gw) on \(c.link.name)") }
         }
         let nft = try NFT.locate()

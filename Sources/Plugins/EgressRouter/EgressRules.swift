@@ -1,3 +1,4 @@
+import Firewall
 import IPAddressing
 
 /// The pod's NAT rules as one nftables transaction (the plugin's decision, tested without root):
@@ -42,7 +43,4 @@ enum EgressRules {
         guard let port = d.targetPort ?? d.port else { return addr }
         return "\(addr):\(port)"
     }
-
-    /// A string as an nft quoted string (interface names never hold quotes).
-    static func quoted(_ s: String) -> String { "\"" + s.filter { $0 != "\"" && $0 != "\n" } + "\"" }
 }

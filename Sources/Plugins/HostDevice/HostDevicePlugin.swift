@@ -86,15 +86,9 @@ public struct HostDevicePlugin: DelegatesIPAM {
     /// when the host name is taken the DEL fails and the device stays in the pod, reservation kept,
     /// so that a later DEL (or the namespace's end, which returns the device) can finish.
     public func del(_ r: PluginRequest) throws {
-        if !r.netns.isEmpty {
-            do {
-                try moveOut(r, pod: NetworkNamespace(path: r.netns))
-            } catch NetNSError.notFound {
-                // The namespace is gone, and with it our claim on the device: release IPAM only.
-            } catch NetNSError.notANamespace {
-                // A leftover file where the namespace was mounted: no device can be in it either.
-            }
-        }
+        // The namespace gone (or a leftover file where it was), and with it our claim on the
+        // device: release IPAM only.
+        if !r.netns.isEmpty, let pod = try NetworkNamespace.ifPresent(path: r.netns) { try moveOut(r, pod: pod) }
         if let ipam = r.config.ipamType { try delegate.del(ipam, r) }
     }
 

@@ -21,7 +21,7 @@ enum DefaultRoute {
             guard let link = try socket.link(named: ifName) else {
                 throw CNIError(.systemFailure, "multus: default-route: no interface \(ifName) in the pod")
             }
-            for r in try socket.routes(family: gw.family) where r.destination.length == 0 && r.table == Netlink.Route.mainTable {
+            for r in try socket.defaultRoutes(family: gw.family) {
                 try step("delete the default route via \(r.gateway.map { "\($0)" } ?? "-") (default-route to \(ifName))") {
                     try socket.deleteRoute(r)
                 }

@@ -33,13 +33,7 @@ struct MultusLog {
     func log(_ l: Level, _ message: @autoclosure () -> String) {
         guard l <= level, file != nil || toStderr else { return }
         let line = Array("\(Self.timestamp()) [\(l.name)] \(message())\n".utf8)
-        if let file {
-            let fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-            if fd >= 0 {
-                try? FileSystem.writeAll(fd: fd, line)
-                close(fd)
-            }
-        }
+        if let file { try? FileSystem.append(file, line) }
         if toStderr { try? FileSystem.writeAll(fd: 2, line) }
     }
 

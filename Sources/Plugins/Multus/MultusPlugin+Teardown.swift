@@ -87,6 +87,14 @@ extension MultusPlugin {
         for d in try c.resolver.masterAndDefaults(pod: nil) { try c.runtime.status(d.list()) }
     }
 
+    /// Every network of the entry has its result in libcni's cache: its ADD got through them all.
+    func attached(_ entry: ScratchCache.Entry, _ id: String, _ c: Context) -> Bool {
+        entry.delegates.allSatisfy { d in
+            guard let name = try? d.list().name else { return false }
+            return c.runtime.cache.read(network: name, containerID: id, ifName: d.ifName) != nil
+        }
+    }
+
     /// Removes the scratch caches of attachments the runtime no longer has (DELing their
     /// delegates first, so nothing leaks), then sends each delegate network GC with the
     /// attachments of it that the valid pods still use.
@@ -99,8 +107,9 @@ extension MultusPlugin {
         for id in c.cache.containerIDs() {
             steps.run {
                 guard let entry = try c.cache.read(id) else { return }
-                // An ADD still attaching (not complete, written moments ago) is not stale.
-                if !entry.complete && (c.cache.age(id) ?? 0) < Self.addGracePeriod { return }
+                // An ADD still attaching (a network without its result yet, the cache written
+                // moments ago) is not stale.
+                if !attached(entry, id, c) && (c.cache.age(id) ?? 0) < Self.addGracePeriod { return }
                 if validIDs.contains(id) {
                     for d in entry.delegates {
                         let list = try d.list()

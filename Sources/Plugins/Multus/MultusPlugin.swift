@@ -125,10 +125,8 @@ public struct MultusPlugin: Plugin {
             }
         }
         let delegates = try c.resolver.resolve(pod: pod)
-        // Not complete until every delegate is attached: a GC meanwhile leaves it alone.
-        var entry = ScratchCache.Entry(podNamespace: c.podRef.namespace, podName: c.podRef.name, podUID: c.podRef.uid,
-                                       infraContainerID: c.podRef.infraContainerID, netns: r.netns, complete: false, delegates: delegates)
-        try c.cache.write(r.containerID, entry)
+        try c.cache.write(r.containerID, .init(podNamespace: c.podRef.namespace, podName: c.podRef.name, podUID: c.podRef.uid,
+                                               infraContainerID: c.podRef.infraContainerID, netns: r.netns, delegates: delegates))
         var results: [CNIRuntime.VersionedResult] = []
         for (i, d) in delegates.enumerated() {
             do {
@@ -145,12 +143,10 @@ public struct MultusPlugin: Plugin {
         } catch {
             throw failedAdd(c, delegates[...], network: "default-route", error)
         }
-        entry.complete = true
-        try c.cache.write(r.containerID, entry)
         if let api = try c.api, let pod {
             let moved = delegates.contains { !$0.defaultRoute.isEmpty }
             let status = zip(delegates, results).map { d, res in
-                NetworkStatus.entry(d, res.result, netns: r.netns, isDefault: moved ? !d.defaultRoute.isEmpty : d.isMaster)
+                NetworkStatus.entry(d, res.result, isDefault: moved ? !d.defaultRoute.isEmpty : d.isMaster)
             }
             try step("write the network-status of pod \(pod.namespace)/\(pod.name)") {
                 try api.patchPodAnnotations(namespace: pod.namespace, name: pod.name,

@@ -9,7 +9,7 @@ enum NetworkStatus {
 
     /// `isDefault`: the network holds the pod's default route (the master, unless a selection
     /// took it with `default-route`).
-    static func entry(_ d: MultusDelegate, _ result: CNIResult, netns: String, isDefault: Bool) -> JSONValue {
+    static func entry(_ d: MultusDelegate, _ result: CNIResult, isDefault: Bool) -> JSONValue {
         var o = JSONObject()
         o["name"] = .string(d.name)
         o["interface"] = .string(d.ifName)

@@ -17,8 +17,6 @@ struct ScratchCache {
         var infraContainerID: String = ""
         /// CNI_NETNS of the ADD (a GC's DEL of a stale attachment uses it while it exists).
         var netns: String = ""
-        /// False while the ADD is attaching (and after one that died half-way).
-        var complete: Bool = true
         var delegates: [MultusDelegate]
     }
 
@@ -32,7 +30,6 @@ struct ScratchCache {
         o["podUID"] = .string(e.podUID)
         o["infraContainerID"] = .string(e.infraContainerID)
         o["netns"] = .string(e.netns)
-        o["complete"] = .bool(e.complete)
         o["delegates"] = .array(e.delegates.map(\.json))
         do {
             try FileSystem.makeDirectories(directory, mode: 0o700)
@@ -57,7 +54,7 @@ struct ScratchCache {
         for d in list { delegates.append(try MultusDelegate(json: d)) }
         return Entry(podNamespace: try r.string("podNamespace") ?? "", podName: try r.string("podName") ?? "",
                      podUID: try r.string("podUID") ?? "", infraContainerID: try r.string("infraContainerID") ?? "",
-                     netns: try r.string("netns") ?? "", complete: try r.bool("complete") ?? true, delegates: delegates)
+                     netns: try r.string("netns") ?? "", delegates: delegates)
     }
 
     func remove(_ containerID: String) { try? FileSystem.remove(path(containerID)) }
