@@ -42,6 +42,7 @@ let package = Package(
         .executable(name: "bridge", targets: ["bridge"]),
         .executable(name: "multus", targets: ["multus"]),
         .executable(name: "egress-router", targets: ["egress-router"]),
+        .executable(name: "whereabouts", targets: ["whereabouts"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -100,13 +101,19 @@ let package = Package(
                           path: "Sources/Executables/bridge", linkerSettings: staticRelease),
         // A small Kubernetes API client (kubeconfig, service account, pods, NADs) over
         // AsyncHTTPClient, bridged to the synchronous plugin at one edge. Only multus links it.
-        .target(name: "Kubernetes", dependencies: [
-            "Basics", "CNI", "LinuxSystem",
+        // HTTPS for synchronous plugins: AsyncHTTPClient bridged to the calling thread at one edge.
+        .target(name: "HTTPBridge", dependencies: [
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .target(name: "Kubernetes", dependencies: [
+            "Basics", "CNI", "LinuxSystem", "HTTPBridge",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Multus", dependencies: ["Basics", "CNI", "CNIInvoke", "CNIRuntime", "IPAddressing", "Kubernetes", "LinuxSystem", "NetNS", "Netlink", "PluginKit"],
@@ -117,6 +124,13 @@ let package = Package(
                 path: "Sources/Plugins/EgressRouter"),
         .executableTarget(name: "egress-router", dependencies: ["EgressRouter", "PluginKit"],
                           path: "Sources/Executables/egress-router", linkerSettings: staticRelease),
+        // Cluster-wide IPAM: the embedded file store, the Kubernetes CRDs, etcd.
+        .target(name: "Whereabouts", dependencies: ["Basics", "CNI", "HTTPBridge", "IPAM", "IPAddressing", "Kubernetes", "LinuxSystem", "PluginKit",
+                                                    .product(name: "NIOCore", package: "swift-nio"),
+                                                    .product(name: "NIOHTTP1", package: "swift-nio")],
+                path: "Sources/Plugins/Whereabouts"),
+        .executableTarget(name: "whereabouts", dependencies: ["Whereabouts", "PluginKit"],
+                          path: "Sources/Executables/whereabouts", linkerSettings: staticReleaseWithFoundation),
         .executableTarget(name: "host-local", dependencies: ["HostLocal", "PluginKit"],
                           path: "Sources/Executables/host-local", linkerSettings: staticRelease),
         .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],
@@ -144,11 +158,12 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI", "TestSupport"]),
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "Ipvlan", "RouteOverride", "HostDevice", "Bridge", "EgressRouter",
                                                         "Firewall", "Basics", "Netlink", "InterfaceSetup", "PluginKit", "TestSupport"]),
+        .testTarget(name: "WhereaboutsTests", dependencies: ["Whereabouts", "IPAM", "IPAddressing", "CNI", "PluginKit", "TestSupport"]),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "CNI", "TestSupport"]),
         .testTarget(name: "MultusTests", dependencies: ["Multus", "Kubernetes", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router"],
+        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router", "whereabouts"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,5 @@
-/// Standard base64 with padding (RFC 4648 §4), as Go's encoding/json writes a `[]byte` (libcni's
-/// result cache stores the network config so). Only encoding is needed: nothing reads it back.
+/// Standard base64 with padding (RFC 4648 §4), as Go's encoding/json writes a `[]byte`: libcni's
+/// result cache stores the network config so, and etcd's JSON gateway sends keys and values so.
 public enum Base64 {
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
@@ -21,5 +21,31 @@ public enum Base64 {
             out.append(UInt8(ascii: "="))
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Decodes padded or unpadded base64; nil on any other character.
+    public static func decode(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count / 4 * 3)
+        var acc: UInt32 = 0, bits = 0
+        for c in text.utf8 {
+            let v: UInt32
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a")) + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0")) + 52
+            case UInt8(ascii: "+"): v = 62
+            case UInt8(ascii: "/"): v = 63
+            case UInt8(ascii: "="): continue
+            default: return nil
+            }
+            acc = acc << 6 | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
+            }
+        }
+        return out
     }
 }

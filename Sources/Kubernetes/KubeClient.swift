@@ -1,9 +1,8 @@
-import AsyncHTTPClient
 import CNI
 import Glibc
+import HTTPBridge
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 import NIOSSL
 
 /// A small synchronous Kubernetes API client for plugins: JSON in and out as `JSONValue`, bearer
@@ -20,21 +19,23 @@ public final class KubeClient: @unchecked Sendable {
     /// for up to `retryFor` in all, as upstream multus's GetPod (250 ms steps up to 2.5 s).
     public var retryInterval: TimeAmount = .milliseconds(250)
     public var retryFor: TimeAmount = .milliseconds(2500)
-    private var http: HTTPClient?
+    private var http: BlockingHTTPClient?
 
     public init(_ connection: KubeConnection) { self.connection = connection }
-
-    deinit { try? http?.syncShutdown() }
 
     /// The HTTP client, made on first use. A connection that cannot be established is retried
     /// by AsyncHTTPClient with backoff for `retryFor` (refused while the API server restarts),
     /// then fails as a transport error.
-    func client() throws(KubeError) -> HTTPClient {
+    func client() throws(KubeError) -> BlockingHTTPClient {
         if let http { return http }
-        var config = HTTPClient.Configuration(tlsConfiguration: try tlsConfiguration(),
-                                              timeout: .init(connect: max(retryFor, .milliseconds(250)), read: timeout))
-        config.connectionPool.retryConnectionEstablishment = true
-        let c = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
+        let tls: TLSConfiguration
+        do {
+            tls = try BlockingHTTPClient.tlsConfiguration(caPEM: connection.caPEM, certificatePEM: connection.clientCertificatePEM,
+                                                          keyPEM: connection.clientKeyPEM, verify: !connection.insecureSkipTLSVerify)
+        } catch {
+            throw KubeError(.configuration, "TLS settings for \(connection.server)", "\(error)")
+        }
+        let c = BlockingHTTPClient(tls: tls, connectTimeout: max(retryFor, .milliseconds(250)), readTimeout: timeout, retryConnecting: true)
         http = c
         return c
     }
@@ -43,21 +44,6 @@ public final class KubeClient: @unchecked Sendable {
         public var status: Int
         public var body: [UInt8]
         public var json: JSONValue? { try? JSONValue.parse(body) }
-    }
-
-    func tlsConfiguration() throws(KubeError) -> TLSConfiguration {
-        var c = TLSConfiguration.makeClientConfiguration()
-        do {
-            if let ca = connection.caPEM { c.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca)) }
-            if connection.insecureSkipTLSVerify { c.certificateVerification = .none }
-            if let cert = connection.clientCertificatePEM, let key = connection.clientKeyPEM {
-                c.certificateChain = try NIOSSLCertificate.fromPEMBytes(cert).map { .certificate($0) }
-                c.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
-            }
-        } catch {
-            throw KubeError(.configuration, "TLS settings for \(connection.server)", "\(error)")
-        }
-        return c
     }
 
     /// One API call, retried while the failure is transient. Statuses ≥ 400 throw KubeError
@@ -89,28 +75,20 @@ public final class KubeClient: @unchecked Sendable {
               operation: String) throws(KubeError) -> Response {
         let client = try client()
         let url = connection.server.hasSuffix("/") ? String(connection.server.dropLast()) + path : connection.server + path
-        var headers = HTTPHeaders([("Accept", "application/json"), ("User-Agent", "swift-cni")])
-        if let token = try connection.bearerToken() { headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if body != nil { headers.add(name: "Content-Type", value: contentType) }
-        let request: HTTPClient.Request
+        var headers = [("Accept", "application/json"), ("User-Agent", "swift-cni")]
+        if let token = try connection.bearerToken() { headers.append(("Authorization", "Bearer \(token)")) }
+        if body != nil { headers.append(("Content-Type", contentType)) }
         do {
-            request = try HTTPClient.Request(url: url, method: method, headers: headers,
-                                             body: body.map { .bytes($0.serialized()) })
+            let r = try client.send(method, url: url, headers: headers, body: body.map { $0.serialized() },
+                                    deadline: .now() + timeout + retryFor)
+            return Response(status: r.status, body: r.body)
         } catch {
-            throw KubeError(.configuration, operation, "invalid URL \(url): \(error)")
-        }
-        do {
-            let response = try client.execute(request: request, deadline: .now() + timeout + retryFor).wait()
-            var bytes: [UInt8] = []
-            if var b = response.body { bytes = b.readBytes(length: b.readableBytes) ?? [] }
-            return Response(status: Int(response.status.code), body: bytes)
-        } catch let e as NIOSSLError {
+            switch error {
             // A certificate the cluster's CA did not sign will not get better by asking again.
-            throw KubeError(.tls, operation, "\(e)")
-        } catch let e as BoringSSLError {
-            throw KubeError(.tls, operation, "\(e)")
-        } catch {
-            throw KubeError(.transport, operation, "\(error)")
+            case .tls(let m): throw KubeError(.tls, operation, m)
+            case .transport(let m): throw KubeError(.transport, operation, m)
+            case .request(let m): throw KubeError(.configuration, operation, m)
+            }
         }
     }
 }

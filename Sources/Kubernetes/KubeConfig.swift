@@ -19,6 +19,9 @@ public struct KubeConnection: Sendable {
     public var clientKeyPEM: [UInt8]?
     /// The context's namespace ("default" when none).
     public var namespace = "default"
+    /// The namespace the kubeconfig's context or the service account names; nil when neither
+    /// does (whereabouts then uses kube-system, as upstream).
+    public var configuredNamespace: String?
 
     public init(server: String) { self.server = server }
 
@@ -49,7 +52,7 @@ extension KubeConnection {
         c.caPEM = try? FileSystem.read(directory + "/ca.crt")
         if let ns = try? FileSystem.read(directory + "/namespace") {
             let text = String(decoding: ns, as: UTF8.self).trimmingWhitespace
-            if !text.isEmpty { c.namespace = text }
+            if !text.isEmpty { (c.namespace, c.configuredNamespace) = (text, text) }
         }
         return c
     }
@@ -108,7 +111,7 @@ extension KubeConnection {
             var c = KubeConnection(server: server)
             c.caPEM = try bytes(cluster, data: "certificate-authority-data", file: "certificate-authority")
             c.insecureSkipTLSVerify = cluster["insecure-skip-tls-verify"]?.bool ?? false
-            if let ns = context["namespace"]?.string, !ns.isEmpty { c.namespace = ns }
+            if let ns = context["namespace"]?.string, !ns.isEmpty { (c.namespace, c.configuredNamespace) = (ns, ns) }
             if let userName = context["user"]?.string {
                 let user = try named("users", userName, "user")
                 c.token = user["token"]?.string

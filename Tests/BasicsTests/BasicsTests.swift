@@ -36,6 +36,14 @@ import Testing
                       ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")])
     func encodesRFC4648Vectors(_ input: String, _ expected: String) {
         #expect(Base64.encode(Array(input.utf8)) == expected)
+        #expect(Base64.decode(expected) == Array(input.utf8))
+    }
+
+    @Test func decodesUnpaddedAndBinaryAndRefusesOtherCharacters() {
+        #expect(Base64.decode("Zm9vYg") == Array("foob".utf8))
+        let all = (0...255).map { UInt8($0) }
+        #expect(Base64.decode(Base64.encode(all)) == all)
+        #expect(Base64.decode("Zm9v YmFy") == nil && Base64.decode("Zm9v-") == nil)
     }
 }
 

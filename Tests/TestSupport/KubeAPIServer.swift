@@ -65,16 +65,8 @@ public final class KubeAPIServer: @unchecked Sendable {
     }
 
     static func makeCertificates(_ d: TemporaryDirectory) throws {
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        try Command.must(["openssl", "req", "-x509"] + ec + ["-keyout", d.file("ca.key"), "-out", d.file("ca.pem"), "-days", "2",
-                          "-subj", "/CN=swcni-test-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-                          "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        try Command.must(["openssl", "req"] + ec + ["-keyout", d.file("server.key"), "-out", d.file("server.csr"),
-                          "-subj", "/CN=kube-apiserver"])
-        try d.write("ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
-                         + "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
-        try Command.must(["openssl", "x509", "-req", "-in", d.file("server.csr"), "-CA", d.file("ca.pem"), "-CAkey", d.file("ca.key"),
-                          "-CAcreateserial", "-out", d.file("server.pem"), "-days", "2", "-extfile", d.file("ext")])
+        try TestCA.make(d)
+        try TestCA.issue(d, name: "server", commonName: "kube-apiserver", usage: "serverAuth")
     }
 
     /// A kubeconfig for this server: the CA as a file (or inline data), the token inline or as
@@ -156,5 +148,27 @@ public final class KubeAPIServer: @unchecked Sendable {
         (try call("GET", "/_test/requests").json?["requests"]?.arrayValue ?? []).map {
             ($0["method"]?.stringValue ?? "", $0["path"]?.stringValue ?? "")
         }
+    }
+}
+
+/// A throw-away CA for a test (openssl, EC keys, two days): `ca.pem`/`ca.key`, and certificates it
+/// signs as `<name>.pem`/`<name>.key` for 127.0.0.1 and localhost.
+public enum TestCA {
+    static let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    public static func make(_ d: TemporaryDirectory) throws {
+        try Command.must(["openssl", "req", "-x509"] + ec + ["-keyout", d.file("ca.key"), "-out", d.file("ca.pem"), "-days", "2",
+                          "-subj", "/CN=swcni-test-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+                          "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    }
+
+    /// - Parameter usage: `serverAuth`, `clientAuth` or both, comma-separated.
+    public static func issue(_ d: TemporaryDirectory, name: String, commonName: String, usage: String) throws {
+        try Command.must(["openssl", "req"] + ec + ["-keyout", d.file(name + ".key"), "-out", d.file(name + ".csr"),
+                          "-subj", "/CN=" + commonName])
+        try d.write(name + ".ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                         + "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=\(usage)\n")
+        try Command.must(["openssl", "x509", "-req", "-in", d.file(name + ".csr"), "-CA", d.file("ca.pem"), "-CAkey", d.file("ca.key"),
+                          "-CAcreateserial", "-out", d.file(name + ".pem"), "-days", "2", "-extfile", d.file(name + ".ext")])
     }
 }

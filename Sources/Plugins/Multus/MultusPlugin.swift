@@ -53,7 +53,7 @@ public struct MultusPlugin: Plugin {
         let lazyAPI: LazyAPI
         let runtime: CNIRuntime
         let cache: ScratchCache
-        let log: MultusLog
+        let log: PluginLog
 
         var api: (any ClusterAPI)? { get throws { try lazyAPI.get() } }
 
@@ -84,7 +84,7 @@ public struct MultusPlugin: Plugin {
                                  baseEnvironment: env)
         let make = makeAPI, fullEnv = r.environment
         return Context(request: r, conf: conf, podRef: PodRef(args), args: args, lazyAPI: LazyAPI { try make(conf, fullEnv) },
-                       runtime: runtime, cache: ScratchCache(directory: conf.cniDir), log: MultusLog(conf))
+                       runtime: runtime, cache: ScratchCache(directory: conf.cniDir), log: PluginLog(level: conf.logLevel, file: conf.logFile, toStderr: conf.logToStderr))
     }
 
     enum ProtocolVariables {

@@ -1,0 +1,4 @@
+import PluginKit
+import Whereabouts
+
+Skeleton.main(WhereaboutsPlugin())

@@ -1,0 +1,185 @@
+import CNI
+import Glibc
+import IPAM
+import IPAddressing
+
+/// The etcd datastore (etcd v3). No global lock and no list of everything: a pool is kept as
+/// bitmap chunks of 256 addresses (a missing chunk is all free), plus one key per allocation and
+/// two small indexes:
+///   <root>/pools/<pool>/chunk/<n>                 32 bytes: bit i set = offset 256n+i taken
+///   <root>/pools/<pool>/ip/<offset>               the allocation: {"id","podref","ifname"}
+///   <root>/pools/<pool>/cid/<containerID>/<ifname>  → offset (what DEL looks up)
+///   <root>/pools/<pool>/pod/<podRef>/<ifname>     → offset (the same pod gets its address back)
+///   <root>/reservations/<name>                    "<podRef>\t<ifName>" (overlapping ranges)
+/// An ADD reads the pool's chunks (one range read, |pool|/256 small values), picks a free bit and
+/// commits everything in one transaction that compares the chunk's mod revision (and that the
+/// pod index and reservation are absent): finding a free address costs the same at 1 % and at
+/// 99 % fill, and two writers only conflict when they picked the same chunk. The loser reads
+/// again after a short random pause and from then on starts its search at a random place, so
+/// concurrent clients spread over the chunks (a lone client takes the lowest free address).
+public final class EtcdStore: WhereaboutsStore {
+    let client: EtcdClient
+    let root = "/swift-cni/whereabouts"
+    var attempts = 100
+
+    init(_ settings: WhereaboutsConfig.EtcdSettings) throws(CNIError) { client = try EtcdClient(settings) }
+
+    public var isNodeLocal: Bool { false }
+
+    static let chunkBits: UInt128 = 256
+
+    func base(_ pool: PoolRef) -> String { root + "/pools/" + pool.name + "/" }
+    func reservationKey(_ name: String) -> String { root + "/reservations/" + name }
+
+    struct Chunk {
+        var bits: [UInt8]
+        var modRevision: Int64?  // nil: the key does not exist yet
+        func isSet(_ i: Int) -> Bool { bits[i >> 3] & (1 << UInt8(i & 7)) != 0 }
+        mutating func set(_ i: Int, _ on: Bool) {
+            if on { bits[i >> 3] |= 1 << UInt8(i & 7) } else { bits[i >> 3] &= ~(1 << UInt8(i & 7)) }
+        }
+    }
+
+    func chunks(_ pool: PoolRef) throws -> [UInt128: Chunk] {
+        let prefix = base(pool) + "chunk/"
+        var out: [UInt128: Chunk] = [:]
+        for kv in try client.list(prefix: prefix) {
+            guard let n = UInt128(kv.key.dropFirst(prefix.count)), kv.value.count == 32 else { continue }
+            out[n] = Chunk(bits: kv.value, modRevision: kv.modRevision)
+        }
+        return out
+    }
+
+    static func record(_ a: IPAllocation) -> [UInt8] { PoolDocument.json(a).serialized() }
+    static func allocation(_ bytes: [UInt8]) -> IPAllocation? {
+        guard let j = try? JSONValue.parse(bytes) else { return nil }
+        return IPAllocation(containerID: j["id"]?.stringValue ?? "", podRef: j["podref"]?.stringValue ?? "",
+                            ifName: j["ifname"]?.stringValue ?? "")
+    }
+    static func reservation(_ a: IPAllocation) -> [UInt8] { Array((a.podRef + "\t" + a.ifName).utf8) }
+
+    func cidKey(_ pool: PoolRef, _ containerID: String, _ ifName: String) -> String { base(pool) + "cid/" + containerID + "/" + ifName }
+    func podKey(_ pool: PoolRef, _ podRef: String, _ ifName: String) -> String { base(pool) + "pod/" + podRef + "/" + ifName }
+
+    public func allocate(_ owner: IPAllocation, in pool: PoolRef) throws -> IPAddress {
+        var heldElsewhere = Set<UInt128>()
+        var contended = false
+        let indexKey = owner.podRef.isEmpty ? cidKey(pool, owner.containerID, owner.ifName) : podKey(pool, owner.podRef, owner.ifName)
+        for attempt in 0..<attempts {
+            if contended { KubernetesStore.pause(attempt) }
+            if let held = try client.get(indexKey), let off = UInt128(held.text), let ip = pool.range.address(at: off) {
+                if try adopt(off, owner, pool) { return ip }
+                contended = true
+                continue
+            }
+            let chunks = try chunks(pool)
+            func taken(_ off: UInt128) -> Bool {
+                heldElsewhere.contains(off) || chunks[off / Self.chunkBits]?.isSet(Int(off % Self.chunkBits)) == true
+            }
+            var start: IPAddress?
+            if contended {
+                let span = pool.range.last.value - pool.range.first.value
+                start = pool.range.first.advanced(by: UInt128.random(in: 0...span))
+            }
+            guard let ip = pool.range.firstFree(from: start, isTaken: taken) ?? pool.range.firstFree(isTaken: taken),
+                  let off = pool.range.offset(of: ip) else {
+                throw IPAMError.exhausted("Could not allocate IP in range \(pool.range): every address is taken")
+            }
+            let n = off / Self.chunkBits
+            var chunk = chunks[n] ?? Chunk(bits: [UInt8](repeating: 0, count: 32), modRevision: nil)
+            chunk.set(Int(off % Self.chunkBits), true)
+            let chunkKey = base(pool) + "chunk/" + String(n)
+            var compares: [EtcdClient.Compare] = [chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey), .absent(indexKey)]
+            var ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .put(base(pool) + "ip/" + String(off), Self.record(owner)),
+                                               .put(cidKey(pool, owner.containerID, owner.ifName), Array(String(off).utf8))]
+            if !owner.podRef.isEmpty { ops.append(.put(indexKey, Array(String(off).utf8))) }
+            let reservation = reservationKey(pool.reservationName(ip))
+            if pool.overlapping {
+                compares.append(.absent(reservation))
+                ops.append(.put(reservation, Self.reservation(owner)))
+            }
+            let (ok, reads) = try client.txn(compares, success: ops, failure: pool.overlapping ? [.get(reservation)] : [])
+            if ok { return ip }
+            contended = true
+            if pool.overlapping, let holder = reads.first ?? nil {
+                contended = false
+                if holder.text.hasPrefix(owner.podRef + "\t") && !owner.podRef.isEmpty {
+                    // Our pod's own leftover reservation: take it over.
+                    _ = try client.txn([.value(reservation, holder.value)], success: [.delete(reservation)])
+                } else {
+                    heldElsewhere.insert(off)
+                }
+            }
+        }
+        throw CNIError(.tryAgainLater, "whereabouts: pool \(pool.name) kept changing under \(attempts) attempts")
+    }
+
+    /// The pod already holds `off`: record the new container ID (a new sandbox of the same pod).
+    func adopt(_ off: UInt128, _ owner: IPAllocation, _ pool: PoolRef) throws -> Bool {
+        let recordKey = base(pool) + "ip/" + String(off)
+        guard let rec = try client.get(recordKey), let held = Self.allocation(rec.value) else { return false }
+        if held.containerID == owner.containerID { return true }
+        let (ok, _) = try client.txn([.modRevision(recordKey, rec.modRevision)],
+                                     success: [.put(recordKey, Self.record(owner)), .delete(cidKey(pool, held.containerID, held.ifName)),
+                                               .put(cidKey(pool, owner.containerID, owner.ifName), Array(String(off).utf8))])
+        return ok
+    }
+
+    public func release(containerID: String, ifName: String, in pool: PoolRef) throws -> [IPAddress] {
+        guard let idx = try client.get(cidKey(pool, containerID, ifName)), let off = UInt128(idx.text),
+              let ip = pool.range.address(at: off) else { return [] }
+        guard let a = try releaseOffset(off, pool, matching: { $0.containerID == containerID && $0.ifName == ifName }) else {
+            // A stale index entry (its record belongs to a newer container): drop it.
+            _ = try client.txn([.value(idx.key, idx.value)], success: [.delete(idx.key)])
+            return []
+        }
+        _ = a
+        return [ip]
+    }
+
+    /// Clears the offset's bit, its record and indexes in one transaction, if the record matches;
+    /// then the overlapping-range reservation, if the record's pod holds it.
+    func releaseOffset(_ off: UInt128, _ pool: PoolRef, matching: (IPAllocation) -> Bool) throws -> IPAllocation? {
+        let recordKey = base(pool) + "ip/" + String(off)
+        let n = off / Self.chunkBits
+        let chunkKey = base(pool) + "chunk/" + String(n)
+        for attempt in 0..<attempts {
+            if attempt > 0 { KubernetesStore.pause(attempt) }
+            guard let rec = try client.get(recordKey), let a = Self.allocation(rec.value), matching(a) else { return nil }
+            var chunk = try client.get(chunkKey).map { Chunk(bits: $0.value.count == 32 ? $0.value : [UInt8](repeating: 0, count: 32), modRevision: $0.modRevision) }
+                ?? Chunk(bits: [UInt8](repeating: 0, count: 32), modRevision: nil)
+            chunk.set(Int(off % Self.chunkBits), false)
+            var ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .delete(recordKey), .delete(cidKey(pool, a.containerID, a.ifName))]
+            let podIndex = podKey(pool, a.podRef, a.ifName)
+            if !a.podRef.isEmpty { ops.append(.delete(podIndex)) }
+            let compares: [EtcdClient.Compare] = [.modRevision(recordKey, rec.modRevision),
+                                                  chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey)]
+            let (ok, _) = try client.txn(compares, success: ops)
+            guard ok else { continue }
+            if pool.overlapping, let ip = pool.range.address(at: off) {
+                let key = reservationKey(pool.reservationName(ip))
+                _ = try client.txn([.value(key, Self.reservation(a))], success: [.delete(key)])
+            }
+            return a
+        }
+        throw CNIError(.tryAgainLater, "whereabouts: pool \(pool.name) kept changing under \(attempts) attempts")
+    }
+
+    public func allocations(in pool: PoolRef) throws -> [(IPAddress, IPAllocation)] {
+        let prefix = base(pool) + "ip/"
+        return try client.list(prefix: prefix).compactMap { kv in
+            guard let off = UInt128(kv.key.dropFirst(prefix.count)), let ip = pool.range.address(at: off),
+                  let a = Self.allocation(kv.value) else { return nil }
+            return (ip, a)
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    public func release(_ held: [(IPAddress, IPAllocation)], in pool: PoolRef) throws {
+        for (ip, a) in held {
+            guard let off = pool.range.offset(of: ip) else { continue }
+            _ = try releaseOffset(off, pool) { $0 == a }
+        }
+    }
+
+    public func ping(_ pool: PoolRef) throws { try client.status() }
+}

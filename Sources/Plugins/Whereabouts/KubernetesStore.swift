@@ -1,0 +1,127 @@
+import CNI
+import Glibc
+import IPAM
+import IPAddressing
+import Kubernetes
+
+/// The Kubernetes datastore: upstream's IPPool and OverlappingRangeIPReservation objects
+/// (`whereabouts.cni.cncf.io/v1alpha1`), same names, same shapes, so a cluster can run upstream
+/// and ours side by side on the same pools. Instead of upstream's one Lease for the whole
+/// cluster (every ADD and DEL in turn, a LIST of every pool each time), each pool is written
+/// with a JSON patch that first tests the resourceVersion it was read at: concurrent writers to
+/// different pools never wait for each other, and on the same pool the loser reads again and
+/// retries after a short random pause. Upstream's own patches test the resourceVersion too,
+/// so neither side can overwrite the other.
+public final class KubernetesStore: DocumentBackend {
+    let client: KubeClient
+    public let namespace: String
+    /// Conflicts on one pool are retried this many times (upstream: 100).
+    var attempts = 100
+
+    public init(client: KubeClient, namespace: String) { (self.client, self.namespace) = (client, namespace) }
+
+    public var isNodeLocal: Bool { false }
+
+    static let group = "/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/"
+    func poolPath(_ name: String) -> String { Self.group + namespace + "/ippools/" + name }
+    func reservationPath(_ name: String) -> String { Self.group + namespace + "/overlappingrangeipreservations/" + name }
+
+    /// GETs the pool (creating an empty one when missing), runs `body`, and PATCHes what changed
+    /// behind a test of the resourceVersion; 422 (the test failed) or 409 → read again.
+    func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T {
+        for attempt in 0..<attempts {
+            if attempt > 0 { Self.pause(attempt) }
+            let (old, version, hasAllocations) = try fetch(pool)
+            var doc = old
+            let out = try body(&doc)
+            if doc == old { return out }
+            var ops: [JSONValue] = [["op": "test", "path": "/metadata/resourceVersion", "value": .string(version)]]
+            if hasAllocations {
+                ops += doc.patch(from: old)
+            } else {
+                ops.append(["op": "add", "path": "/spec/allocations", "value": doc.specJSON["allocations"]!])
+            }
+            do {
+                _ = try client.call(.PATCH, poolPath(pool.name), body: .array(ops), contentType: "application/json-patch+json")
+                return out
+            } catch {
+                guard error.kind == .status(422) || error.isConflict else { throw error }
+            }
+        }
+        throw CNIError(.tryAgainLater, "whereabouts: pool \(pool.name) kept changing under \(attempts) attempts")
+    }
+
+    /// The pool, its resourceVersion, and whether `spec.allocations` exists (an empty map may
+    /// be left out by some writers).
+    func fetch(_ pool: PoolRef) throws -> (PoolDocument, String, Bool) {
+        while true {
+            do {
+                guard let json = try client.call(.GET, poolPath(pool.name)).json, let spec = json["spec"],
+                      let version = json["metadata"]?["resourceVersion"]?.stringValue else {
+                    throw CNIError(.kubernetesAPI, "whereabouts: IPPool \(namespace)/\(pool.name) is not an IPPool")
+                }
+                let doc = PoolDocument(spec: spec)
+                if doc.range != pool.range.cidr {
+                    throw CNIError(.invalidNetworkConfig, "whereabouts: IPPool \(pool.name) is of range \(doc.range), not \(pool.range.cidr)")
+                }
+                return (doc, version, spec["allocations"]?.objectValue != nil)
+            } catch let e as KubeError where e.isNotFound {
+                let object: JSONValue = ["apiVersion": "whereabouts.cni.cncf.io/v1alpha1", "kind": "IPPool",
+                                         "metadata": ["name": .string(pool.name), "namespace": .string(namespace)],
+                                         "spec": PoolDocument(range: pool.range.cidr).specJSON]
+                do {
+                    _ = try client.call(.POST, Self.group + namespace + "/ippools", body: object)
+                } catch {
+                    if error.kind != .status(409) { throw error }  // made by another writer meanwhile
+                }
+            }
+        }
+    }
+
+    func claim(_ name: String, podRef: String, ifName: String) throws -> ReservationClaim {
+        let object: JSONValue = ["apiVersion": "whereabouts.cni.cncf.io/v1alpha1", "kind": "OverlappingRangeIPReservation",
+                                 "metadata": ["name": .string(name), "namespace": .string(namespace)],
+                                 "spec": ["podref": .string(podRef), "ifname": .string(ifName)]]
+        while true {
+            do {
+                _ = try client.call(.POST, Self.group + namespace + "/overlappingrangeipreservations", body: object)
+                return .claimed
+            } catch {
+                guard error.kind == .status(409) else { throw error }
+            }
+            do {
+                let holder = try client.call(.GET, reservationPath(name)).json?["spec"]?["podref"]?.stringValue ?? ""
+                return holder == podRef ? .alreadyOurs : .heldByOther(podRef: holder)
+            } catch {
+                guard error.isNotFound else { throw error }  // released meanwhile: claim again
+            }
+        }
+    }
+
+    func unclaim(_ name: String, podRef: String) throws {
+        let holder: String
+        do {
+            holder = try client.call(.GET, reservationPath(name)).json?["spec"]?["podref"]?.stringValue ?? ""
+        } catch {
+            if error.isNotFound { return }
+            throw error
+        }
+        guard holder == podRef else { return }
+        do { _ = try client.call(.DELETE, reservationPath(name)) } catch {
+            if !error.isNotFound { throw error }
+        }
+    }
+
+    /// STATUS: the API answers for this pool (missing is fine).
+    public func ping(_ pool: PoolRef) throws {
+        do { _ = try client.call(.GET, poolPath(pool.name)) } catch {
+            if !error.isNotFound { throw error }
+        }
+    }
+
+    /// 5–40 ms, growing with the attempt, random: writers that collided do not collide again.
+    static func pause(_ attempt: Int) {
+        let ceiling = UInt32(min(40_000, 5_000 * (1 << min(attempt, 3))))
+        usleep(UInt32.random(in: 2_000...ceiling))
+    }
+}

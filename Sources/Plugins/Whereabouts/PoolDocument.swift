@@ -1,0 +1,106 @@
+import CNI
+import IPAM
+import IPAddressing
+
+/// Who holds an address of a pool: upstream's IPAllocation (`id`, `podref`, `ifname`).
+public struct IPAllocation: Sendable, Hashable {
+    public var containerID: String
+    public var podRef: String
+    public var ifName: String
+
+    public init(containerID: String, podRef: String, ifName: String) {
+        (self.containerID, self.podRef, self.ifName) = (containerID, podRef, ifName)
+    }
+
+    /// The same pod's interface: by podRef when the attachment has one (a restarted sandbox gets
+    /// its address back), else by container.
+    func isSameOwner(podRef ref: String, containerID id: String, ifName name: String) -> Bool {
+        ifName == name && (ref.isEmpty ? containerID == id : podRef == ref)
+    }
+}
+
+/// Every allocation of one pool, keyed by offset from the network address: an IPPool's
+/// `spec.allocations` for the Kubernetes datastore, a small file for the embedded one.
+public struct PoolDocument: Sendable, Equatable {
+    public var range: String
+    public var allocations: [UInt128: IPAllocation]
+
+    public init(range: String, allocations: [UInt128: IPAllocation] = [:]) {
+        (self.range, self.allocations) = (range, allocations)
+    }
+
+    /// What the decisions below need of a pool, whatever the datastore.
+    public func owned(by podRef: String, containerID: String, ifName: String) -> (UInt128, IPAllocation)? {
+        // Lowest offset first, so a pool that (through some old bug) holds two is read the same way each time.
+        allocations.filter { $0.value.isSameOwner(podRef: podRef, containerID: containerID, ifName: ifName) }
+            .min { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// `spec` as upstream writes it: offsets as decimal strings.
+    public var specJSON: JSONValue {
+        var a = JSONObject()
+        for (off, al) in allocations.sorted(by: { $0.key < $1.key }) { a[String(off)] = Self.json(al) }
+        return ["range": .string(range), "allocations": .object(a)]
+    }
+
+    static func json(_ a: IPAllocation) -> JSONValue {
+        ["id": .string(a.containerID), "podref": .string(a.podRef), "ifname": .string(a.ifName)]
+    }
+
+    /// Reads `spec`; entries whose key is not a decimal offset are skipped, as upstream does.
+    public init(spec: JSONValue) {
+        range = spec["range"]?.stringValue ?? ""
+        allocations = [:]
+        for e in (spec["allocations"]?.objectValue ?? JSONObject()).entries {
+            let v = e.value
+            guard let off = UInt128(e.key) else { continue }
+            allocations[off] = IPAllocation(containerID: v["id"]?.stringValue ?? "", podRef: v["podref"]?.stringValue ?? "",
+                                            ifName: v["ifname"]?.stringValue ?? "")
+        }
+    }
+
+    /// The changes from `old` to `self` as JSON-patch operations under `/spec/allocations`.
+    public func patch(from old: PoolDocument) -> [JSONValue] {
+        var ops: [JSONValue] = []
+        for (off, a) in allocations.sorted(by: { $0.key < $1.key }) where old.allocations[off] != a {
+            let path = JSONValue.string("/spec/allocations/\(off)")
+            ops.append(["op": old.allocations[off] == nil ? "add" : "replace", "path": path, "value": Self.json(a)])
+        }
+        for off in old.allocations.keys.sorted() where allocations[off] == nil {
+            ops.append(["op": "remove", "path": .string("/spec/allocations/\(off)")])
+        }
+        return ops
+    }
+}
+
+/// The decisions of ADD and DEL on one pool, the same for every datastore.
+enum PoolDecision {
+    /// The address (podRef, ifName) already holds in the pool (its container ID brought up to
+    /// date), else the lowest free one — skipping offsets in `heldElsewhere` (taken in an
+    /// overlapping range) — recorded for the attachment.
+    static func allocate(_ doc: inout PoolDocument, range: PoolRange, owner: IPAllocation,
+                         heldElsewhere: Set<UInt128>) throws(IPAMError) -> (ip: IPAddress, existing: Bool) {
+        if let (off, held) = doc.owned(by: owner.podRef, containerID: owner.containerID, ifName: owner.ifName),
+           let ip = range.address(at: off) {
+            if held.containerID != owner.containerID { doc.allocations[off]?.containerID = owner.containerID }
+            return (ip, true)
+        }
+        let taken = heldElsewhere.isEmpty ? Set(doc.allocations.keys) : Set(doc.allocations.keys).union(heldElsewhere)
+        guard let ip = range.firstFree(taken: taken), let off = range.offset(of: ip) else {
+            throw .exhausted("Could not allocate IP in range \(range): every address is taken")
+        }
+        doc.allocations[off] = owner
+        return (ip, false)
+    }
+
+    /// Removes what (containerID, ifName) holds; returns the addresses and their records.
+    static func release(_ doc: inout PoolDocument, range: PoolRange, containerID: String,
+                        ifName: String) -> [(IPAddress, IPAllocation)] {
+        var out: [(IPAddress, IPAllocation)] = []
+        for (off, a) in doc.allocations where a.containerID == containerID && a.ifName == ifName {
+            doc.allocations[off] = nil
+            if let ip = range.address(at: off) { out.append((ip, a)) }
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+}

@@ -1,0 +1,118 @@
+import CNI
+import IPAM
+import IPAddressing
+
+/// What ADD, DEL, CHECK, STATUS and GC ask of a datastore, one pool (range) at a time.
+/// Implementations: `FileStore` (embedded, this node), `KubernetesStore` (IPPool CRDs),
+/// `EtcdStore` (etcd v3).
+public protocol WhereaboutsStore: AnyObject {
+    /// Gives the owner an address of the range (the one it holds there already, if any).
+    func allocate(_ owner: IPAllocation, in pool: PoolRef) throws -> IPAddress
+    /// Releases everything (containerID, ifName) holds in the range; nothing held is fine.
+    func release(containerID: String, ifName: String, in pool: PoolRef) throws -> [IPAddress]
+    /// Every allocation of the range.
+    func allocations(in pool: PoolRef) throws -> [(IPAddress, IPAllocation)]
+    /// Releases these addresses if they are still held by these records (GC, reconcile).
+    func release(_ held: [(IPAddress, IPAllocation)], in pool: PoolRef) throws
+    /// Does the datastore answer? (STATUS.)
+    func ping(_ pool: PoolRef) throws
+    /// True when the store holds this node's allocations only (GC may read them all).
+    var isNodeLocal: Bool { get }
+}
+
+/// A range as a datastore names it.
+public struct PoolRef: Sendable {
+    public let range: PoolRange
+    public let networkName: String
+    public let overlapping: Bool
+
+    public init(range: PoolRange, networkName: String, overlapping: Bool) {
+        (self.range, self.networkName, self.overlapping) = (range, networkName, overlapping)
+    }
+
+    public var name: String { range.poolName(networkName: networkName) }
+    public func reservationName(_ ip: IPAddress) -> String { PoolRange.reservationName(ip, networkName: networkName) }
+}
+
+/// What a datastore answers when asked for an overlapping-range reservation.
+public enum ReservationClaim: Sendable, Equatable {
+    case claimed
+    case alreadyOurs
+    case heldByOther(podRef: String)
+}
+
+/// A datastore that keeps a pool as one document read and written whole, with optimistic
+/// concurrency (the Kubernetes datastore: resourceVersion) or a lock (the file store), and
+/// overlapping-range reservations as objects of their own. The ADD/DEL logic over it is shared.
+protocol DocumentBackend: WhereaboutsStore {
+    /// Reads the pool, runs `body` on it and writes the result if it changed — atomically with
+    /// respect to every other writer; `body` may run again when another writer came first.
+    func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T
+    /// Creates the reservation unless it exists.
+    func claim(_ name: String, podRef: String, ifName: String) throws -> ReservationClaim
+    /// Deletes the reservation if `podRef` holds it.
+    func unclaim(_ name: String, podRef: String) throws
+}
+
+extension DocumentBackend {
+    /// The reservation is taken before the pool is written, so a crash in between leaves at
+    /// most a reservation without an allocation (freed by reconcile), never an address held in
+    /// one range that an overlapping range could hand out again. A reservation made for an
+    /// attempt that lost its race is given back.
+    public func allocate(_ owner: IPAllocation, in pool: PoolRef) throws -> IPAddress {
+        var heldElsewhere = Set<UInt128>()
+        var claimed: [String] = []
+        do {
+            let ip: IPAddress = try transact(pool) { doc in
+                while true {
+                    let (ip, existing) = try PoolDecision.allocate(&doc, range: pool.range, owner: owner, heldElsewhere: heldElsewhere)
+                    guard pool.overlapping, !existing else { return ip }
+                    let name = pool.reservationName(ip)
+                    if claimed.contains(name) { return ip }
+                    switch try claim(name, podRef: owner.podRef, ifName: owner.ifName) {
+                    case .claimed: claimed.append(name); return ip
+                    case .alreadyOurs: return ip
+                    case .heldByOther:
+                        doc.allocations[pool.range.offset(of: ip)!] = nil
+                        heldElsewhere.insert(pool.range.offset(of: ip)!)
+                    }
+                }
+            }
+            for name in claimed where name != pool.reservationName(ip) { try? unclaim(name, podRef: owner.podRef) }
+            return ip
+        } catch {
+            for name in claimed { try? unclaim(name, podRef: owner.podRef) }
+            throw error
+        }
+    }
+
+    public func release(containerID: String, ifName: String, in pool: PoolRef) throws -> [IPAddress] {
+        let released = try transact(pool) { doc in
+            PoolDecision.release(&doc, range: pool.range, containerID: containerID, ifName: ifName)
+        }
+        if pool.overlapping {
+            for (ip, a) in released { try unclaim(pool.reservationName(ip), podRef: a.podRef) }
+        }
+        return released.map(\.0)
+    }
+
+    public func release(_ held: [(IPAddress, IPAllocation)], in pool: PoolRef) throws {
+        let released: [(IPAddress, IPAllocation)] = try transact(pool) { doc in
+            var out: [(IPAddress, IPAllocation)] = []
+            for (ip, a) in held {
+                guard let off = pool.range.offset(of: ip), doc.allocations[off] == a else { continue }
+                doc.allocations[off] = nil
+                out.append((ip, a))
+            }
+            return out
+        }
+        if pool.overlapping {
+            for (ip, a) in released { try unclaim(pool.reservationName(ip), podRef: a.podRef) }
+        }
+    }
+
+    public func allocations(in pool: PoolRef) throws -> [(IPAddress, IPAllocation)] {
+        let doc = try transact(pool) { $0 }
+        return doc.allocations.compactMap { off, a in pool.range.address(at: off).map { ($0, a) } }.sorted { $0.0 < $1.0 }
+    }
+}

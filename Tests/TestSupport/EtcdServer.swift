@@ -1,0 +1,100 @@
+import CNI
+import Foundation
+
+/// Real etcd (Debian's etcd-server, 3.4) for one test: one member or a cluster of several on
+/// loopback ports, a temporary data directory, optionally TLS with client certificates (a CA the
+/// test makes). Members are stopped by their PIDs and the files removed when the fixture goes.
+public final class EtcdServer: @unchecked Sendable {
+    public struct Member {
+        public let name: String
+        public let clientPort: Int
+        public let peerPort: Int
+        public var process: Process?
+    }
+
+    public let dir: TemporaryDirectory
+    public private(set) var members: [Member]
+    public let tls: Bool
+
+    public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") }
+
+    /// Comma-separated `127.0.0.1:<port>`, as whereabouts' `etcd_host` takes them.
+    public var endpoints: String { members.map { "127.0.0.1:\($0.clientPort)" }.joined(separator: ",") }
+    public var caFile: String { dir.file("ca.pem") }
+    public var clientCertFile: String { dir.file("client.pem") }
+    public var clientKeyFile: String { dir.file("client.key") }
+
+    public init(members count: Int = 1, tls: Bool = false) throws {
+        dir = try TemporaryDirectory("swcni-etcd")
+        self.tls = tls
+        if tls {
+            try TestCA.make(dir)
+            try TestCA.issue(dir, name: "server", commonName: "etcd", usage: "serverAuth,clientAuth")
+            try TestCA.issue(dir, name: "client", commonName: "whereabouts", usage: "clientAuth")
+        }
+        // Ports from a random block, so parallel test runs rarely meet.
+        let base = Int.random(in: 20_000...60_000 - 2 * count)
+        members = (0..<count).map { Member(name: "m\($0)", clientPort: base + 2 * $0, peerPort: base + 2 * $0 + 1, process: nil) }
+        for i in members.indices { try start(i) }
+        try waitHealthy()
+    }
+
+    deinit {
+        for i in members.indices { kill(member: i) }
+        dir.remove()
+    }
+
+    var scheme: String { tls ? "https" : "http" }
+
+    func start(_ i: Int) throws {
+        let m = members[i]
+        let cluster = members.map { "\($0.name)=http://127.0.0.1:\($0.peerPort)" }.joined(separator: ",")
+        var args = ["--name", m.name, "--data-dir", dir.file("data-\(m.name)"),
+                    "--listen-client-urls", "\(scheme)://127.0.0.1:\(m.clientPort)",
+                    "--advertise-client-urls", "\(scheme)://127.0.0.1:\(m.clientPort)",
+                    "--listen-peer-urls", "http://127.0.0.1:\(m.peerPort)",
+                    "--initial-advertise-peer-urls", "http://127.0.0.1:\(m.peerPort)",
+                    "--initial-cluster", cluster, "--initial-cluster-token", "swcni-\(m.clientPort)",
+                    "--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "error"]
+        if tls {
+            args += ["--cert-file", dir.file("server.pem"), "--key-file", dir.file("server.key"),
+                     "--client-cert-auth", "--trusted-ca-file", dir.file("ca.pem")]
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
+        p.arguments = args
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        members[i].process = p
+    }
+
+    /// Every running member answers and the cluster has a leader (etcdctl endpoint health).
+    public func waitHealthy(timeout: Double = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        let running = members.filter { $0.process?.isRunning == true }.map { "\(scheme)://127.0.0.1:\($0.clientPort)" }
+        var argv = ["etcdctl", "--endpoints", running.joined(separator: ","), "--command-timeout=1s", "endpoint", "health"]
+        if tls { argv += ["--cacert", caFile, "--cert", clientCertFile, "--key", clientKeyFile] }
+        while true {
+            let c = try Command.run(argv, env: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
+            if c.status == 0 { return }
+            if Date() > deadline { throw CommandFailed(argv: argv, status: c.status, output: c.stdout + c.stderr) }
+            usleep(100_000)
+        }
+    }
+
+    /// SIGKILLs a member (its PID only).
+    public func kill(member i: Int) {
+        guard let p = members[i].process, p.isRunning else { return }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    /// Keys under `prefix`, through etcdctl (independent of the client under test).
+    public func keys(prefix: String) throws -> [String] {
+        var argv = ["etcdctl", "--endpoints", members.filter { $0.process?.isRunning == true }.map { "\(scheme)://127.0.0.1:\($0.clientPort)" }.joined(separator: ","),
+                    "get", "--prefix", "--keys-only", prefix]
+        if tls { argv += ["--cacert", caFile, "--cert", clientCertFile, "--key", clientKeyFile] }
+        return try Command.must(argv, env: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]).stdout.split(separator: "\n").map(String.init)
+    }
+}

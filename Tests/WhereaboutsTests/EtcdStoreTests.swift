@@ -1,0 +1,101 @@
+import CNI
+import Foundation
+import PluginKit
+import Testing
+import TestSupport
+@testable import Whereabouts
+
+/// The etcd datastore against a real etcd on loopback.
+final class EtcdFixture {
+    let etcd: EtcdServer
+    let local: TemporaryDirectory
+    init(tls: Bool = false) throws {
+        etcd = try EtcdServer(tls: tls)
+        local = try TemporaryDirectory("swcni-wbe")
+    }
+    deinit { local.remove() }
+
+    func conf(_ ipam: String, name: String = "net1", extra: String = "") -> String {
+        #"{"cniVersion":"1.1.0","name":"\#(name)","type":"macvlan","ipam":{"type":"whereabouts","datastore":"etcd","etcd_host":"\#(etcd.endpoints)"\#(extra),"dataDir":"\#(local.path)",\#(ipam)}}"#
+    }
+
+    func call(_ cmd: String, _ conf: String, id: String = "ctr1", ifName: String = "net1", pod: String = "pod1") -> Skeleton.Output {
+        PluginCall(cmd, config: conf, containerID: id, ifName: ifName, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=\(pod)")
+            .run(WhereaboutsPlugin(flatFiles: []))
+    }
+
+    func address(_ out: Skeleton.Output) -> String? { out.json?["ips"]?.arrayValue?.first?["address"]?.stringValue }
+}
+
+@Suite(.serialized, .enabled(if: EtcdServer.isInstalled)) struct EtcdStoreTests {
+    @Test func addDelCheckAndTheKeysLeftBehind() throws {
+        let f = try EtcdFixture()
+        let c = f.conf(#""range":"10.40.0.0/24","gateway":"10.40.0.1","ipRanges":[{"range":"fd40::/64"}]"#)
+        let out = f.call("ADD", c)
+        try #require(out.exitCode == 0, "\(out.text)")
+        #expect(out.json?["ips"] == [["address": "10.40.0.2/24", "gateway": "10.40.0.1"], ["address": "fd40::1/64"]])
+        #expect(f.address(f.call("ADD", c, id: "ctr2", pod: "pod2")) == "10.40.0.3/24")
+        // The same pod again (a new sandbox): its address back.
+        #expect(f.address(f.call("ADD", c, id: "ctr1b")) == "10.40.0.2/24")
+        #expect(f.call("CHECK", c, id: "ctr1b").exitCode == 0)
+        #expect(f.call("CHECK", c, id: "ctr1").errorCode == 7)
+        // The old sandbox's DEL frees nothing of the new one's.
+        #expect(f.call("DEL", c, id: "ctr1").exitCode == 0)
+        #expect(f.call("CHECK", c, id: "ctr1b").exitCode == 0)
+        #expect(f.call("DEL", c, id: "ctr1b").exitCode == 0)
+        #expect(f.call("DEL", c, id: "ctr2", pod: "pod2").exitCode == 0)
+        #expect(f.call("DEL", c, id: "ctr2", pod: "pod2").exitCode == 0)
+        // Nothing but the (cleared) bitmap chunks is left.
+        let keys = try f.etcd.keys(prefix: "/swift-cni/")
+        #expect(keys.allSatisfy { $0.contains("/chunk/") }, "\(keys)")
+        #expect(f.address(f.call("ADD", c, id: "ctr3", pod: "pod3")) == "10.40.0.2/24")
+    }
+
+    @Test func fullRangeIs110AndStatus51ThenUnreachableIs11AndStatus50() throws {
+        let f = try EtcdFixture()
+        let c = f.conf(#""range":"10.41.0.0/29","exclude":["10.41.0.4/30"]"#)
+        var got: [String] = []
+        for i in 0..<3 { got.append(f.address(f.call("ADD", c, id: "c\(i)", pod: "p\(i)")) ?? "-") }
+        #expect(got == ["10.41.0.1/29", "10.41.0.2/29", "10.41.0.3/29"])
+        #expect(f.call("ADD", c, id: "c9", pod: "p9").errorCode == 110)
+        #expect(f.call("STATUS", c).errorCode == 51)
+        f.etcd.kill(member: 0)
+        #expect(f.call("ADD", c, id: "c9", pod: "p9").errorCode == 11)
+        #expect(f.call("STATUS", c).errorCode == 50)
+    }
+
+    @Test func overlappingRangesAndNetworkNames() throws {
+        let f = try EtcdFixture()
+        let a = f.conf(#""range":"10.42.0.0/24""#, name: "a")
+        let b = f.conf(#""range":"10.42.0.0/25""#, name: "b")
+        #expect(f.address(f.call("ADD", a, id: "c1", pod: "p1")) == "10.42.0.1/24")
+        #expect(f.address(f.call("ADD", b, id: "c2", pod: "p2")) == "10.42.0.2/25")
+        let blue = f.conf(#""range":"10.42.0.0/24","network_name":"blue""#, name: "x")
+        #expect(f.address(f.call("ADD", blue, id: "c3", pod: "p3")) == "10.42.0.1/24")
+        #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/reservations/").sorted()
+                == ["/swift-cni/whereabouts/reservations/10.42.0.1", "/swift-cni/whereabouts/reservations/10.42.0.2",
+                    "/swift-cni/whereabouts/reservations/blue-10.42.0.1"])
+    }
+
+    @Test func gcReleasesOnlyThisNodesStaleAttachments() throws {
+        let f = try EtcdFixture()
+        let c = f.conf(#""range":"10.43.0.0/24""#)
+        for i in 0..<3 { #expect(f.call("ADD", c, id: "c\(i)", pod: "p\(i)").exitCode == 0) }
+        let gc = String(c.dropLast()) + #","cni.dev/valid-attachments":[{"containerID":"c1","ifname":"net1"}]}"#
+        #expect(f.call("GC", gc).exitCode == 0)
+        #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.43.0.0-24/ip/") == ["/swift-cni/whereabouts/pools/10.43.0.0-24/ip/2"])
+    }
+
+    @Test func tlsWithClientCertificates() throws {
+        let f = try EtcdFixture(tls: true)
+        let tls = #","etcd_ca_cert_file":"\#(f.etcd.caFile)","etcd_cert_file":"\#(f.etcd.clientCertFile)","etcd_key_file":"\#(f.etcd.clientKeyFile)""#
+        let c = f.conf(#""range":"10.44.0.0/24""#, extra: tls)
+        #expect(f.address(f.call("ADD", c)) == "10.44.0.1/24")
+        #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.44.0.0-24/ip/").count == 1)
+        // Without a client certificate etcd refuses the handshake: a coded error, nothing written.
+        let noCert = f.conf(#""range":"10.44.0.0/24""#, extra: #","etcd_ca_cert_file":"\#(f.etcd.caFile)""#)
+        let e = f.call("ADD", noCert, id: "c2", pod: "p2")
+        #expect(e.exitCode != 0 && e.errorCode != 999)
+        #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.44.0.0-24/ip/").count == 1)
+    }
+}

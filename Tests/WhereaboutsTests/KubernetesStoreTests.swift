@@ -1,0 +1,110 @@
+import CNI
+import Foundation
+import PluginKit
+import Testing
+import TestSupport
+@testable import Whereabouts
+
+/// The Kubernetes datastore against the API test server: upstream's object names and shapes.
+final class KubeStoreFixture {
+    let api: KubeAPIServer
+    let kubeconfig: String
+    let local: TemporaryDirectory
+    static let pools = "/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/whereabouts/ippools"
+    static let reservations = "/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/whereabouts/overlappingrangeipreservations"
+
+    init() throws {
+        api = try KubeAPIServer()
+        kubeconfig = try api.kubeconfig(namespace: "whereabouts")
+        local = try TemporaryDirectory("swcni-wbk")
+    }
+    deinit { api.stop(); local.remove() }
+
+    func conf(_ ipam: String, name: String = "net1", version: String = "1.1.0") -> String {
+        #"{"cniVersion":"\#(version)","name":"\#(name)","type":"macvlan","ipam":{"type":"whereabouts","kubernetes":{"kubeconfig":"\#(kubeconfig)"},"dataDir":"\#(local.path)",\#(ipam)}}"#
+    }
+
+    func call(_ cmd: String, _ conf: String, id: String = "ctr1", ifName: String = "net1", pod: String = "pod1") -> Skeleton.Output {
+        PluginCall(cmd, config: conf, containerID: id, ifName: ifName, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=\(pod)")
+            .run(WhereaboutsPlugin(flatFiles: []))
+    }
+
+    func allocations(_ pool: String) throws -> JSONValue? { try api.get(Self.pools + "/" + pool)?["spec"]?["allocations"] }
+    func reservation(_ name: String) throws -> JSONValue? { try api.get(Self.reservations + "/" + name)?["spec"] }
+}
+
+@Suite(.serialized) struct KubernetesStoreTests {
+    @Test func addWritesUpstreamsObjectsAndDelRemovesThem() throws {
+        let f = try KubeStoreFixture()
+        let c = f.conf(#""range":"10.20.0.0/24","gateway":"10.20.0.1","ipRanges":[{"range":"fd20::/64"}]"#)
+        let out = f.call("ADD", c)
+        try #require(out.exitCode == 0, "\(out.text)")
+        #expect(out.json?["ips"] == [["address": "10.20.0.2/24", "gateway": "10.20.0.1"], ["address": "fd20::1/64"]])
+        let pool = try #require(try f.api.get(KubeStoreFixture.pools + "/10.20.0.0-24"))
+        #expect(pool["kind"] == "IPPool" && pool["spec"]?["range"] == "10.20.0.0/24")
+        #expect(pool["spec"]?["allocations"] == ["2": ["id": "ctr1", "podref": "ns1/pod1", "ifname": "net1"]])
+        #expect(try f.allocations("fd20---64") == ["1": ["id": "ctr1", "podref": "ns1/pod1", "ifname": "net1"]])
+        #expect(try f.reservation("10.20.0.2") == ["podref": "ns1/pod1", "ifname": "net1"])
+        #expect(try f.reservation("fd20--1") == ["podref": "ns1/pod1", "ifname": "net1"])
+        // No Lease and no LIST of every pool.
+        let requests = try f.api.requests()
+        #expect(!requests.contains { $0.1.contains("leases") } && !requests.contains { $0.0 == "GET" && $0.1.hasSuffix("/ippools") })
+        #expect(f.call("CHECK", c).exitCode == 0)
+        #expect(f.call("DEL", c).exitCode == 0)
+        #expect(try f.allocations("10.20.0.0-24") == [:] && f.allocations("fd20---64") == [:])
+        #expect(try f.reservation("10.20.0.2") == nil && f.reservation("fd20--1") == nil)
+        #expect(f.call("DEL", c).exitCode == 0)
+        #expect(f.call("CHECK", c).errorCode == 7)
+    }
+
+    @Test func upstreamsAllocationsInTheSamePoolAreRespectedAndKept() throws {
+        let f = try KubeStoreFixture()
+        // A pool upstream wrote (offsets 1 and 2 held), and upstream's reservation for .5 from another range.
+        try f.api.createNamespaceObject(KubeStoreFixture.pools, #"{"apiVersion":"whereabouts.cni.cncf.io/v1alpha1","kind":"IPPool","metadata":{"name":"10.21.0.0-24"},"spec":{"range":"10.21.0.0/24","allocations":{"1":{"id":"up1","podref":"ns9/a","ifname":"net1"},"2":{"id":"up2","podref":"ns9/b","ifname":"net1"}}}}"#)
+        try f.api.createNamespaceObject(KubeStoreFixture.reservations, #"{"apiVersion":"whereabouts.cni.cncf.io/v1alpha1","kind":"OverlappingRangeIPReservation","metadata":{"name":"10.21.0.3"},"spec":{"podref":"ns9/c","ifname":"net1"}}"#)
+        let c = f.conf(#""range":"10.21.0.0/24""#)
+        #expect(f.call("ADD", c).json?["ips"]?.arrayValue?.first?["address"] == "10.21.0.4/24")
+        let a = try #require(try f.allocations("10.21.0.0-24")?.objectValue)
+        #expect(a.entries.map(\.key).sorted() == ["1", "2", "4"])
+        #expect(try f.reservation("10.21.0.3") == ["podref": "ns9/c", "ifname": "net1"])
+        #expect(f.call("DEL", c).exitCode == 0)
+        #expect(try f.allocations("10.21.0.0-24")?.objectValue?.entries.map(\.key).sorted() == ["1", "2"])
+    }
+
+    @Test func gcReleasesOnlyWhatThisNodeMade() throws {
+        let f = try KubeStoreFixture()
+        let c = f.conf(#""range":"10.22.0.0/24""#)
+        for i in 0..<3 { #expect(f.call("ADD", c, id: "c\(i)", pod: "p\(i)").exitCode == 0) }
+        // Another node's allocation in the same pool.
+        let other = f.conf(#""range":"10.22.0.0/24""#)
+        let otherNode = try TemporaryDirectory("swcni-wbk2")
+        defer { otherNode.remove() }
+        let o = PluginCall("ADD", config: other.replacingOccurrences(of: f.local.path, with: otherNode.path), containerID: "far", ifName: "net1",
+                           args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns2;K8S_POD_NAME=far").run(WhereaboutsPlugin(flatFiles: []))
+        #expect(o.exitCode == 0)
+        let gc = String(c.dropLast()) + #","cni.dev/valid-attachments":[{"containerID":"c1","ifname":"net1"}]}"#
+        #expect(f.call("GC", gc).exitCode == 0)
+        let left = try #require(try f.allocations("10.22.0.0-24")?.objectValue)
+        #expect(left.entries.map { $0.value["id"]?.stringValue ?? "" }.sorted() == ["c1", "far"])
+        #expect(try f.reservation("10.22.0.1") == nil && f.reservation("10.22.0.2") != nil)
+    }
+
+    @Test func anUnreachableAPIIs11AndStatus50() throws {
+        let f = try KubeStoreFixture()
+        let c = f.conf(#""range":"10.23.0.0/24""#)
+        #expect(f.call("STATUS", c).exitCode == 0)
+        f.api.stop()
+        #expect(f.call("ADD", c).errorCode == 11)
+        #expect(f.call("STATUS", c).errorCode == 50)
+    }
+
+    @Test func aWriterThatLosesTheRaceReadsAgain() throws {
+        let f = try KubeStoreFixture()
+        let c = f.conf(#""range":"10.24.0.0/24""#)
+        #expect(f.call("ADD", c, id: "c0", pod: "p0").exitCode == 0)
+        // The next two patches fail their resourceVersion test, as if another writer came first.
+        try f.api.fault("PATCH", KubeStoreFixture.pools, status: 422, count: 2)
+        #expect(f.call("ADD", c, id: "c1", pod: "p1").json?["ips"]?.arrayValue?.first?["address"] == "10.24.0.2/24")
+        #expect(try f.allocations("10.24.0.0-24")?.objectValue?.entries.count == 2)
+    }
+}

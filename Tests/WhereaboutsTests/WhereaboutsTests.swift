@@ -1,0 +1,318 @@
+import CNI
+import Foundation
+import IPAM
+import IPAddressing
+import PluginKit
+import Testing
+import TestSupport
+@testable import Whereabouts
+
+func range(_ cidr: String, start: String? = nil, end: String? = nil, exclude: [String] = [], gateway: String? = nil) throws -> PoolRange {
+    try PoolRange(subnet: IPPrefix(cidr)!, rangeStart: start.flatMap { IPAddress($0) }, rangeEnd: end.flatMap { IPAddress($0) },
+                  excluded: exclude.map { IPPrefix($0)! }, gateway: gateway.flatMap { IPAddress($0) })
+}
+
+@Suite struct PoolRangeTests {
+    @Test func usableAddressesNarrowedByStartAndEnd() throws {
+        let r = try range("10.0.0.0/24")
+        #expect(r.first == IPAddress("10.0.0.1") && r.last == IPAddress("10.0.0.254"))
+        let n = try range("10.0.0.0/24", start: "10.0.0.10", end: "10.0.0.20")
+        #expect(n.first == IPAddress("10.0.0.10") && n.last == IPAddress("10.0.0.20") && n.capacity == 11)
+        // Out of the subnet: ignored, as upstream.
+        let o = try range("10.0.0.0/24", start: "10.9.0.10", end: "10.0.0.255")
+        #expect(o.first == IPAddress("10.0.0.1") && o.last == IPAddress("10.0.0.254"))
+        // Host bits: normalized to the network, as upstream.
+        #expect(try range("10.0.0.77/24").cidr == "10.0.0.0/24")
+        #expect(throws: IPAMError.self) { try range("10.0.0.0/31") }
+    }
+
+    @Test func theGatewayNetworkAndBroadcastAreNeverHandedOut() throws {
+        let r = try range("10.0.0.0/30", gateway: "10.0.0.1")
+        #expect(r.capacity == 1)
+        #expect(r.firstFree(taken: []) == IPAddress("10.0.0.2"))
+        #expect(r.firstFree(taken: [2]) == nil)
+        let v6 = try range("fd00::/126")
+        #expect(v6.first == IPAddress("fd00::1") && v6.last == IPAddress("fd00::2"))
+    }
+
+    @Test func excludedSubnetsAreSkippedInOneStep() throws {
+        let r = try range("10.0.0.0/16", exclude: ["10.0.0.0/17", "10.0.128.1/32", "10.0.128.2/31"])
+        // 10.0.128.0 is an ordinary address of the /16.
+        #expect(r.firstFree(taken: []) == IPAddress("10.0.128.0"))
+        #expect(r.firstFree(taken: [32768]) == IPAddress("10.0.128.4"))
+        #expect(r.capacity == 65534 - 32767 - 3)
+        let all = try range("10.0.0.0/24", exclude: ["10.0.0.0/24"])
+        #expect(all.firstFree(taken: []) == nil && all.capacity == 0)
+    }
+
+    @Test func largeIPv6RangesUseFullOffsets() throws {
+        let r = try range("fd00:1::/64")
+        #expect(r.offset(of: IPAddress("fd00:1::ffff:ffff:ffff:fffe")!) == (UInt128(1) << 64) - 2)
+        #expect(r.address(at: (UInt128(1) << 64) - 2) == IPAddress("fd00:1::ffff:ffff:ffff:fffe"))
+        #expect(r.firstFree(taken: [1, 2, 3]) == IPAddress("fd00:1::4"))
+        let wide = try range("fd00::/8")
+        #expect(wide.capacity == (UInt128(1) << 120) - 2)
+    }
+
+    @Test func namesAreUpstreams() throws {
+        #expect(try range("10.1.0.0/16").poolName(networkName: "") == "10.1.0.0-16")
+        #expect(try range("fd00::/64").poolName(networkName: "blue") == "blue-fd00---64")
+        #expect(PoolRange.reservationName(IPAddress("fd00::")!, networkName: "") == "fd00--0")
+        #expect(PoolRange.reservationName(IPAddress("10.1.0.5")!, networkName: "blue") == "blue-10.1.0.5")
+    }
+}
+
+@Suite struct WhereaboutsConfigTests {
+    func config(_ ipam: String, args: String = "", version: String = "1.0.0", flat: [String] = []) throws -> WhereaboutsConfig {
+        try WhereaboutsConfig(NetConf(bytes: Array(#"{"cniVersion":"\#(version)","name":"n","type":"macvlan","ipam":{"type":"whereabouts",\#(ipam)}}"#.utf8)),
+                              args: CNIArgs(parsing: args), version: CNIVersion(rawValue: version)!, flatFiles: flat)
+    }
+
+    @Test func everyKey() throws {
+        let c = try config(#""range":"10.1.0.0/24","range_start":"10.1.0.10","range_end":"10.1.0.20","exclude":["10.1.0.12/30","10.1.0.11"],"gateway":"10.1.0.1","routes":[{"dst":"0.0.0.0/0"}],"dns":{"nameservers":["10.1.0.53"]},"addresses":[{"address":"192.168.9.9/24","gateway":"192.168.9.1"}],"network_name":"blue","enable_overlapping_ranges":false,"log_file":"/tmp/wb.log","log_level":"debug","ipRanges":[{"range":"fd00::/64","exclude":["fd00::1"]}]"#,
+                           args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod1;IP=172.16.0.5/16;GATEWAY=172.16.0.1")
+        #expect(c.ranges.map(\.cidr) == ["10.1.0.0/24", "fd00::/64"])
+        #expect(c.ranges[0].first == IPAddress("10.1.0.10") && c.ranges[0].last == IPAddress("10.1.0.20"))
+        #expect(c.ranges[0].excluded.map(\.description) == ["10.1.0.12/30", "10.1.0.11/32"])
+        #expect(c.ranges[0].gateway == IPAddress("10.1.0.1") && c.ranges[1].gateway == nil)
+        #expect(c.ranges[1].firstFree(taken: []) == IPAddress("fd00::2"))
+        #expect(c.routes.count == 1 && c.dns.nameservers == ["10.1.0.53"])
+        #expect(c.addresses.map(\.address.description) == ["192.168.9.9/24", "172.16.0.5/16"])
+        #expect(c.addresses.map(\.gateway) == [IPAddress("192.168.9.1"), IPAddress("172.16.0.1")])
+        #expect(c.networkName == "blue" && !c.overlappingRanges && c.podRef == "ns1/pod1")
+        #expect(c.logFile == "/tmp/wb.log" && c.logLevel == "debug" && c.datastore == .file)
+        #expect(c.dataDir == WhereaboutsConfig.defaultDataDir)
+    }
+
+    @Test func startEndSlashPrefixAndCamelCase() throws {
+        let c = try config(#""range":"10.2.0.50-10.2.0.60/24""#)
+        #expect(c.ranges[0].cidr == "10.2.0.0/24" && c.ranges[0].first == IPAddress("10.2.0.50") && c.ranges[0].last == IPAddress("10.2.0.60"))
+        let camel = try config(#""range":"10.2.0.0/24","rangeStart":"10.2.0.100","rangeEnd":"10.2.0.110""#)
+        #expect(camel.ranges[0].first == IPAddress("10.2.0.100") && camel.ranges[0].last == IPAddress("10.2.0.110"))
+        #expect(try config(#""range":"10.2.0.0/24""#).overlappingRanges)
+    }
+
+    @Test func datastoreChoice() throws {
+        #expect(try config(#""range":"10.2.0.0/24","kubernetes":{"kubeconfig":"/k"}"#).datastore == .kubernetes(kubeconfig: "/k"))
+        #expect(try config(#""range":"10.2.0.0/24","datastore":"file","kubernetes":{"kubeconfig":"/k"}"#).datastore == .file)
+        let e = try config(#""range":"10.2.0.0/24","datastore":"etcd","etcd_host":"127.0.0.1:2379, 127.0.0.2:2379","etcd_username":"u","etcd_password":"p","etcd_ca_cert_file":"/ca"}"#.dropLast() + "")
+        #expect(e.datastore == .etcd(.init(endpoints: ["127.0.0.1:2379", "127.0.0.2:2379"], username: "u", password: "p",
+                                            keyFile: nil, certFile: nil, caCertFile: "/ca")))
+    }
+
+    @Test func theFlatFileFillsOnlyWhatTheConfigLeavesOut() throws {
+        let dir = try TemporaryDirectory("swcni-wb")
+        defer { dir.remove() }
+        try dir.write("whereabouts.conf", #"{"datastore":"kubernetes","kubernetes":{"kubeconfig":"/flat"},"range":"10.9.0.0/16","gateway":"10.3.0.1","log_level":"debug"}"#)
+        let c = try config(#""range":"10.3.0.0/24","configuration_path":"\#(dir.file("whereabouts.conf"))""#)
+        #expect(c.ranges.map(\.cidr) == ["10.3.0.0/24"] && c.gateway == IPAddress("10.3.0.1"))
+        #expect(c.datastore == .kubernetes(kubeconfig: "/flat") && c.flatFile == dir.file("whereabouts.conf"))
+        // Optional: no flat file at all is fine.
+        #expect(try config(#""range":"10.3.0.0/24""#, flat: [dir.file("missing")]).flatFile == nil)
+    }
+
+    @Test(arguments: [#""range":"10.0.0.0/33""#, #""range":"nonsense""#, #""ipRanges":[]"#, #""range":"10.0.0.0/24","exclude":["x"]"#,
+                      #""range":"10.0.0.0/24","datastore":"redis""#, #""range":"10.0.0.0/24","network_name":"../x""#,
+                      #""range":"10.0.0.0/24","datastore":"etcd""#, #""range":"10.0.0.0/24","ipRanges":[{"range":"10.0.0.0/24"}]"#,
+                      #""range":"10.0.0.9-10.1.0.20/24""#, #""range":"10.0.0.0/24","range_start":5"#])
+    func invalid(ipam: String) {
+        #expect((#expect(throws: CNIError.self) { try config(ipam) })?.code == 7)
+    }
+
+    @Test func oldVersionsTakeOneAddressPerFamily() throws {
+        let e = #expect(throws: CNIError.self) { try config(#""range":"10.0.0.0/24","ipRanges":[{"range":"10.1.0.0/24"}]"#, version: "0.2.0") }
+        #expect(e?.code == 7)
+    }
+}
+
+@Suite struct PoolDecisionTests {
+    let r = try! range("10.0.0.0/29", gateway: "10.0.0.1")
+    let a = IPAllocation(containerID: "c1", podRef: "ns/p1", ifName: "net1")
+
+    @Test func lowestFreeThenTheSameAgainForTheSamePod() throws {
+        var doc = PoolDocument(range: r.cidr)
+        let (ip, existing) = try PoolDecision.allocate(&doc, range: r, owner: a, heldElsewhere: [])
+        #expect(ip == IPAddress("10.0.0.2") && !existing && doc.allocations == [2: a])
+        // A new sandbox of the same pod (new container ID): the same address, the record updated.
+        let again = IPAllocation(containerID: "c2", podRef: "ns/p1", ifName: "net1")
+        #expect(try PoolDecision.allocate(&doc, range: r, owner: again, heldElsewhere: []) == (IPAddress("10.0.0.2")!, true))
+        #expect(doc.allocations == [2: again])
+        // Held in an overlapping range: skipped.
+        let b = IPAllocation(containerID: "c3", podRef: "ns/p3", ifName: "net1")
+        #expect(try PoolDecision.allocate(&doc, range: r, owner: b, heldElsewhere: [3]).ip == IPAddress("10.0.0.4"))
+    }
+
+    @Test func exhaustedIs110AndReleaseMatchesContainerAndInterface() throws {
+        var doc = PoolDocument(range: r.cidr)
+        for i in 0..<5 { _ = try PoolDecision.allocate(&doc, range: r, owner: .init(containerID: "c\(i)", podRef: "ns/q\(i)", ifName: "net1"), heldElsewhere: []) }
+        #expect(Set(doc.allocations.keys) == [2, 3, 4, 5, 6])
+        let e = #expect(throws: IPAMError.self) { try PoolDecision.allocate(&doc, range: r, owner: a, heldElsewhere: []) }
+        #expect(e?.cniError.code == 110)
+        #expect(PoolDecision.release(&doc, range: r, containerID: "c3", ifName: "eth0").isEmpty)
+        #expect(PoolDecision.release(&doc, range: r, containerID: "c3", ifName: "net1").map(\.0) == [IPAddress("10.0.0.5")!])
+        #expect(doc.allocations[5] == nil && doc.allocations.count == 4)
+    }
+
+    @Test func specAndPatchAreUpstreamsShape() throws {
+        let old = PoolDocument(spec: ["range": "10.0.0.0/29", "allocations": ["2": ["id": "c1", "podref": "ns/p1", "ifname": "net1"], "x": [:]]])
+        #expect(old.allocations == [2: a])
+        var new = old
+        new.allocations[2] = nil
+        new.allocations[3] = IPAllocation(containerID: "c9", podRef: "ns/p9", ifName: "eth0")
+        #expect(new.patch(from: old) == [["op": "add", "path": "/spec/allocations/3", "value": ["id": "c9", "podref": "ns/p9", "ifname": "eth0"]],
+                                         ["op": "remove", "path": "/spec/allocations/2"]])
+        #expect(new.specJSON == ["range": "10.0.0.0/29", "allocations": ["3": ["id": "c9", "podref": "ns/p9", "ifname": "eth0"]]])
+    }
+}
+
+/// whereabouts through the skeleton on the embedded file store, in a temporary data directory.
+final class FileStoreFixture {
+    let dir: TemporaryDirectory
+    init() throws { dir = try TemporaryDirectory("swcni-wb") }
+    deinit { dir.remove() }
+
+    func conf(_ ipam: String, name: String = "net1", version: String = "1.0.0") -> String {
+        #"{"cniVersion":"\#(version)","name":"\#(name)","type":"macvlan","ipam":{"type":"whereabouts","dataDir":"\#(dir.path)",\#(ipam)}}"#
+    }
+
+    func call(_ cmd: String, _ conf: String, id: String = "ctr1", ifName: String = "net1", pod: String? = "pod1") -> Skeleton.Output {
+        let args = pod.map { "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=\($0)" } ?? ""
+        return PluginCall(cmd, config: conf, containerID: id, ifName: ifName, args: args).run(WhereaboutsPlugin(flatFiles: []))
+    }
+
+    func addresses(_ out: Skeleton.Output) -> [String] {
+        out.json?["ips"]?.arrayValue?.compactMap { $0["address"]?.stringValue } ?? []
+    }
+
+    /// The pool file's allocation lines.
+    func pool(_ name: String) -> [String] {
+        ((try? dir.read("pools/" + name)) ?? "").split(separator: "\n").dropFirst().map(String.init)
+    }
+}
+
+@Suite struct WhereaboutsFileStoreTests {
+    let dual = #""range":"10.5.0.0/29","gateway":"10.5.0.1","routes":[{"dst":"0.0.0.0/0"}],"ipRanges":[{"range":"fd05::/120"}]"#
+
+    @Test func addGivesOneAddressPerRangeWithTheGatewayOfItsSubnet() throws {
+        let f = try FileStoreFixture()
+        let out = f.call("ADD", f.conf(dual))
+        try #require(out.exitCode == 0, "\(out.text)")
+        #expect(out.json?["ips"] == [["address": "10.5.0.2/29", "gateway": "10.5.0.1"], ["address": "fd05::1/120"]])
+        #expect(out.json?["routes"] == [["dst": "0.0.0.0/0"]])
+        #expect(f.pool("10.5.0.0-29") == ["2\tctr1\tns1/pod1\tnet1"])
+        #expect(f.pool("fd05---120") == ["1\tctr1\tns1/pod1\tnet1"])
+        // Overlapping-range reservations, one per address.
+        #expect(try f.dir.read("reservations/10.5.0.2") == "ns1/pod1\tnet1")
+        #expect(try f.dir.read("reservations/fd05--1") == "ns1/pod1\tnet1")
+    }
+
+    @Test func samePodAndInterfaceGetsItsAddressBackAndDelReleasesEveryRange() throws {
+        let f = try FileStoreFixture()
+        let c = f.conf(dual)
+        #expect(f.addresses(f.call("ADD", c)) == ["10.5.0.2/29", "fd05::1/120"])
+        #expect(f.addresses(f.call("ADD", c, id: "ctr2", pod: "pod2")) == ["10.5.0.3/29", "fd05::2/120"])
+        // The pod's new sandbox: the same addresses, now recorded for the new container.
+        #expect(f.addresses(f.call("ADD", c, id: "ctr1b")) == ["10.5.0.2/29", "fd05::1/120"])
+        #expect(f.pool("10.5.0.0-29") == ["2\tctr1b\tns1/pod1\tnet1", "3\tctr2\tns1/pod2\tnet1"])
+        // The old sandbox's late DEL frees nothing of the new one.
+        #expect(f.call("DEL", c, id: "ctr1").exitCode == 0)
+        #expect(f.pool("10.5.0.0-29").count == 2)
+        // The v4 pool has lost ctr2's record (by hand): DEL still releases the v6 one (upstream stops at the first miss).
+        try f.dir.write("pools/10.5.0.0-29", "swift-cni whereabouts pool v1 10.5.0.0/29\n2\tctr1b\tns1/pod1\tnet1\n")
+        #expect(f.call("DEL", c, id: "ctr2", pod: "pod2").exitCode == 0)
+        #expect(f.pool("fd05---120") == ["1\tctr1b\tns1/pod1\tnet1"])
+        #expect(!f.dir.exists("reservations/fd05--2"))
+        #expect(f.call("DEL", c, id: "ctr1b").exitCode == 0)
+        #expect(f.pool("10.5.0.0-29").isEmpty && f.pool("fd05---120").isEmpty)
+        // Only the reservation of the record removed by hand is left (reconcile's work).
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.dir.file("reservations")) == ["10.5.0.3"])
+        #expect(f.call("DEL", c, id: "never").exitCode == 0)
+    }
+
+    @Test func gatewayIsNeverHandedOutAndAFullRangeIs110() throws {
+        let f = try FileStoreFixture()
+        let c = f.conf(#""range":"10.6.0.0/29","gateway":"10.6.0.1""#, version: "1.1.0")
+        var got: [String] = []
+        for i in 0..<5 { got += f.addresses(f.call("ADD", c, id: "c\(i)", pod: "p\(i)")) }
+        #expect(got == ["10.6.0.2/29", "10.6.0.3/29", "10.6.0.4/29", "10.6.0.5/29", "10.6.0.6/29"])
+        let full = f.call("ADD", c, id: "c9", pod: "p9")
+        #expect(full.errorCode == 110)
+        #expect(f.call("STATUS", c).errorCode == 51)
+        #expect(f.call("DEL", c, id: "c3", pod: "p3").exitCode == 0)
+        #expect(f.call("STATUS", c).exitCode == 0)
+        #expect(f.addresses(f.call("ADD", c, id: "c9", pod: "p9")) == ["10.6.0.5/29"])
+    }
+
+    @Test func overlappingRangesAcrossTwoNetworksNeverShareAnAddress() throws {
+        let f = try FileStoreFixture()
+        let a = f.conf(#""range":"10.7.0.0/24""#, name: "a")
+        let b = f.conf(#""range":"10.7.0.0/25","range_start":"10.7.0.1""#, name: "b")
+        #expect(f.addresses(f.call("ADD", a, id: "c1", pod: "p1")) == ["10.7.0.1/24"])
+        #expect(f.addresses(f.call("ADD", b, id: "c2", pod: "p2")) == ["10.7.0.2/25"])
+        #expect(f.addresses(f.call("ADD", a, id: "c3", pod: "p3")) == ["10.7.0.3/24"])
+        // Turned off: an independent pool may hand out what the other holds.
+        let off = f.conf(#""range":"10.7.0.0/26","enable_overlapping_ranges":false"#, name: "c")
+        #expect(f.addresses(f.call("ADD", off, id: "c4", pod: "p4")) == ["10.7.0.1/26"])
+    }
+
+    @Test func networkNameGivesIndependentPoolsForOneCIDR() throws {
+        let f = try FileStoreFixture()
+        let blue = f.conf(#""range":"10.8.0.0/24","network_name":"blue""#, name: "x")
+        let red = f.conf(#""range":"10.8.0.0/24","network_name":"red""#, name: "y")
+        #expect(f.addresses(f.call("ADD", blue, id: "c1", pod: "p1")) == ["10.8.0.1/24"])
+        #expect(f.addresses(f.call("ADD", red, id: "c2", pod: "p2")) == ["10.8.0.1/24"])
+        #expect(f.pool("blue-10.8.0.0-24").count == 1 && f.pool("red-10.8.0.0-24").count == 1)
+        #expect(f.dir.exists("reservations/blue-10.8.0.1") && f.dir.exists("reservations/red-10.8.0.1"))
+    }
+
+    @Test func checkNeedsTheReservationOfThisContainer() throws {
+        let f = try FileStoreFixture()
+        let c = f.conf(dual)
+        #expect(f.call("CHECK", c).errorCode == 7)
+        let add = f.call("ADD", c)
+        let prev = #","prevResult":\#(add.text)}"#
+        let withPrev = String(c.dropLast()) + prev
+        #expect(f.call("CHECK", withPrev).exitCode == 0)
+        #expect(f.call("CHECK", withPrev, id: "other").errorCode == 7)
+        let wrongPrev = String(c.dropLast()) + #","prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.5.0.6/29"}]}}"#
+        #expect(f.call("CHECK", wrongPrev).errorCode == 7)
+    }
+
+    @Test func gcReleasesWhatNoValidAttachmentHolds() throws {
+        let f = try FileStoreFixture()
+        let c = f.conf(dual, version: "1.1.0")
+        for i in 0..<3 { #expect(f.call("ADD", c, id: "c\(i)", pod: "p\(i)").exitCode == 0) }
+        let gc = String(c.dropLast()) + #","cni.dev/valid-attachments":[{"containerID":"c1","ifname":"net1"}]}"#
+        #expect(f.call("GC", gc).exitCode == 0)
+        #expect(f.pool("10.5.0.0-29") == ["3\tc1\tns1/p1\tnet1"])
+        #expect(f.pool("fd05---120") == ["2\tc1\tns1/p1\tnet1"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.dir.file("reservations")).sorted() == ["10.5.0.3", "fd05--2"])
+    }
+
+    @Test func staticAddressesComeAfterThePoolsAndAreNotStored() throws {
+        let f = try FileStoreFixture()
+        let c = f.conf(#""range":"10.9.0.0/24","addresses":[{"address":"192.168.1.5/24","gateway":"192.168.1.1"}]"#)
+        let out = PluginCall("ADD", config: c, containerID: "c1", ifName: "net1",
+                             args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;IP=172.16.1.5/16;GATEWAY=172.16.0.1")
+            .run(WhereaboutsPlugin(flatFiles: []))
+        #expect(out.json?["ips"] == [["address": "10.9.0.1/24"], ["address": "192.168.1.5/24", "gateway": "192.168.1.1"],
+                                     ["address": "172.16.1.5/16", "gateway": "172.16.0.1"]])
+        #expect(f.pool("10.9.0.0-24").count == 1)
+    }
+
+    @Test func aCorruptPoolFileIsAnErrorNotAnEmptyPool() throws {
+        let f = try FileStoreFixture()
+        let c = f.conf(#""range":"10.10.0.0/24""#)
+        try f.dir.write("pools/10.10.0.0-24", "something else\n")
+        #expect(f.call("ADD", c).errorCode == 101)
+        #expect(try f.dir.read("pools/10.10.0.0-24") == "something else\n")
+    }
+
+    @Test func unsafeOwnersAreRefused() throws {
+        let f = try FileStoreFixture()
+        let c = f.conf(#""range":"10.11.0.0/24""#)
+        #expect(f.call("ADD", c, pod: "a\tb").errorCode == 4)
+        #expect(f.call("ADD", f.conf(#""range":"10.11.0.0/24","network_name":"../../etc""#)).errorCode == 7)
+        #expect(!f.dir.exists("pools/10.11.0.0-24"))
+    }
+}
