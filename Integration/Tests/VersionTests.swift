@@ -5,7 +5,7 @@ import TestSupport
 
 /// Every executable says the project's version, from its one place (Sources/Basics/Version.swift).
 @Suite struct VersionTests {
-    @Test(arguments: ["macvlan", "ipvlan", "bridge", "host-device", "route-override", "host-local", "static", "multus", "egress-router"])
+    @Test(arguments: ["macvlan", "ipvlan", "bridge", "host-device", "route-override", "host-local", "static", "multus", "egress-router", "whereabouts"])
     func pluginsSayTheirVersionWithoutCNICommand(plugin: String) throws {
         let out = try Command.run([BuildProducts.path(plugin)], env: [:])
         #expect(out.status == 0 && out.stdout.isEmpty)

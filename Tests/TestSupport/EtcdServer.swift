@@ -32,8 +32,9 @@ public final class EtcdServer: @unchecked Sendable {
             try TestCA.issue(dir, name: "server", commonName: "etcd", usage: "serverAuth,clientAuth")
             try TestCA.issue(dir, name: "client", commonName: "whereabouts", usage: "clientAuth")
         }
-        // Ports from a random block, so parallel test runs rarely meet.
-        let base = Int.random(in: 20_000...60_000 - 2 * count)
+        // Ports from a random block below the ephemeral range (32768–60999), where no outgoing
+        // connection (etcd's own, between members) can hold them; parallel runs rarely meet.
+        let base = Int.random(in: 20_000...32_000)
         members = (0..<count).map { Member(name: "m\($0)", clientPort: base + 2 * $0, peerPort: base + 2 * $0 + 1, process: nil) }
         for i in members.indices { try start(i) }
         try waitHealthy()
@@ -54,7 +55,7 @@ public final class EtcdServer: @unchecked Sendable {
                     "--advertise-client-urls", "\(scheme)://127.0.0.1:\(m.clientPort)",
                     "--listen-peer-urls", "http://127.0.0.1:\(m.peerPort)",
                     "--initial-advertise-peer-urls", "http://127.0.0.1:\(m.peerPort)",
-                    "--initial-cluster", cluster, "--initial-cluster-token", "swcni-\(m.clientPort)",
+                    "--initial-cluster", cluster, "--initial-cluster-token", "swcni-\(members[0].clientPort)",
                     "--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "error"]
         if tls {
             args += ["--cert-file", dir.file("server.pem"), "--key-file", dir.file("server.key"),
@@ -64,7 +65,8 @@ public final class EtcdServer: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
         p.arguments = args
         p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        FileManager.default.createFile(atPath: dir.file("log-\(m.name)"), contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: dir.file("log-\(m.name)"))
         try p.run()
         members[i].process = p
     }
@@ -78,7 +80,10 @@ public final class EtcdServer: @unchecked Sendable {
         while true {
             let c = try Command.run(argv, env: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
             if c.status == 0 { return }
-            if Date() > deadline { throw CommandFailed(argv: argv, status: c.status, output: c.stdout + c.stderr) }
+            if Date() > deadline {
+                let logs = members.map { m in "\(m.name): " + ((try? dir.read("log-\(m.name)")) ?? "").split(separator: "\n").filter { !$0.contains("INFO") }.suffix(5).joined(separator: " | ") }
+                throw CommandFailed(argv: argv, status: c.status, output: c.stdout + c.stderr + "\n" + logs.joined(separator: "\n"))
+            }
             usleep(100_000)
         }
     }
@@ -96,5 +101,19 @@ public final class EtcdServer: @unchecked Sendable {
                     "get", "--prefix", "--keys-only", prefix]
         if tls { argv += ["--cacert", caFile, "--cert", clientCertFile, "--key", clientKeyFile] }
         return try Command.must(argv, env: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]).stdout.split(separator: "\n").map(String.init)
+    }
+
+    /// Keys and values under `prefix`, through etcdctl's JSON output.
+    public func values(prefix: String) throws -> [String: [UInt8]] {
+        var argv = ["etcdctl", "--endpoints", members.filter { $0.process?.isRunning == true }.map { "\(scheme)://127.0.0.1:\($0.clientPort)" }.joined(separator: ","),
+                    "-w", "json", "get", "--prefix", prefix]
+        if tls { argv += ["--cacert", caFile, "--cert", clientCertFile, "--key", clientKeyFile] }
+        let json = try JSONValue.parse(try Command.must(argv, env: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]).stdout)
+        var out: [String: [UInt8]] = [:]
+        for kv in json["kvs"]?.arrayValue ?? [] {
+            guard let k = kv["key"]?.stringValue.flatMap({ Data(base64Encoded: $0) }) else { continue }
+            out[String(decoding: k, as: UTF8.self)] = kv["value"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) } ?? []
+        }
+        return out
     }
 }

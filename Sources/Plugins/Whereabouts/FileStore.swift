@@ -100,6 +100,44 @@ public final class FileStore: DocumentBackend {
         }
     }
 
+    /// GC's sweep of what killed writers left: reservations no pool allocation backs (an ADD
+    /// killed between taking the reservation and writing its pool), and temporary files of
+    /// processes that are gone. Every pool's lock is held meanwhile (in name order; an ADD holds
+    /// one at a time), so no ADD is between its two steps.
+    public func sweep() throws {
+        let names = try FileSystem.list(directory + "/pools").sorted()
+        var locks: [Int32] = []
+        defer { locks.forEach(FileLock.release) }
+        for name in names where name.hasSuffix(".lock") { locks.append(try FileLock.acquire(directory + "/pools/" + name)) }
+        var backed = Set<String>()
+        for name in names where !name.hasSuffix(".lock") && !name.contains(".tmp-") {
+            guard let bytes = try? FileSystem.read(directory + "/pools/" + name),
+                  let first = bytes.split(separator: UInt8(ascii: "\n")).first else { continue }
+            let range = String(decoding: first, as: UTF8.self).dropFirst(Self.header.count)
+            guard let subnet = IPPrefix(range), let r = try? PoolRange(subnet: subnet),
+                  let doc = try? Self.decode(bytes, path: name, range: r.cidr) else { continue }
+            let suffix = PoolRange.normalize(r.cidr)
+            let networkName = name == suffix ? "" : String(name.dropLast(suffix.count + 1))
+            for off in doc.allocations.keys { if let ip = r.address(at: off) { backed.insert(PoolRange.reservationName(ip, networkName: networkName)) } }
+        }
+        for name in try FileSystem.list(directory + "/reservations") {
+            if name.hasPrefix(".claim-") {
+                if Self.writerIsGone(name.dropFirst(".claim-".count)) { try FileSystem.remove(reservationPath(name)) }
+            } else if !backed.contains(name) {
+                try FileSystem.remove(reservationPath(name))
+            }
+        }
+        for name in names where name.contains(".tmp-") {
+            if let r = name.range(of: ".tmp-"), Self.writerIsGone(name[r.upperBound...]) { try FileSystem.remove(directory + "/pools/" + name) }
+        }
+    }
+
+    /// "<pid>…" names a process that no longer exists.
+    static func writerIsGone(_ text: Substring) -> Bool {
+        guard let pid = Int32(text.prefix { $0.isNumber }) else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
     public func ping(_ pool: PoolRef) throws {
         guard access(directory + "/pools", W_OK) == 0 else {
             throw SystemError("access", subject: directory + "/pools")

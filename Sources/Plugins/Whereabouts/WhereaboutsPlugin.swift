@@ -130,8 +130,8 @@ public struct WhereaboutsPlugin: Plugin {
     }
 
     /// Releases this network's allocations whose attachment is not in `cni.dev/valid-attachments`
-    /// — only those made on this node: every allocation of the embedded store, the attachments
-    /// this node recorded for the cluster-wide datastores.
+    /// — only those made on this node: every allocation of the embedded store (then its sweep of
+    /// what killed writers left), the attachments this node recorded for the cluster-wide datastores.
     public func gc(_ r: PluginRequest) throws {
         let valid = try r.config.validAttachments()
         let c = try config(r)
@@ -143,6 +143,7 @@ public struct WhereaboutsPlugin: Plugin {
                 }
                 if !stale.isEmpty { try store.release(stale, in: pool) }
             }
+            try (store as? FileStore)?.sweep()
             return
         }
         let journal = try AttachmentJournal(dataDir: c.dataDir, network: c.name)

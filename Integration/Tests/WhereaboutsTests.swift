@@ -1,0 +1,160 @@
+import CNI
+import Foundation
+import Testing
+import TestSupport
+
+/// whereabouts as a runtime runs it: one process per ADD or DEL, many at once, against the
+/// embedded file store, real etcd (one member, and three with one SIGKILLed) and the API test
+/// server. No namespace is needed: an IPAM plugin touches no link.
+@Suite(.serialized) struct WhereaboutsProcessTests {
+    static let binary = BuildProducts.path("whereabouts")
+
+    static func env(_ command: String, id: String, pod: String, ifName: String = "net1") -> [String: String] {
+        ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_NETNS": "/var/run/netns/unused",
+         "CNI_IFNAME": ifName, "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=\(pod)", "CNI_PATH": "/nonexistent"]
+    }
+
+    static func run(_ command: String, _ conf: String, id: String, pod: String) throws -> Command {
+        let argv = [binary]
+        let c = try Command.run(argv, env: env(command, id: id, pod: pod), stdin: conf)
+        OurErrors.check(argv, c)
+        return c
+    }
+
+    /// Runs `count` ADDs (or DELs) over `clients` threads, one process each; returns every reply by index.
+    static func many(_ command: String, _ conf: String, count: Int, clients: Int, prefix: String = "c") -> [Command?] {
+        let results = Locked([Command?](repeating: nil, count: count))
+        let next = Locked(0)
+        DispatchQueue.concurrentPerform(iterations: clients) { _ in
+            while true {
+                let i = next.with { n -> Int in defer { n += 1 }; return n }
+                guard i < count else { return }
+                let c = try? run(command, conf, id: "\(prefix)\(i)", pod: "p\(i)")
+                results.with { $0[i] = c }
+            }
+        }
+        return results.with { $0 }
+    }
+
+    static func address(_ c: Command?) -> String? { c?.json?["ips"]?.arrayValue?.first?["address"]?.stringValue }
+
+    @Test func fileStoreSixtyFourParallelAddsOnASlash26() throws {
+        let dir = try TemporaryDirectory("swcni-wbp")
+        defer { dir.remove() }
+        let conf = #"{"cniVersion":"1.1.0","name":"p","type":"macvlan","ipam":{"type":"whereabouts","dataDir":"\#(dir.path)","range":"10.50.0.0/26","gateway":"10.50.0.1"}}"#
+        let replies = Self.many("ADD", conf, count: 64, clients: 64)
+        let addresses = replies.compactMap(Self.address)
+        #expect(addresses.count == 61 && Set(addresses).count == 61)
+        #expect(!addresses.contains("10.50.0.1/26") && !addresses.contains("10.50.0.0/26") && !addresses.contains("10.50.0.63/26"))
+        #expect(replies.filter { $0?.status != 0 }.map { $0?.json?["code"]?.intValue } == [110, 110, 110])
+        let pool = try dir.read("pools/10.50.0.0-26").split(separator: "\n").dropFirst()
+        #expect(pool.count == 61)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("reservations")).count == 61)
+    }
+
+    @Test func fileStoreSurvivesSIGKILLAtRandomPointsOfADD() throws {
+        let dir = try TemporaryDirectory("swcni-wbk")
+        defer { dir.remove() }
+        let conf = #"{"cniVersion":"1.1.0","name":"k","type":"macvlan","ipam":{"type":"whereabouts","dataDir":"\#(dir.path)","range":"10.51.0.0/24"}}"#
+        for i in 0..<60 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Self.binary)
+            p.environment = Self.env("ADD", id: "k\(i)", pod: "k\(i)")
+            let input = Pipe()
+            p.standardInput = input
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            try p.run()
+            input.fileHandleForWriting.write(Data(conf.utf8))
+            try input.fileHandleForWriting.close()
+            usleep(UInt32.random(in: 0...12_000))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        // Consistent: the pool reads, and every allocation has its reservation.
+        let lines = ((try? dir.read("pools/10.51.0.0-24")) ?? "").split(separator: "\n").dropFirst()
+        for line in lines {
+            let f = line.split(separator: "\t")
+            let ip = "10.51.0.\(f[0])"
+            #expect(try dir.read("reservations/" + ip).hasPrefix(String(f[2]) + "\t"), "\(line)")
+        }
+        // ADD and DEL keep working, and GC with no live attachment takes back every allocation
+        // and every reservation the killed ADDs left.
+        #expect(Self.address(try Self.run("ADD", conf, id: "after", pod: "after")) != nil)
+        #expect(try Self.run("DEL", conf, id: "after", pod: "after").status == 0)
+        let gc = String(conf.dropLast()) + #","cni.dev/valid-attachments":[]}"#
+        #expect(try Self.run("GC", gc, id: "gc", pod: "gc").status == 0)
+        #expect(((try? dir.read("pools/10.51.0.0-24")) ?? "").split(separator: "\n").count <= 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("reservations")).filter { !$0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test(.enabled(if: EtcdServer.isInstalled))
+    func etcdSixteenClientsAThousandAddsOnOneSlash22() throws {
+        let etcd = try EtcdServer()
+        let local = try TemporaryDirectory("swcni-wbe")
+        defer { local.remove() }
+        let conf = #"{"cniVersion":"1.1.0","name":"e","type":"macvlan","ipam":{"type":"whereabouts","datastore":"etcd","etcd_host":"\#(etcd.endpoints)","dataDir":"\#(local.path)","range":"10.52.0.0/22"}}"#
+        let adds = Self.many("ADD", conf, count: 1000, clients: 16)
+        let addresses = adds.compactMap(Self.address)
+        #expect(addresses.count == 1000, "\(adds.filter { $0?.status != 0 }.prefix(3).map { $0?.stdout ?? "nil" })")
+        #expect(Set(addresses).count == addresses.count)
+        #expect(try etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.52.0.0-22/ip/").count == 1000)
+        let dels = Self.many("DEL", conf, count: 1000, clients: 16)
+        #expect(dels.allSatisfy { $0?.status == 0 })
+        // Nothing held: no record, index or reservation left, every bitmap chunk clear.
+        let left = try etcd.values(prefix: "/swift-cni/")
+        #expect(left.keys.allSatisfy { $0.contains("/chunk/") }, "\(left.keys.filter { !$0.contains("/chunk/") }.prefix(5))")
+        #expect(left.values.allSatisfy { $0.allSatisfy { $0 == 0 } })
+    }
+
+    @Test(.enabled(if: EtcdServer.isInstalled))
+    func etcdMemberKilledMidwayLosesNothingAndDuplicatesNothing() throws {
+        let etcd = try EtcdServer(members: 3)
+        let local = try TemporaryDirectory("swcni-wbe3")
+        defer { local.remove() }
+        let conf = #"{"cniVersion":"1.1.0","name":"e3","type":"macvlan","ipam":{"type":"whereabouts","datastore":"etcd","etcd_host":"\#(etcd.endpoints)","dataDir":"\#(local.path)","range":"10.53.0.0/22"}}"#
+        let killer = Thread {
+            usleep(1_500_000)
+            etcd.kill(member: 0)
+        }
+        killer.start()
+        let adds = Self.many("ADD", conf, count: 300, clients: 8)
+        while killer.isExecuting { usleep(10_000) }
+        #expect(etcd.members[0].process?.isRunning == false)
+        // Every ADD succeeded or said "try again later"; none crashed.
+        #expect(adds.allSatisfy { $0?.status == 0 || $0?.json?["code"]?.intValue == 11 })
+        let won = adds.compactMap(Self.address)
+        #expect(Set(won).count == won.count && won.count >= 250)
+        // Every address handed out is recorded for its container (nothing lost), and no record is
+        // for two containers.
+        let records = try etcd.values(prefix: "/swift-cni/whereabouts/pools/10.53.0.0-22/ip/")
+        var owners: [String: String] = [:]
+        for (k, v) in records { owners[k] = String(decoding: v, as: UTF8.self) }
+        for (i, c) in adds.enumerated() {
+            guard let a = Self.address(c) else { continue }
+            let off = Int(a.split(separator: ".")[2])! * 256 + Int(a.split(separator: ".")[3].split(separator: "/")[0])!
+            #expect(owners["/swift-cni/whereabouts/pools/10.53.0.0-22/ip/\(off)"]?.contains("\"c\(i)\"") == true, "\(a) of c\(i)")
+        }
+    }
+
+    @Test func kubernetesDatastoreEightClientsShareOnePoolWithoutALease() throws {
+        let api = try KubeAPIServer()
+        let local = try TemporaryDirectory("swcni-wbk8")
+        defer { local.remove() }
+        let kubeconfig = try api.kubeconfig(namespace: "whereabouts")
+        let conf = #"{"cniVersion":"1.1.0","name":"k8","type":"macvlan","ipam":{"type":"whereabouts","kubernetes":{"kubeconfig":"\#(kubeconfig)"},"dataDir":"\#(local.path)","range":"10.54.0.0/24"}}"#
+        let adds = Self.many("ADD", conf, count: 120, clients: 8)
+        let won = adds.compactMap(Self.address)
+        #expect(won.count == 120 && Set(won).count == 120)
+        let pool = try api.get("/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/whereabouts/ippools/10.54.0.0-24")
+        #expect(pool?["spec"]?["allocations"]?.objectValue?.entries.count == 120)
+        #expect(!(try api.requests()).contains { $0.1.contains("/leases") })
+    }
+}
+
+/// A value shared by the worker threads of one test.
+final class Locked<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ v: T) { value = v }
+    func with<R>(_ body: (inout T) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&value) }
+}
