@@ -3,11 +3,12 @@
 these machines). It serves, over HTTPS with bearer-token auth, the real paths and object shapes the
 plugins use, and behaves as the real server does on them:
 
-  core/v1 pods                GET, LIST, POST (create), PUT (update, resourceVersion checked: 409),
+  core/v1 pods                GET, LIST (also across namespaces: /api/v1/pods), POST (create), PUT (update, resourceVersion checked: 409),
                               PATCH (merge-patch+json, json-patch+json with `test`: 422), DELETE;
                               the same on the pods/status subresource (metadata changes kept)
   k8s.cni.cncf.io/v1          network-attachment-definitions: the same verbs
   whereabouts.cni.cncf.io/v1alpha1  ippools, overlappingrangeipreservations: the same verbs
+  coordination.k8s.io/v1      leases (upstream whereabouts v0.6's leader election): the same verbs
 Errors are metav1.Status objects with the real reasons (NotFound, AlreadyExists, Conflict,
 Invalid, Unauthorized). Objects get uid, resourceVersion (one counter for all, as etcd's
 revision), creationTimestamp and generation.
@@ -29,6 +30,8 @@ RESOURCES = {
     ("apis/whereabouts.cni.cncf.io", "v1alpha1", "ippools"): ("IPPool", "whereabouts.cni.cncf.io/v1alpha1"),
     ("apis/whereabouts.cni.cncf.io", "v1alpha1", "overlappingrangeipreservations"):
         ("OverlappingRangeIPReservation", "whereabouts.cni.cncf.io/v1alpha1"),
+    # Upstream whereabouts v0.6's leader election (for side-by-side benchmarks and the shared-pool test).
+    ("apis/coordination.k8s.io", "v1", "leases"): ("Lease", "coordination.k8s.io/v1"),
 }
 
 lock = threading.Lock()
@@ -96,7 +99,11 @@ def json_patch(doc, ops):
         if o == "test":
             cur = parent[int(last)] if isinstance(parent, list) else parent.get(last, None) if isinstance(parent, dict) else None
             if isinstance(parent, dict) and last not in parent:
-                raise ValueError("test failed: %s missing" % op["path"])
+                # As the API server's json-patch library: a missing member tests equal to null
+                # (upstream whereabouts guards every "add" with such a test).
+                if op.get("value") is not None:
+                    raise ValueError("test failed: %s missing" % op["path"])
+                continue
             if cur != op.get("value"):
                 raise ValueError("test failed: %s" % op["path"])
         elif o in ("add", "replace"):
@@ -160,6 +167,12 @@ class Handler(BaseHTTPRequestHandler):
                     f["count"] -= 1
                     return self.reply(*status(f["status"], "InternalError" if f["status"] == 500 else "ServiceUnavailable",
                                               "injected fault"))
+        if path == "/api/v1/pods" and method == "GET":
+            # The cluster-wide list (whereabouts reconcile).
+            with lock:
+                items = [o for (pl, _, _), o in sorted(store.items()) if pl == "pods"]
+                return self.reply(200, {"kind": "PodList", "apiVersion": "v1",
+                                        "metadata": {"resourceVersion": str(revision[0])}, "items": items})
         p = parse_path(path)
         if p is None:
             return self.reply(*status(404, "NotFound", "the server could not find the requested resource"))

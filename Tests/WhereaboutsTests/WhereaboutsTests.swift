@@ -184,9 +184,9 @@ final class FileStoreFixture {
         out.json?["ips"]?.arrayValue?.compactMap { $0["address"]?.stringValue } ?? []
     }
 
-    /// The pool file's allocation lines.
+    /// The pool file's allocation lines, without their time.
     func pool(_ name: String) -> [String] {
-        ((try? dir.read("pools/" + name)) ?? "").split(separator: "\n").dropFirst().map(String.init)
+        ((try? dir.read("pools/" + name)) ?? "").split(separator: "\n").dropFirst().map { $0.split(separator: "\t").dropLast().joined(separator: "\t") }
     }
 }
 
@@ -218,7 +218,7 @@ final class FileStoreFixture {
         #expect(f.call("DEL", c, id: "ctr1").exitCode == 0)
         #expect(f.pool("10.5.0.0-29").count == 2)
         // The v4 pool has lost ctr2's record (by hand): DEL still releases the v6 one (upstream stops at the first miss).
-        try f.dir.write("pools/10.5.0.0-29", "swift-cni whereabouts pool v1 10.5.0.0/29\n2\tctr1b\tns1/pod1\tnet1\n")
+        try f.dir.write("pools/10.5.0.0-29", "swift-cni whereabouts pool v1 10.5.0.0/29\n2\tctr1b\tns1/pod1\tnet1\t0\n")
         #expect(f.call("DEL", c, id: "ctr2", pod: "pod2").exitCode == 0)
         #expect(f.pool("fd05---120") == ["1\tctr1b\tns1/pod1\tnet1"])
         #expect(!f.dir.exists("reservations/fd05--2"))
@@ -314,5 +314,36 @@ final class FileStoreFixture {
         #expect(f.call("ADD", c, pod: "a\tb").errorCode == 4)
         #expect(f.call("ADD", f.conf(#""range":"10.11.0.0/24","network_name":"../../etc""#)).errorCode == 7)
         #expect(!f.dir.exists("pools/10.11.0.0-24"))
+    }
+}
+
+@Suite struct WhereaboutsConfExampleTests {
+    static let confDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Conf").path
+
+    func example(_ file: String) throws -> JSONObject {
+        try JSONValue.parse(Array(FileManager.default.contents(atPath: Self.confDir + "/" + file)!)).objectValue!
+    }
+
+    @Test func dualStackExampleAllocatesOnTheFileStore() throws {
+        let d = try TemporaryDirectory("swcni-wbconf")
+        defer { d.remove() }
+        var conf = try example("whereabouts-dual-stack.json")
+        var ipam = conf["ipam"]!.objectValue!
+        ipam["dataDir"] = .string(d.path)
+        conf["ipam"] = .object(ipam)
+        let out = PluginCall("ADD", config: JSONValue.object(conf).serializedString(), args: "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p")
+            .run(WhereaboutsPlugin(flatFiles: []))
+        #expect(out.json?["ips"] == [["address": "192.168.10.10/24", "gateway": "192.168.10.1"], ["address": "abcd::1/64"]], "\(out.text)")
+        #expect(d.exists("pools/tenant-a-192.168.10.0-24"))
+    }
+
+    @Test func kubernetesAndEtcdExamplesRead() throws {
+        let k = try WhereaboutsConfig(NetConf(json: .object(example("whereabouts-kubernetes.json"))), args: CNIArgs(), version: .v0_3_1, flatFiles: [])
+        #expect(k.datastore == .kubernetes(kubeconfig: "/etc/cni/net.d/whereabouts.d/whereabouts.kubeconfig"))
+        #expect(k.ranges[0].cidr == "192.168.2.224/28" && k.ranges[0].firstFree(taken: [1, 2, 3]) == IPAddress("192.168.2.232"))
+        let e = try WhereaboutsConfig(NetConf(json: .object(example("whereabouts-etcd.conf"))), args: CNIArgs(), version: .v0_4_0, flatFiles: [])
+        guard case .etcd(let s) = e.datastore else { Issue.record("not etcd"); return }
+        #expect(s.endpoints.count == 3 && s.caCertFile == "/etc/whereabouts/etcd-ca.pem" && s.keyFile != nil)
     }
 }

@@ -84,12 +84,13 @@ struct MultusBenchmark {
 /// The Kubernetes API test server (Integration/KubeAPI) in the benchmark's host namespace.
 final class APIServer {
     let dir: String
-    let netns: String
+    /// The namespace it listens in (nil: the runner's own).
+    let netns: String?
     var pid: Int32 = 0
     var port = 0
     var kubeconfig: String { dir + "/kubeconfig" }
 
-    init(dir: String, netns: String) throws {
+    init(dir: String, netns: String?) throws {
         (self.dir, self.netns) = (dir, netns)
         let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
         let script = """
@@ -99,7 +100,7 @@ final class APIServer {
             printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ext
             openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext 2>/dev/null
             echo bench-token > token
-            nsenter --net=\(netns) /usr/bin/python3 \(FileSystem.absolutePath("Integration/KubeAPI/kube-api-server.py")) --cert server.pem --key server.key --token-file token > server.out 2>&1 &
+            \(netns.map { "nsenter --net=\($0) " } ?? "")/usr/bin/python3 \(FileSystem.absolutePath("Integration/KubeAPI/kube-api-server.py")) --cert server.pem --key server.key --token-file token > server.out 2>&1 &
             echo $!
             """
         let out = try Subprocess.run("/bin/sh", arguments: ["-c", script], environment: baseEnv)
@@ -123,9 +124,11 @@ final class APIServer {
     func stop() { if pid > 0 { kill(pid, SIGKILL); pid = 0 } }
 
     func post(_ path: String, _ body: String) throws {
-        let out = try Subprocess.run("/usr/bin/nsenter", arguments: ["--net=\(netns)", "/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+        let enter = netns.map { ["/usr/bin/nsenter", "--net=\($0)"] } ?? []
+        let argv = enter + ["/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
                                      "--cacert", dir + "/ca.pem", "-H", "Authorization: Bearer bench-token", "-H", "Content-Type: application/json",
-                                     "--data-binary", "@-", "https://127.0.0.1:\(port)\(path)"], environment: baseEnv, stdin: Array(body.utf8))
+                                     "--data-binary", "@-", "https://127.0.0.1:\(port)\(path)"]
+        let out = try Subprocess.run(argv[0], arguments: Array(argv.dropFirst()), environment: baseEnv, stdin: Array(body.utf8))
         guard String(decoding: out.stdout, as: UTF8.self) == "201" else { throw SystemError("POST \(path)", errno: EIO) }
     }
 

@@ -7,7 +7,7 @@ import NetNS
 /// by run so both see the same machine state. Prints a table (ours, reference, ratio of medians)
 /// and writes the same as JSON. Never asserts: timings are reported, not tested.
 ///
-/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR]
+/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only whereabouts]
 let argv = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = argv.firstIndex(of: name), i + 1 < argv.count else { return nil }
@@ -21,7 +21,7 @@ guard let ours = argv.first, !ours.hasPrefix("--") else {
     exit(2)
 }
 
-func now() -> Double {
+@Sendable func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
@@ -32,7 +32,7 @@ struct Measured { var wall: Double; var cpu: Double; var out: Subprocess.Output 
 let baseEnv = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
 
 /// Runs a plugin once, as a runtime execs it.
-func invoke(_ path: String, _ env: [String: String], _ stdin: String) throws -> Measured {
+@Sendable func invoke(_ path: String, _ env: [String: String], _ stdin: String) throws -> Measured {
     let environment = baseEnv + env.map { "\($0.key)=\($0.value)" }
     let t0 = now()
     let out = try Subprocess.run(path, environment: environment, stdin: Array(stdin.utf8), captureStderr: true)
@@ -64,6 +64,15 @@ func require(_ m: Measured, _ what: String) -> Measured {
         exit(1)
     }
     return m
+}
+
+if option("--only") == "whereabouts" {
+    var table = "| whereabouts | ours | upstream | ours/upstream | target |\n|---|---|---|---|---|\n"
+    for l in try WhereaboutsBenchmark(ours: ours, peers: option("--peers") ?? "/var/cache/swift-cni-peers").run() {
+        table += "| \(l.name) | \(l.ours) | \(l.upstream) | \(l.ratio) | \(l.target) |\n"
+    }
+    print(table)
+    exit(0)
 }
 
 var rows: [Row] = []
@@ -194,7 +203,11 @@ do {
 // 4. multus against its delegates alone (ours against ours: Debian has no multus).
 let multusLines = FileSystem.exists(ours + "/multus") ? try MultusBenchmark(ours: ours, runs: min(runs, 200)).run() : []
 
-// 5. Binary sizes (stripped release builds vs Debian's).
+// 5. whereabouts on each datastore, upstream beside it when built (../shared/tools/build-peers.sh).
+let whereaboutsLines = FileSystem.exists(ours + "/whereabouts")
+    ? try WhereaboutsBenchmark(ours: ours, peers: option("--peers") ?? "/var/cache/swift-cni-peers").run() : []
+
+// 6. Binary sizes (stripped release builds vs Debian's).
 var sizes: [JSONValue] = []
 for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge"] {
     var st = [stat(), stat()]
@@ -222,6 +235,10 @@ if !multusLines.isEmpty {
         let diff = l.perExtra.map { "\(format($0, 2)) ms per extra network" } ?? "+\(format(l.a.median - l.b.median, 2)) ms"
         table += "| \(l.name) | \(format(l.a.median, 2)) (\(format(l.a.p90, 2))) ms | \(format(l.b.median, 2)) (\(format(l.b.p90, 2))) ms | \(diff) | \(l.target) |\n"
     }
+}
+if !whereaboutsLines.isEmpty {
+    table += "\n| whereabouts | ours | upstream | ours/upstream | target |\n|---|---|---|---|---|\n"
+    for l in whereaboutsLines { table += "| \(l.name) | \(l.ours) | \(l.upstream) | \(l.ratio) | \(l.target) |\n" }
 }
 print("cni-bench: \(runs) runs of each, alternating ours and the reference (\(reference))\n")
 print(table)

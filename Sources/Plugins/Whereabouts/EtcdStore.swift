@@ -7,7 +7,7 @@ import IPAddressing
 /// bitmap chunks of 256 addresses (a missing chunk is all free), plus one key per allocation and
 /// two small indexes:
 ///   <root>/pools/<pool>/chunk/<n>                 32 bytes: bit i set = offset 256n+i taken
-///   <root>/pools/<pool>/ip/<offset>               the allocation: {"id","podref","ifname"}
+///   <root>/pools/<pool>/ip/<offset>               the allocation: {"id","podref","ifname","created"}
 ///   <root>/pools/<pool>/cid/<containerID>/<ifname>  → offset (what DEL looks up)
 ///   <root>/pools/<pool>/pod/<podRef>/<ifname>     → offset (the same pod gets its address back)
 ///   <root>/reservations/<name>                    "<podRef>\t<ifName>" (overlapping ranges)
@@ -50,11 +50,15 @@ public final class EtcdStore: WhereaboutsStore {
         return out
     }
 
-    static func record(_ a: IPAllocation) -> [UInt8] { PoolDocument.json(a).serialized() }
+    static func record(_ a: IPAllocation) -> [UInt8] {
+        var o = PoolDocument.json(a).objectValue!
+        o["created"] = .int(Int(a.created))
+        return JSONValue.object(o).serialized()
+    }
     static func allocation(_ bytes: [UInt8]) -> IPAllocation? {
         guard let j = try? JSONValue.parse(bytes) else { return nil }
         return IPAllocation(containerID: j["id"]?.stringValue ?? "", podRef: j["podref"]?.stringValue ?? "",
-                            ifName: j["ifname"]?.stringValue ?? "")
+                            ifName: j["ifname"]?.stringValue ?? "", created: Int64(j["created"]?.intValue ?? 0))
     }
     static func reservation(_ a: IPAllocation) -> [UInt8] { Array((a.podRef + "\t" + a.ifName).utf8) }
 

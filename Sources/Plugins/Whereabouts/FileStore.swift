@@ -5,7 +5,8 @@ import IPAddressing
 import LinuxSystem
 
 /// The embedded datastore: whereabouts on one node (or in tests) without any server.
-///   <dataDir>/pools/<pool>            every allocation of a pool, one line each
+///   <dataDir>/pools/<pool>            every allocation of a pool, one line each:
+///                                     "<offset>\t<containerID>\t<podRef>\t<ifName>\t<created>"
 ///   <dataDir>/pools/<pool>.lock       flock'ed around each read-decide-write of the pool
 ///   <dataDir>/reservations/<name>     an overlapping-range reservation: "<podRef>\t<ifName>"
 /// The pool file is replaced atomically (temporary file, fsync, rename): a writer killed at any
@@ -52,7 +53,7 @@ public final class FileStore: DocumentBackend {
     static func encode(_ doc: PoolDocument) -> [UInt8] {
         var out = header + doc.range + "\n"
         for (off, a) in doc.allocations.sorted(by: { $0.key < $1.key }) {
-            out += String(off) + "\t" + a.containerID + "\t" + a.podRef + "\t" + a.ifName + "\n"
+            out += String(off) + "\t" + a.containerID + "\t" + a.podRef + "\t" + a.ifName + "\t" + String(a.created) + "\n"
         }
         return Array(out.utf8)
     }
@@ -67,12 +68,13 @@ public final class FileStore: DocumentBackend {
         var doc = PoolDocument(range: range)
         for line in lines.dropFirst() {
             let f = line.split(separator: UInt8(ascii: "\t"), omittingEmptySubsequences: false)
-            guard f.count == 4, let off = UInt128(String(decoding: f[0], as: UTF8.self)) else {
+            guard f.count == 5, let off = UInt128(String(decoding: f[0], as: UTF8.self)),
+                  let created = Int64(String(decoding: f[4], as: UTF8.self)) else {
                 throw CNIError(.systemFailure, "whereabouts: \(path) has a malformed line", details: String(decoding: line, as: UTF8.self))
             }
             doc.allocations[off] = IPAllocation(containerID: String(decoding: f[1], as: UTF8.self),
                                                 podRef: String(decoding: f[2], as: UTF8.self),
-                                                ifName: String(decoding: f[3], as: UTF8.self))
+                                                ifName: String(decoding: f[3], as: UTF8.self), created: created)
         }
         return doc
     }

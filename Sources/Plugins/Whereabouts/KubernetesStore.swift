@@ -112,6 +112,30 @@ public final class KubernetesStore: DocumentBackend {
         }
     }
 
+    /// An IPPool records no time; the overlapping-range reservation of each address does (its
+    /// creationTimestamp). One LIST of the reservations (reconcile's, not the per-pod path).
+    public func creationTimes(_ held: [(IPAddress, IPAllocation)], in pool: PoolRef) throws -> [IPAddress: Int64] {
+        let items = try client.call(.GET, Self.group + namespace + "/overlappingrangeipreservations").json?["items"]?.arrayValue ?? []
+        var byName: [String: Int64] = [:]
+        for item in items {
+            if let name = item["metadata"]?["name"]?.stringValue, let t = item["metadata"]?["creationTimestamp"]?.stringValue,
+               let seconds = Self.unixTime(t) { byName[name] = seconds }
+        }
+        var out: [IPAddress: Int64] = [:]
+        for (ip, _) in held { out[ip] = byName[pool.reservationName(ip)] }
+        return out
+    }
+
+    /// "2026-12-01T17:19:39Z" (RFC 3339 in UTC, as the API server writes it) → Unix seconds.
+    static func unixTime(_ text: String) -> Int64? {
+        let digits = text.utf8.split { $0 < UInt8(ascii: "0") || $0 > UInt8(ascii: "9") }.map { Int(String(decoding: $0, as: UTF8.self)) ?? -1 }
+        guard digits.count >= 6, text.hasSuffix("Z") else { return nil }
+        var t = tm()
+        t.tm_year = Int32(digits[0] - 1900); t.tm_mon = Int32(digits[1] - 1); t.tm_mday = Int32(digits[2])
+        t.tm_hour = Int32(digits[3]); t.tm_min = Int32(digits[4]); t.tm_sec = Int32(digits[5])
+        return Int64(timegm(&t))
+    }
+
     /// STATUS: the API answers for this pool (missing is fine).
     public func ping(_ pool: PoolRef) throws {
         do { _ = try client.call(.GET, poolPath(pool.name)) } catch {

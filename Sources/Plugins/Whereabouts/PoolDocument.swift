@@ -2,14 +2,17 @@ import CNI
 import IPAM
 import IPAddressing
 
-/// Who holds an address of a pool: upstream's IPAllocation (`id`, `podref`, `ifname`).
+/// Who holds an address of a pool: upstream's IPAllocation (`id`, `podref`, `ifname`), and
+/// when it was made (Unix seconds; 0 where the datastore keeps no time in the record — the
+/// Kubernetes datastore, whose reservations carry it instead).
 public struct IPAllocation: Sendable, Hashable {
     public var containerID: String
     public var podRef: String
     public var ifName: String
+    public var created: Int64
 
-    public init(containerID: String, podRef: String, ifName: String) {
-        (self.containerID, self.podRef, self.ifName) = (containerID, podRef, ifName)
+    public init(containerID: String, podRef: String, ifName: String, created: Int64 = 0) {
+        (self.containerID, self.podRef, self.ifName, self.created) = (containerID, podRef, ifName, created)
     }
 
     /// The same pod's interface: by podRef when the attachment has one (a restarted sandbox gets
@@ -82,7 +85,8 @@ enum PoolDecision {
                          heldElsewhere: Set<UInt128>) throws(IPAMError) -> (ip: IPAddress, existing: Bool) {
         if let (off, held) = doc.owned(by: owner.podRef, containerID: owner.containerID, ifName: owner.ifName),
            let ip = range.address(at: off) {
-            if held.containerID != owner.containerID { doc.allocations[off]?.containerID = owner.containerID }
+            // A new sandbox of the pod: the record is brought up to date (and young again for reconcile).
+            if held.containerID != owner.containerID { doc.allocations[off] = owner }
             return (ip, true)
         }
         let taken = heldElsewhere.isEmpty ? Set(doc.allocations.keys) : Set(doc.allocations.keys).union(heldElsewhere)

@@ -18,6 +18,17 @@ public protocol WhereaboutsStore: AnyObject {
     func ping(_ pool: PoolRef) throws
     /// True when the store holds this node's allocations only (GC may read them all).
     var isNodeLocal: Bool { get }
+    /// When each allocation was made (Unix seconds; absent when unknown): reconcile's grace period.
+    func creationTimes(_ held: [(IPAddress, IPAllocation)], in pool: PoolRef) throws -> [IPAddress: Int64]
+}
+
+extension WhereaboutsStore {
+    /// The records' own times.
+    public func creationTimes(_ held: [(IPAddress, IPAllocation)], in pool: PoolRef) throws -> [IPAddress: Int64] {
+        var out: [IPAddress: Int64] = [:]
+        for (ip, a) in held where a.created > 0 { out[ip] = a.created }
+        return out
+    }
 }
 
 /// A range as a datastore names it.

@@ -1,4 +1,5 @@
 import CNI
+import Glibc
 import IPAM
 import IPAddressing
 import Kubernetes
@@ -41,7 +42,7 @@ public struct WhereaboutsPlugin: Plugin {
         let c = try config(r)
         let log = log(c)
         let store = try store(c)
-        let owner = IPAllocation(containerID: r.containerID, podRef: c.podRef, ifName: r.ifName)
+        let owner = IPAllocation(containerID: r.containerID, podRef: c.podRef, ifName: r.ifName, created: Int64(time(nil)))
         let journal = c.datastore == .file ? nil : try AttachmentJournal(dataDir: c.dataDir, network: c.name)
         var result = CNIResult(routes: c.routes, dns: c.dns)
         do {

@@ -1,0 +1,169 @@
+import CNI
+import Dispatch
+import Glibc
+import LinuxSystem
+
+/// whereabouts, each ADD a separate process as a runtime runs it: allocations per second with 8
+/// concurrent clients, and the median ADD latency at 1 % and at 99 % fill of a /22 — ours on each
+/// datastore, and upstream beside it when ../shared/tools/build-peers.sh built it (v0.5.4 on the
+/// same etcd, v0.6.3 on the same API test server). Returns the rows of the "whereabouts" table.
+struct WhereaboutsBenchmark {
+    let ours: String
+    /// Where build-peers.sh put upstream's binaries (whereabouts = v0.5.4, whereabouts-k8s = v0.6.3).
+    let peers: String
+    let clients = 8
+    let tag = String(getpid())
+
+    struct Line { var name: String; var ours: String; var upstream: String; var ratio: String; var target: String }
+
+    func run() throws -> [Line] {
+        let dir = "/tmp/cni-bench-wb-\(tag)"
+        try FileSystem.makeDirectories(dir)
+        defer { _ = try? Subprocess.run("/bin/rm", arguments: ["-rf", dir], environment: baseEnv) }
+        try FileSystem.writeAtomically(dir + "/flat.conf", Array("{}".utf8))
+        var lines: [Line] = []
+        let upstreamEtcd = FileSystem.isExecutableFile(peers + "/whereabouts") ? peers + "/whereabouts" : nil
+        let upstreamK8s = FileSystem.isExecutableFile(peers + "/whereabouts-k8s") ? peers + "/whereabouts-k8s" : nil
+
+        // The embedded file store (no upstream counterpart).
+        let file = { (range: String, name: String) in
+            #"{"cniVersion":"0.3.1","name":"\#(name)","type":"macvlan","ipam":{"type":"whereabouts","datastore":"file","dataDir":"\#(dir)/file","range":"\#(range)"}}"#
+        }
+        lines += try compare("file store", ours: { file($0, "f-\($1)") }, upstream: nil, upstreamTarget: nil)
+
+        if FileSystem.isExecutableFile("/usr/bin/etcd") {
+            let etcd = try Etcd(dir: dir + "/etcd")
+            defer { etcd.stop() }
+            let conf = { (range: String, name: String, datastore: String) in
+                #"{"cniVersion":"0.3.1","name":"\#(name)","type":"macvlan","ipam":{"type":"whereabouts","datastore":"\#(datastore)","etcd_host":"127.0.0.1:\#(etcd.port)","dataDir":"\#(dir)/local","configuration_path":"\#(dir)/flat.conf","range":"\#(range)"}}"#
+            }
+            lines += try compare("etcd", ours: { conf($0, "e-\($1)", "etcd") },
+                                 upstream: upstreamEtcd.map { u in (u, { conf($0, "ue-\($1)", "etcd") }) }, upstreamTarget: 4)
+        }
+
+        try FileSystem.makeDirectories(dir + "/api")
+        let server = try APIServer(dir: dir + "/api", netns: nil)
+        defer { server.stop() }
+        let k8s = { (range: String, name: String) in
+            #"{"cniVersion":"0.3.1","name":"\#(name)","type":"macvlan","ipam":{"type":"whereabouts","kubernetes":{"kubeconfig":"\#(server.kubeconfig)"},"dataDir":"\#(dir)/local","configuration_path":"\#(dir)/flat.conf","range":"\#(range)"}}"#
+        }
+        lines += try compare("Kubernetes CRDs", ours: { k8s($0, "k-\($1)") },
+                             upstream: upstreamK8s.map { u in (u, { k8s($0, "uk-\($1)") }) }, upstreamTarget: 10)
+        return lines
+    }
+
+    /// Throughput (8 clients) and latency at 1 % / 99 % fill, ours and upstream's in turn.
+    func compare(_ store: String, ours conf: (String, Int) -> String, upstream: (String, (String, Int) -> String)?,
+                 upstreamTarget: Double?) throws -> [Line] {
+        var net = Int.random(in: 0..<50) * 4
+        func nextRange() -> String { net += 4; return "10.\(100 + net / 256).\(net % 256).0/22" }
+        FileSystem.writeStderr("cni-bench: whereabouts on the \(store)…\n")
+        let o = try measure(ours + "/whereabouts", conf, nextRange)
+        var lines: [Line] = []
+        if let (binary, uconf) = upstream {
+            let u = try measure(binary, uconf, nextRange)
+            let ratio = o.rate / u.rate
+            lines.append(Line(name: "\(store): allocations/s, \(clients) clients", ours: format(o.rate, 1), upstream: format(u.rate, 1),
+                              ratio: format(ratio, 2) + "×", target: "≥ 300/s and ≥ \(format(upstreamTarget ?? 1, 0))× upstream: "
+                                  + (o.rate >= 300 && ratio >= (upstreamTarget ?? 1) ? "met" : "MISSED")))
+            lines.append(Line(name: "\(store): ADD latency 1 % → 99 % fill (median ms)",
+                              ours: "\(format(o.low.median, 2)) → \(format(o.high.median, 2)) (\(format(o.high.median / o.low.median, 2))×)",
+                              upstream: "\(format(u.low.median, 2)) → \(format(u.high.median, 2)) (\(format(u.high.median / u.low.median, 2))×)",
+                              ratio: "", target: "≤ 1.5×: " + (o.high.median / o.low.median <= 1.5 ? "met" : "MISSED")))
+        } else {
+            lines.append(Line(name: "\(store): allocations/s, \(clients) clients", ours: format(o.rate, 1), upstream: "–", ratio: "",
+                              target: store == "etcd" ? "≥ 300/s: " + (o.rate >= 300 ? "met" : "MISSED") : ""))
+            lines.append(Line(name: "\(store): ADD latency 1 % → 99 % fill (median ms)",
+                              ours: "\(format(o.low.median, 2)) → \(format(o.high.median, 2)) (\(format(o.high.median / o.low.median, 2))×)",
+                              upstream: "–", ratio: "", target: "≤ 1.5×: " + (o.high.median / o.low.median <= 1.5 ? "met" : "MISSED")))
+        }
+        return lines
+    }
+
+    struct Result { var rate: Double; var low: Samples; var high: Samples }
+
+    func env(_ command: String, _ id: String) -> [String: String] {
+        ["CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_NETNS": "/var/run/netns/bench", "CNI_IFNAME": "net1",
+         "CNI_PATH": "/nonexistent", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=\(id)"]
+    }
+
+    /// `count` ADDs over `clients` threads; returns the wall time of the whole batch.
+    func batch(_ binary: String, _ conf: String, ids: [String], command: String = "ADD") throws -> Double {
+        let failures = Counter()
+        let next = Counter()
+        let t0 = now()
+        DispatchQueue.concurrentPerform(iterations: clients) { _ in
+            while true {
+                let i = next.increment()
+                guard i < ids.count else { return }
+                let m = try? invoke(binary, env(command, ids[i]), conf)
+                if m?.out.status != 0 { _ = failures.increment() }
+            }
+        }
+        let elapsed = now() - t0
+        if failures.value > 0 {
+            FileSystem.writeStderr("cni-bench: \(failures.value) of \(ids.count) \(command)s of \(binary) failed\n")
+            exit(1)
+        }
+        return elapsed
+    }
+
+    func measure(_ binary: String, _ conf: (String, Int) -> String, _ nextRange: () -> String) throws -> Result {
+        // Throughput: 400 ADDs on an empty /22 (then released).
+        let c1 = conf(nextRange(), 1)
+        let ids = (0..<400).map { "t\($0)" }
+        let elapsed = try batch(binary, c1, ids: ids)
+        _ = try batch(binary, c1, ids: ids, command: "DEL")
+        // Latency: 40 ADD (+DEL, not counted) at 10 of 1022 addresses held, then at 1012.
+        let c2 = conf(nextRange(), 2)
+        _ = try batch(binary, c2, ids: (0..<10).map { "fill\($0)" })
+        var low = Samples(), high = Samples()
+        for n in 0..<40 {
+            low.add(require(try invoke(binary, env("ADD", "l\(n)"), c2), "\(binary) ADD").wall * 1000)
+            _ = require(try invoke(binary, env("DEL", "l\(n)"), c2), "\(binary) DEL")
+        }
+        _ = try batch(binary, c2, ids: (10..<1012).map { "fill\($0)" })
+        for n in 0..<40 {
+            high.add(require(try invoke(binary, env("ADD", "h\(n)"), c2), "\(binary) ADD").wall * 1000)
+            _ = require(try invoke(binary, env("DEL", "h\(n)"), c2), "\(binary) DEL")
+        }
+        _ = try batch(binary, c2, ids: (0..<1012).map { "fill\($0)" }, command: "DEL")
+        return Result(rate: Double(ids.count) / elapsed, low: low, high: high)
+    }
+}
+
+/// A counter shared by worker threads.
+final class Counter: @unchecked Sendable {
+    private var n = 0
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    func increment() -> Int { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; n += 1; return n - 1 }
+    var value: Int { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; return n }
+}
+
+/// One etcd member on loopback (Debian's etcd-server) with a temporary data directory.
+final class Etcd {
+    let port = Int.random(in: 20_000...32_000)
+    var pid: Int32 = 0
+
+    init(dir: String) throws {
+        try FileSystem.makeDirectories(dir)
+        let script = """
+            etcd --name b --data-dir \(dir)/data --listen-client-urls http://127.0.0.1:\(port) --advertise-client-urls http://127.0.0.1:\(port) \
+              --listen-peer-urls http://127.0.0.1:\(port + 1) --initial-advertise-peer-urls http://127.0.0.1:\(port + 1) \
+              --initial-cluster b=http://127.0.0.1:\(port + 1) --log-level error > \(dir)/log 2>&1 &
+            echo $!
+            """
+        let out = try Subprocess.run("/bin/sh", arguments: ["-c", script], environment: baseEnv)
+        pid = Int32(String(decoding: out.stdout, as: UTF8.self).trimmingWhitespace) ?? 0
+        for _ in 0..<100 {
+            let h = try Subprocess.run("/usr/bin/etcdctl", arguments: ["--endpoints", "127.0.0.1:\(port)", "endpoint", "health"],
+                                       environment: baseEnv + ["ETCDCTL_API=3"], captureStderr: true)
+            if h.status == 0 { return }
+            usleep(100_000)
+        }
+        throw SystemError("start etcd", errno: EIO)
+    }
+
+    func stop() { if pid > 0 { kill(pid, SIGKILL); pid = 0 } }
+}
