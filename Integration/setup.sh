@@ -16,6 +16,7 @@ packages=(
   busybox-static                  # the container's root filesystem (PodmanTests) and the guest's init
   time                            # GNU time: peak RSS in the benchmarks
   python3 openssl curl            # the Kubernetes API test server (Integration/KubeAPI), its CA, requests to it
+  etcd-server etcd-client         # real etcd 3.4 for whereabouts' etcd datastore (tests, benchmarks)
   ca-certificates
 )
 

@@ -48,8 +48,14 @@ public final class BlockingHTTPClient: @unchecked Sendable {
 
     deinit { try? http?.syncShutdown() }
 
+    /// One event loop thread serves the few sequential requests of a plugin process (the default
+    /// is one per core, each a thread to start and tear down). Set once, before NIO's shared
+    /// group exists (NIO traps on a second setting).
+    private static let oneEventLoop: Void = { NIOSingletons.groupLoopCountSuggestion = 1 }()
+
     func client() -> HTTPClient {
         if let http { return http }
+        _ = Self.oneEventLoop
         var config = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: connectTimeout, read: readTimeout))
         config.connectionPool.retryConnectionEstablishment = retryConnecting
         let c = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)

@@ -27,7 +27,7 @@ final class EtcdFixture {
     func address(_ out: Skeleton.Output) -> String? { out.json?["ips"]?.arrayValue?.first?["address"]?.stringValue }
 }
 
-@Suite(.serialized, .enabled(if: EtcdServer.isInstalled)) struct EtcdStoreTests {
+@Suite(.serialized, .enabled(if: EtcdServer.isAvailable)) struct EtcdStoreTests {
     @Test func addDelCheckAndTheKeysLeftBehind() throws {
         let f = try EtcdFixture()
         let c = f.conf(#""range":"10.40.0.0/24","gateway":"10.40.0.1","ipRanges":[{"range":"fd40::/64"}]"#)

@@ -69,6 +69,12 @@ final class KubeStoreFixture {
         #expect(try f.reservation("10.21.0.3") == ["podref": "ns9/c", "ifname": "net1"])
         #expect(f.call("DEL", c).exitCode == 0)
         #expect(try f.allocations("10.21.0.0-24")?.objectValue?.entries.map(\.key).sorted() == ["1", "2"])
+        // Upstream v0.6 records no interface name and its DEL matches the container only: ours
+        // releases such a record for that container too.
+        try f.api.call("PATCH", KubeStoreFixture.pools + "/10.21.0.0-24", #"[{"op":"add","path":"/spec/allocations/7","value":{"id":"v06","podref":"ns9/d"}}]"#,
+                       contentType: "application/json-patch+json")
+        #expect(f.call("DEL", c, id: "v06", pod: "d").exitCode == 0)
+        #expect(try f.allocations("10.21.0.0-24")?.objectValue?.entries.map(\.key).sorted() == ["1", "2"])
     }
 
     @Test func gcReleasesOnlyWhatThisNodeMade() throws {

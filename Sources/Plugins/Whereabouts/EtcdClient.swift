@@ -48,6 +48,8 @@ final class EtcdClient {
         case put(String, [UInt8])
         case delete(String)
         case get(String)
+        /// Every key under a prefix.
+        case list(String)
     }
 
     let endpoints: [String]
@@ -139,22 +141,33 @@ final class EtcdClient {
         try call("/v3/kv/range", ["key": Self.b64(key)])["kvs"]?.arrayValue?.first.flatMap(Self.keyValue)
     }
 
-    /// Every key under `prefix`.
-    func list(prefix: String) throws(EtcdError) -> [KeyValue] {
+    /// A range request for every key under `prefix`.
+    static func prefixRange(_ prefix: String) -> JSONValue {
         var end = Array(prefix.utf8)
         end[end.count - 1] += 1
-        let body: JSONValue = ["key": Self.b64(prefix), "range_end": .string(Base64.encode(end))]
-        return (try call("/v3/kv/range", body)["kvs"]?.arrayValue ?? []).compactMap(Self.keyValue)
+        return ["key": b64(prefix), "range_end": .string(Base64.encode(end))]
+    }
+
+    /// Every key under `prefix`.
+    func list(prefix: String) throws(EtcdError) -> [KeyValue] {
+        (try call("/v3/kv/range", Self.prefixRange(prefix))["kvs"]?.arrayValue ?? []).compactMap(Self.keyValue)
+    }
+
+    /// Several reads in one round trip (a transaction without comparisons), each `.get` or
+    /// `.list`: what each found.
+    func read(_ ops: [Operation]) throws(EtcdError) -> [[KeyValue]] {
+        try txn([], success: ops).1
     }
 
     /// A transaction: `success` when every comparison holds, else `failure`. Returns whether it
-    /// succeeded and the key-values the `get`s of the branch that ran read (nil when absent).
-    func txn(_ compares: [Compare], success: [Operation], failure: [Operation] = []) throws(EtcdError) -> (Bool, [KeyValue?]) {
+    /// succeeded and, per `get`/`list` of the branch that ran, the key-values it read.
+    func txn(_ compares: [Compare], success: [Operation], failure: [Operation] = []) throws(EtcdError) -> (Bool, [[KeyValue]]) {
         func op(_ o: Operation) -> JSONValue {
             switch o {
             case .put(let k, let v): return ["request_put": ["key": Self.b64(k), "value": .string(Base64.encode(v))]]
             case .delete(let k): return ["request_delete_range": ["key": Self.b64(k)]]
             case .get(let k): return ["request_range": ["key": Self.b64(k)]]
+            case .list(let prefix): return ["request_range": Self.prefixRange(prefix)]
             }
         }
         let cmp: [JSONValue] = compares.map {
@@ -169,9 +182,8 @@ final class EtcdClient {
         }
         let r = try call("/v3/kv/txn", ["compare": .array(cmp), "success": .array(success.map(op)), "failure": .array(failure.map(op))])
         let succeeded = r["succeeded"]?.boolValue ?? false
-        let reads: [KeyValue?] = (r["responses"]?.arrayValue ?? []).compactMap { resp in
-            guard let range = resp["response_range"] else { return nil }
-            return .some(range["kvs"]?.arrayValue?.first.flatMap(Self.keyValue))
+        let reads: [[KeyValue]] = (r["responses"]?.arrayValue ?? []).compactMap { resp in
+            resp["response_range"].map { ($0["kvs"]?.arrayValue ?? []).compactMap(Self.keyValue) }
         }
         return (succeeded, reads)
     }

@@ -8,8 +8,9 @@ import IPAddressing
 /// two small indexes:
 ///   <root>/pools/<pool>/chunk/<n>                 32 bytes: bit i set = offset 256n+i taken
 ///   <root>/pools/<pool>/ip/<offset>               the allocation: {"id","podref","ifname","created"}
-///   <root>/pools/<pool>/cid/<containerID>/<ifname>  → offset (what DEL looks up)
-///   <root>/pools/<pool>/pod/<podRef>/<ifname>     → offset (the same pod gets its address back)
+///   <root>/pools/<pool>/pod/<podRef>/<ifname>     → offset (the same pod gets its address back;
+///                                                   DEL finds it there and checks the container)
+///   <root>/pools/<pool>/cid/<containerID>/<ifname>  → offset (the same, for attachments without a pod)
 ///   <root>/reservations/<name>                    "<podRef>\t<ifName>" (overlapping ranges)
 /// An ADD reads the pool's chunks (one range read, |pool|/256 small values), picks a free bit and
 /// commits everything in one transaction that compares the chunk's mod revision (and that the
@@ -40,10 +41,10 @@ public final class EtcdStore: WhereaboutsStore {
         }
     }
 
-    func chunks(_ pool: PoolRef) throws -> [UInt128: Chunk] {
+    func chunks(_ pool: PoolRef, from kvs: [EtcdClient.KeyValue]) -> [UInt128: Chunk] {
         let prefix = base(pool) + "chunk/"
         var out: [UInt128: Chunk] = [:]
-        for kv in try client.list(prefix: prefix) {
+        for kv in kvs {
             guard let n = UInt128(kv.key.dropFirst(prefix.count)), kv.value.count == 32 else { continue }
             out[n] = Chunk(bits: kv.value, modRevision: kv.modRevision)
         }
@@ -71,12 +72,14 @@ public final class EtcdStore: WhereaboutsStore {
         let indexKey = owner.podRef.isEmpty ? cidKey(pool, owner.containerID, owner.ifName) : podKey(pool, owner.podRef, owner.ifName)
         for attempt in 0..<attempts {
             if contended { KubernetesStore.pause(attempt) }
-            if let held = try client.get(indexKey), let off = UInt128(held.text), let ip = pool.range.address(at: off) {
+            // The pod's index entry and the pool's bitmap, in one round trip.
+            let reads = try client.read([.get(indexKey), .list(base(pool) + "chunk/")])
+            if let held = reads.first?.first, let off = UInt128(held.text), let ip = pool.range.address(at: off) {
                 if try adopt(off, owner, pool) { return ip }
                 contended = true
                 continue
             }
-            let chunks = try chunks(pool)
+            let chunks = chunks(pool, from: reads.count > 1 ? reads[1] : [])
             func taken(_ off: UInt128) -> Bool {
                 heldElsewhere.contains(off) || chunks[off / Self.chunkBits]?.isSet(Int(off % Self.chunkBits)) == true
             }
@@ -95,17 +98,16 @@ public final class EtcdStore: WhereaboutsStore {
             let chunkKey = base(pool) + "chunk/" + String(n)
             var compares: [EtcdClient.Compare] = [chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey), .absent(indexKey)]
             var ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .put(base(pool) + "ip/" + String(off), Self.record(owner)),
-                                               .put(cidKey(pool, owner.containerID, owner.ifName), Array(String(off).utf8))]
-            if !owner.podRef.isEmpty { ops.append(.put(indexKey, Array(String(off).utf8))) }
+                                               .put(indexKey, Array(String(off).utf8))]
             let reservation = reservationKey(pool.reservationName(ip))
             if pool.overlapping {
                 compares.append(.absent(reservation))
                 ops.append(.put(reservation, Self.reservation(owner)))
             }
-            let (ok, reads) = try client.txn(compares, success: ops, failure: pool.overlapping ? [.get(reservation)] : [])
+            let (ok, failed) = try client.txn(compares, success: ops, failure: pool.overlapping ? [.get(reservation)] : [])
             if ok { return ip }
             contended = true
-            if pool.overlapping, let holder = reads.first ?? nil {
+            if pool.overlapping, let holder = failed.first?.first {
                 contended = false
                 if holder.text.hasPrefix(owner.podRef + "\t") && !owner.podRef.isEmpty {
                     // Our pod's own leftover reservation: take it over.
@@ -123,22 +125,27 @@ public final class EtcdStore: WhereaboutsStore {
         let recordKey = base(pool) + "ip/" + String(off)
         guard let rec = try client.get(recordKey), let held = Self.allocation(rec.value) else { return false }
         if held.containerID == owner.containerID { return true }
-        let (ok, _) = try client.txn([.modRevision(recordKey, rec.modRevision)],
-                                     success: [.put(recordKey, Self.record(owner)), .delete(cidKey(pool, held.containerID, held.ifName)),
-                                               .put(cidKey(pool, owner.containerID, owner.ifName), Array(String(off).utf8))])
+        let (ok, _) = try client.txn([.modRevision(recordKey, rec.modRevision)], success: [.put(recordKey, Self.record(owner))])
         return ok
     }
 
-    public func release(containerID: String, ifName: String, in pool: PoolRef) throws -> [IPAddress] {
-        guard let idx = try client.get(cidKey(pool, containerID, ifName)), let off = UInt128(idx.text),
-              let ip = pool.range.address(at: off) else { return [] }
-        guard let a = try releaseOffset(off, pool, matching: { $0.containerID == containerID && $0.ifName == ifName }) else {
-            // A stale index entry (its record belongs to a newer container): drop it.
-            _ = try client.txn([.value(idx.key, idx.value)], success: [.delete(idx.key)])
-            return []
+    /// Found through the pod's index (or the container's, without a pod) and checked against the
+    /// record: a late DEL of a pod's old sandbox frees nothing of its new one. Without a podRef,
+    /// an attachment made with one is found by a scan of the pool's records (DEL without CNI_ARGS).
+    public func release(containerID: String, ifName: String, podRef: String, in pool: PoolRef) throws -> [IPAddress] {
+        let mine = { (a: IPAllocation) in a.belongs(toContainer: containerID, ifName: ifName) }
+        let index = podRef.isEmpty ? cidKey(pool, containerID, ifName) : podKey(pool, podRef, ifName)
+        var offsets: [UInt128] = []
+        if let kv = try client.get(index), let off = UInt128(kv.text) {
+            offsets = [off]
+        } else if podRef.isEmpty {
+            offsets = try allocations(in: pool).filter { mine($0.1) }.compactMap { pool.range.offset(of: $0.0) }
         }
-        _ = a
-        return [ip]
+        var released: [IPAddress] = []
+        for off in offsets {
+            if try releaseOffset(off, pool, matching: mine) != nil, let ip = pool.range.address(at: off) { released.append(ip) }
+        }
+        return released
     }
 
     /// Clears the offset's bit, its record and indexes in one transaction, if the record matches;
@@ -149,13 +156,14 @@ public final class EtcdStore: WhereaboutsStore {
         let chunkKey = base(pool) + "chunk/" + String(n)
         for attempt in 0..<attempts {
             if attempt > 0 { KubernetesStore.pause(attempt) }
-            guard let rec = try client.get(recordKey), let a = Self.allocation(rec.value), matching(a) else { return nil }
-            var chunk = try client.get(chunkKey).map { Chunk(bits: $0.value.count == 32 ? $0.value : [UInt8](repeating: 0, count: 32), modRevision: $0.modRevision) }
+            let reads = try client.read([.get(recordKey), .get(chunkKey)])
+            guard let rec = reads.first?.first, let a = Self.allocation(rec.value), matching(a) else { return nil }
+            var chunk = (reads.count > 1 ? reads[1].first : nil)
+                .map { Chunk(bits: $0.value.count == 32 ? $0.value : [UInt8](repeating: 0, count: 32), modRevision: $0.modRevision) }
                 ?? Chunk(bits: [UInt8](repeating: 0, count: 32), modRevision: nil)
             chunk.set(Int(off % Self.chunkBits), false)
-            var ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .delete(recordKey), .delete(cidKey(pool, a.containerID, a.ifName))]
-            let podIndex = podKey(pool, a.podRef, a.ifName)
-            if !a.podRef.isEmpty { ops.append(.delete(podIndex)) }
+            let index = a.podRef.isEmpty ? cidKey(pool, a.containerID, a.ifName) : podKey(pool, a.podRef, a.ifName)
+            let ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .delete(recordKey), .delete(index)]
             let compares: [EtcdClient.Compare] = [.modRevision(recordKey, rec.modRevision),
                                                   chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey)]
             let (ok, _) = try client.txn(compares, success: ops)

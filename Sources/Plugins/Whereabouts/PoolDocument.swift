@@ -16,9 +16,16 @@ public struct IPAllocation: Sendable, Hashable {
     }
 
     /// The same pod's interface: by podRef when the attachment has one (a restarted sandbox gets
-    /// its address back), else by container.
+    /// its address back), else by container. A record without an interface name (upstream up to
+    /// v0.6 wrote none) belongs to every interface of its owner.
     func isSameOwner(podRef ref: String, containerID id: String, ifName name: String) -> Bool {
-        ifName == name && (ref.isEmpty ? containerID == id : podRef == ref)
+        (ifName == name || ifName.isEmpty) && (ref.isEmpty ? containerID == id : podRef == ref)
+    }
+
+    /// Held by this container's interface (a record without an interface name: by any of them —
+    /// upstream v0.6's DEL matches the container only).
+    public func belongs(toContainer id: String, ifName name: String) -> Bool {
+        containerID == id && (ifName == name || ifName.isEmpty)
     }
 }
 
@@ -101,7 +108,7 @@ enum PoolDecision {
     static func release(_ doc: inout PoolDocument, range: PoolRange, containerID: String,
                         ifName: String) -> [(IPAddress, IPAllocation)] {
         var out: [(IPAddress, IPAllocation)] = []
-        for (off, a) in doc.allocations where a.containerID == containerID && a.ifName == ifName {
+        for (off, a) in doc.allocations where a.belongs(toContainer: containerID, ifName: ifName) {
             doc.allocations[off] = nil
             if let ip = range.address(at: off) { out.append((ip, a)) }
         }

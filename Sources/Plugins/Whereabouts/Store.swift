@@ -9,7 +9,8 @@ public protocol WhereaboutsStore: AnyObject {
     /// Gives the owner an address of the range (the one it holds there already, if any).
     func allocate(_ owner: IPAllocation, in pool: PoolRef) throws -> IPAddress
     /// Releases everything (containerID, ifName) holds in the range; nothing held is fine.
-    func release(containerID: String, ifName: String, in pool: PoolRef) throws -> [IPAddress]
+    /// `podRef` (may be empty) lets a store find it without a scan.
+    func release(containerID: String, ifName: String, podRef: String, in pool: PoolRef) throws -> [IPAddress]
     /// Every allocation of the range.
     func allocations(in pool: PoolRef) throws -> [(IPAddress, IPAllocation)]
     /// Releases these addresses if they are still held by these records (GC, reconcile).
@@ -97,7 +98,7 @@ extension DocumentBackend {
         }
     }
 
-    public func release(containerID: String, ifName: String, in pool: PoolRef) throws -> [IPAddress] {
+    public func release(containerID: String, ifName: String, podRef: String, in pool: PoolRef) throws -> [IPAddress] {
         let released = try transact(pool) { doc in
             PoolDecision.release(&doc, range: pool.range, containerID: containerID, ifName: ifName)
         }

@@ -48,12 +48,12 @@ public struct WhereaboutsPlugin: Plugin {
         do {
             result.ips = try Rollback.run { rollback in
                 var ips: [CNIResult.IPConfig] = []
-                try journal?.record(r.attachment)
+                try journal?.record(r.attachment, podRef: c.podRef)
                 rollback.onFailure("forget \(r.containerID)/\(r.ifName)") { try journal?.forget(r.attachment) }
                 for pool in pools(c) {
                     let ip = try step("allocate in \(pool.range.cidr)") { try store.allocate(owner, in: pool) }
                     rollback.onFailure("release \(ip)") {
-                        _ = try store.release(containerID: r.containerID, ifName: r.ifName, in: pool)
+                        _ = try store.release(containerID: r.containerID, ifName: r.ifName, podRef: c.podRef, in: pool)
                     }
                     log.verbose("ADD \(r.containerID)/\(r.ifName) pod \(c.podRef): \(ip) from \(pool.name)")
                     let gw = c.gateway.flatMap { pool.range.subnet.contains($0) ? $0 : nil }
@@ -78,7 +78,7 @@ public struct WhereaboutsPlugin: Plugin {
         var failure: (any Error)?
         for pool in pools(c) {
             do {
-                let released = try store.release(containerID: r.containerID, ifName: r.ifName, in: pool)
+                let released = try store.release(containerID: r.containerID, ifName: r.ifName, podRef: c.podRef, in: pool)
                 if !released.isEmpty { log(c).verbose("DEL \(r.containerID)/\(r.ifName): released \(released) from \(pool.name)") }
             } catch {
                 log(c).error("DEL \(r.containerID)/\(r.ifName) in \(pool.name): \(error)")
@@ -96,7 +96,7 @@ public struct WhereaboutsPlugin: Plugin {
         let store = try store(c)
         var held: [IPAddress] = []
         for pool in pools(c) {
-            let mine = try store.allocations(in: pool).filter { $0.1.containerID == r.containerID && $0.1.ifName == r.ifName }
+            let mine = try store.allocations(in: pool).filter { $0.1.belongs(toContainer: r.containerID, ifName: r.ifName) }
             guard !mine.isEmpty else {
                 throw CNIError(.invalidNetworkConfig, "whereabouts: no address of \(pool.range.cidr) is held by \(r.containerID)/\(r.ifName)")
             }
@@ -139,8 +139,8 @@ public struct WhereaboutsPlugin: Plugin {
         let store = try store(c)
         if store.isNodeLocal {
             for pool in pools(c) {
-                let stale = try store.allocations(in: pool).filter {
-                    !valid.contains(Attachment(containerID: $0.1.containerID, ifname: $0.1.ifName))
+                let stale = try store.allocations(in: pool).filter { _, a in
+                    !valid.contains { a.belongs(toContainer: $0.containerID, ifName: $0.ifname) }
                 }
                 if !stale.isEmpty { try store.release(stale, in: pool) }
             }
@@ -148,16 +148,17 @@ public struct WhereaboutsPlugin: Plugin {
             return
         }
         let journal = try AttachmentJournal(dataDir: c.dataDir, network: c.name)
-        for a in try journal.attachments() where !valid.contains(a) {
-            for pool in pools(c) { _ = try store.release(containerID: a.containerID, ifName: a.ifname, in: pool) }
+        for (a, podRef) in try journal.attachments() where !valid.contains(a) {
+            for pool in pools(c) { _ = try store.release(containerID: a.containerID, ifName: a.ifname, podRef: podRef, in: pool) }
             try journal.forget(a)
         }
     }
 }
 
-/// The attachments this node made on a cluster-wide datastore, one empty file each
-/// (`<dataDir>/attachments/<network>/<containerID>@<ifname>`): what GC may release, since the
-/// datastore's records (upstream's object shapes) do not say which node an allocation is for.
+/// The attachments this node made on a cluster-wide datastore, one small file each
+/// (`<dataDir>/attachments/<network>/<containerID>@<ifname>`, holding the podRef): what GC may
+/// release, since the datastore's records (upstream's object shapes) do not say which node an
+/// allocation is for.
 struct AttachmentJournal {
     let directory: String
 
@@ -169,13 +170,14 @@ struct AttachmentJournal {
 
     func path(_ a: Attachment) -> String { directory + "/" + a.containerID + "@" + a.ifname }
 
-    func record(_ a: Attachment) throws { try FileSystem.writeNew(path(a), []) }
+    func record(_ a: Attachment, podRef: String) throws { try FileSystem.writeNew(path(a), Array(podRef.utf8)) }
     func forget(_ a: Attachment) throws { try FileSystem.remove(path(a)) }
 
-    func attachments() throws -> [Attachment] {
+    func attachments() throws -> [(Attachment, String)] {
         try FileSystem.list(directory).compactMap { name in
             guard let at = name.firstIndex(of: "@") else { return nil }
-            return Attachment(containerID: String(name[..<at]), ifname: String(name[name.index(after: at)...]))
+            let podRef = (try? FileSystem.read(directory + "/" + name)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            return (Attachment(containerID: String(name[..<at]), ifname: String(name[name.index(after: at)...])), podRef)
         }
     }
 }
