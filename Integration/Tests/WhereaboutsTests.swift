@@ -25,7 +25,7 @@ import TestSupport
     static func many(_ command: String, _ conf: String, count: Int, clients: Int, prefix: String = "c") -> [Command?] {
         let results = Locked([Command?](repeating: nil, count: count))
         let next = Locked(0)
-        DispatchQueue.concurrentPerform(iterations: clients) { _ in
+        onThreads(clients) {
             while true {
                 let i = next.with { n -> Int in defer { n += 1 }; return n }
                 guard i < count else { return }
@@ -34,6 +34,19 @@ import TestSupport
             }
         }
         return results.with { $0 }
+    }
+
+    /// A file-store pool's journal replayed: offset → its fields (containerID, podRef, ifName, created).
+    static func replay(_ text: String) -> [Int: [String]] {
+        var held: [Int: [String]] = [:]
+        // Complete lines only: a killed writer may have left half of one.
+        let complete = text.lastIndex(of: "\n").map { text[...$0] } ?? ""
+        for line in complete.split(separator: "\n", omittingEmptySubsequences: true).dropFirst() where line.hasPrefix("+") || line.hasPrefix("-") {
+            let f = line.dropFirst().split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard let off = Int(f[0]), line.hasPrefix("-") || f.count == 5 else { continue }
+            held[off] = line.hasPrefix("+") ? Array(f.dropFirst()) : nil
+        }
+        return held
     }
 
     static func address(_ c: Command?) -> String? { c?.json?["ips"]?.arrayValue?.first?["address"]?.stringValue }
@@ -47,8 +60,7 @@ import TestSupport
         #expect(addresses.count == 61 && Set(addresses).count == 61)
         #expect(!addresses.contains("10.50.0.1/26") && !addresses.contains("10.50.0.0/26") && !addresses.contains("10.50.0.63/26"))
         #expect(replies.filter { $0?.status != 0 }.map { $0?.json?["code"]?.intValue } == [110, 110, 110])
-        let pool = try dir.read("pools/10.50.0.0-26").split(separator: "\n").dropFirst()
-        #expect(pool.count == 61)
+        #expect(try Self.replay(dir.read("pools/10.50.0.0-26")).count == 61)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("reservations")).count == 61)
     }
 
@@ -71,11 +83,8 @@ import TestSupport
             p.waitUntilExit()
         }
         // Consistent: the pool reads, and every allocation has its reservation.
-        let lines = ((try? dir.read("pools/10.51.0.0-24")) ?? "").split(separator: "\n").dropFirst()
-        for line in lines {
-            let f = line.split(separator: "\t")
-            let ip = "10.51.0.\(f[0])"
-            #expect(try dir.read("reservations/" + ip).hasPrefix(String(f[2]) + "\t"), "\(line)")
+        for (off, record) in Self.replay((try? dir.read("pools/10.51.0.0-24")) ?? "") {
+            #expect(try dir.read("reservations/10.51.0.\(off)").hasPrefix(record[1] + "\t"), "\(off): \(record)")
         }
         // ADD and DEL keep working, and GC with no live attachment takes back every allocation
         // and every reservation the killed ADDs left.
@@ -83,7 +92,7 @@ import TestSupport
         #expect(try Self.run("DEL", conf, id: "after", pod: "after").status == 0)
         let gc = String(conf.dropLast()) + #","cni.dev/valid-attachments":[]}"#
         #expect(try Self.run("GC", gc, id: "gc", pod: "gc").status == 0)
-        #expect(((try? dir.read("pools/10.51.0.0-24")) ?? "").split(separator: "\n").count <= 1)
+        #expect(Self.replay((try? dir.read("pools/10.51.0.0-24")) ?? "").isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("reservations")).filter { !$0.hasPrefix(".") }.isEmpty)
     }
 
@@ -167,9 +176,14 @@ extension WhereaboutsProcessTests {
         try local.write("flat.conf", "{}")
         let conf = #"{"cniVersion":"0.3.1","name":"shared","type":"macvlan","ipam":{"type":"whereabouts","kubernetes":{"kubeconfig":"\#(kubeconfig)"},"configuration_path":"\#(local.file("flat.conf"))","dataDir":"\#(local.path)","range":"10.55.0.0/26"}}"#
         let replies = Locked([Command?](repeating: nil, count: 40))
-        DispatchQueue.concurrentPerform(iterations: 40) { i in
-            let c = try? Self.run("ADD", conf, id: "s\(i)", pod: "s\(i)", binary: i % 2 == 0 ? Self.binary : Self.upstreamK8s)
-            replies.with { $0[i] = c }
+        let next = Locked(0)
+        onThreads(8) {
+            while true {
+                let i = next.with { n -> Int in defer { n += 1 }; return n }
+                guard i < 40 else { return }
+                let c = try? Self.run("ADD", conf, id: "s\(i)", pod: "s\(i)", binary: i % 2 == 0 ? Self.binary : Self.upstreamK8s)
+                replies.with { $0[i] = c }
+            }
         }
         // Upstream creates its reservation after writing the pool: when ours reserved the address
         // in between, upstream's ADD fails ("already exists") and the runtime retries it, as
@@ -196,6 +210,17 @@ extension WhereaboutsProcessTests {
         let left = try api.get(path)?["spec"]?["allocations"]
         #expect(left?.objectValue?.entries.isEmpty == true, "\(left.map { $0.serializedString() } ?? "")")
     }
+}
+
+/// Runs `body` on `count` threads at once and waits for them all (Dispatch's concurrentPerform
+/// runs only as many at a time as there are cores: 64 "parallel" ADDs would be 2 at a time).
+func onThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
+    let done = DispatchGroup()
+    for _ in 0..<count {
+        done.enter()
+        Thread { body(); done.leave() }.start()
+    }
+    done.wait()
 }
 
 /// A value shared by the worker threads of one test.

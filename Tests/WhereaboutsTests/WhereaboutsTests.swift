@@ -184,9 +184,18 @@ final class FileStoreFixture {
         out.json?["ips"]?.arrayValue?.compactMap { $0["address"]?.stringValue } ?? []
     }
 
-    /// The pool file's allocation lines, without their time.
-    func pool(_ name: String) -> [String] {
-        ((try? dir.read("pools/" + name)) ?? "").split(separator: "\n").dropFirst().map { $0.split(separator: "\t").dropLast().joined(separator: "\t") }
+    /// The pool's allocations as "offset\tcontainerID\tpodRef\tifName", by offset (its journal replayed).
+    func pool(_ name: String) -> [String] { Self.replay((try? dir.read("pools/" + name)) ?? "") }
+
+    static func replay(_ text: String) -> [String] {
+        var held: [Int: String] = [:]
+        let complete = text.lastIndex(of: "\n").map { text[...$0] } ?? ""
+        for line in complete.split(separator: "\n").dropFirst() {
+            let f = line.dropFirst().split(separator: "\t", omittingEmptySubsequences: false)
+            guard let off = Int(f[0]), line.first == "-" || f.count == 5 else { continue }
+            held[off] = line.first == "+" ? f.dropLast().joined(separator: "\t") : nil
+        }
+        return held.sorted { $0.key < $1.key }.map(\.value)
     }
 }
 
@@ -218,7 +227,7 @@ final class FileStoreFixture {
         #expect(f.call("DEL", c, id: "ctr1").exitCode == 0)
         #expect(f.pool("10.5.0.0-29").count == 2)
         // The v4 pool has lost ctr2's record (by hand): DEL still releases the v6 one (upstream stops at the first miss).
-        try f.dir.write("pools/10.5.0.0-29", "swift-cni whereabouts pool v1 10.5.0.0/29\n2\tctr1b\tns1/pod1\tnet1\t0\n")
+        try f.dir.write("pools/10.5.0.0-29", "swift-cni whereabouts pool v1 10.5.0.0/29\n+2\tctr1b\tns1/pod1\tnet1\t0\n")
         #expect(f.call("DEL", c, id: "ctr2", pod: "pod2").exitCode == 0)
         #expect(f.pool("fd05---120") == ["1\tctr1b\tns1/pod1\tnet1"])
         #expect(!f.dir.exists("reservations/fd05--2"))
@@ -298,6 +307,27 @@ final class FileStoreFixture {
         #expect(out.json?["ips"] == [["address": "10.9.0.1/24"], ["address": "192.168.1.5/24", "gateway": "192.168.1.1"],
                                      ["address": "172.16.1.5/16", "gateway": "172.16.0.1"]])
         #expect(f.pool("10.9.0.0-24").count == 1)
+    }
+
+    @Test func theJournalIsCompactedAndAKilledWritersHalfLineIsCutOff() throws {
+        let f = try FileStoreFixture()
+        let c = f.conf(#""range":"10.12.0.0/24""#)
+        for i in 0..<40 {
+            #expect(f.call("ADD", c, id: "c\(i)", pod: "p\(i)").exitCode == 0)
+            if i >= 2 { #expect(f.call("DEL", c, id: "c\(i)", pod: "p\(i)").exitCode == 0) }
+        }
+        // 2 live allocations: the journal was rewritten whenever it outgrew 2 × 2 + 64 lines.
+        let lines = try f.dir.read("pools/10.12.0.0-24").split(separator: "\n")
+        #expect(lines.count <= 1 + 2 * 2 + 64 + 1 && f.pool("10.12.0.0-24").count == 2)
+        // A writer killed mid-line: readers ignore the half line, the next writer replaces it.
+        let path = f.dir.file("pools/10.12.0.0-24")
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data("+77\tdead".utf8))
+        try handle.close()
+        #expect(f.addresses(f.call("ADD", c, id: "n1", pod: "n1")) == ["10.12.0.3/24"])
+        #expect(!(try f.dir.read("pools/10.12.0.0-24")).contains("dead"))
+        #expect(f.pool("10.12.0.0-24").count == 3)
     }
 
     @Test func aCorruptPoolFileIsAnErrorNotAnEmptyPool() throws {

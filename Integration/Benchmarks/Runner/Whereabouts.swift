@@ -1,5 +1,4 @@
 import CNI
-import Dispatch
 import Glibc
 import LinuxSystem
 
@@ -92,7 +91,7 @@ struct WhereaboutsBenchmark {
         let failures = Counter()
         let next = Counter()
         let t0 = now()
-        DispatchQueue.concurrentPerform(iterations: clients) { _ in
+        onThreads(clients) {
             while true {
                 let i = next.increment()
                 guard i < ids.count else { return }
@@ -130,6 +129,25 @@ struct WhereaboutsBenchmark {
         _ = try batch(binary, c2, ids: (0..<1012).map { "fill\($0)" }, command: "DEL")
         return Result(rate: Double(ids.count) / elapsed, low: low, high: high)
     }
+}
+
+/// Runs `body` on `count` threads of its own at once and waits for all (Dispatch's
+/// concurrentPerform would run only as many at a time as there are cores).
+func onThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
+    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+    var threads: [pthread_t] = []
+    for _ in 0..<count {
+        var t = pthread_t()
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        let rc = pthread_create(&t, nil, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            box.body()
+            return nil
+        }, context)
+        precondition(rc == 0, "pthread_create failed")
+        threads.append(t)
+    }
+    for t in threads { pthread_join(t, nil) }
 }
 
 /// A counter shared by worker threads.
