@@ -114,19 +114,8 @@ struct HostLocalInteropTests {
         let s = try Store()
         let conf = s.conf("10.63.0.0/27")  // 29 usable addresses
         for i in 0..<120 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: ours)
-            p.environment = ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "k\(i)", "CNI_NETNS": "/x", "CNI_IFNAME": "eth0",
-                             "CNI_PATH": "/usr/lib/cni"]
-            let stdin = Pipe()
-            p.standardInput = stdin
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            stdin.fileHandleForWriting.write(Data(conf.utf8))
-            try stdin.fileHandleForWriting.close()
-            usleep(UInt32.random(in: 0...12_000))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            try killMidway(ours, environment: ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "k\(i)", "CNI_NETNS": "/x",
+                                               "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni"], stdin: conf)
             // Whatever it got is released by the runtime's DEL, as after any failed ADD.
             _ = try run(ours, "DEL", conf, id: "k\(i)")
         }

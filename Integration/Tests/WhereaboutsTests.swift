@@ -69,18 +69,7 @@ import TestSupport
         defer { dir.remove() }
         let conf = #"{"cniVersion":"1.1.0","name":"k","type":"macvlan","ipam":{"type":"whereabouts","dataDir":"\#(dir.path)","range":"10.51.0.0/24"}}"#
         for i in 0..<60 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: Self.binary)
-            p.environment = Self.env("ADD", id: "k\(i)", pod: "k\(i)")
-            let input = Pipe()
-            p.standardInput = input
-            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-            try p.run()
-            input.fileHandleForWriting.write(Data(conf.utf8))
-            try input.fileHandleForWriting.close()
-            usleep(UInt32.random(in: 0...12_000))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            try killMidway(Self.binary, environment: Self.env("ADD", id: "k\(i)", pod: "k\(i)"), stdin: conf)
         }
         // Consistent: the pool reads, and every allocation has its reservation.
         for (off, record) in Self.replay((try? dir.read("pools/10.51.0.0-24")) ?? "") {

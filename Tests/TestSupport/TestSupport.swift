@@ -41,6 +41,23 @@ public struct TemporaryDirectory: Sendable {
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
+/// Starts `binary` with `stdin`, SIGKILLs it (by its PID) after a random pause of up to
+/// `maxMicroseconds`, and reaps it: a plugin killed at a random point of its work.
+public func killMidway(_ binary: String, environment: [String: String], stdin: String, maxMicroseconds: UInt32 = 12_000) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: binary)
+    p.environment = environment
+    let input = Pipe()
+    p.standardInput = input
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    input.fileHandleForWriting.write(Data(stdin.utf8))
+    try input.fileHandleForWriting.close()
+    usleep(UInt32.random(in: 0...maxMicroseconds))
+    kill(p.processIdentifier, SIGKILL)
+    p.waitUntilExit()
+}
+
 /// Runs a command, returns its exit status and output.
 public struct Command: Sendable {
     public let status: Int32
