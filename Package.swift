@@ -43,6 +43,7 @@ let package = Package(
         .executable(name: "multus", targets: ["multus"]),
         .executable(name: "egress-router", targets: ["egress-router"]),
         .executable(name: "whereabouts", targets: ["whereabouts"]),
+        .executable(name: "swift-cni-install", targets: ["swift-cni-install"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -136,6 +137,12 @@ let package = Package(
         .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],
                           path: "Sources/Executables/static", linkerSettings: staticRelease),
 
+        // The node image's installer (multus thin_entrypoint's role): binaries, kubeconfig, 00-multus.conf.
+        .target(name: "Installer", dependencies: ["Basics", "CNI", "LinuxSystem"]),
+        .executableTarget(name: "swift-cni-install",
+                          dependencies: ["Installer", "Basics", "LinuxSystem", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Executables/swift-cni-install", linkerSettings: staticRelease),
+
         .executableTarget(
             name: "cnitool",
             dependencies: ["Basics", "CNIRuntime", "CNIInvoke", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -158,12 +165,14 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI", "TestSupport"]),
         .testTarget(name: "PluginTests", dependencies: ["HostLocal", "Static", "Macvlan", "Ipvlan", "RouteOverride", "HostDevice", "Bridge", "EgressRouter",
                                                         "Firewall", "Basics", "Netlink", "InterfaceSetup", "PluginKit", "TestSupport"]),
+        .testTarget(name: "InstallerTests", dependencies: ["Installer", "Kubernetes", "CNI", "TestSupport", "swift-cni-install",
+                                                           .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "WhereaboutsTests", dependencies: ["Whereabouts", "IPAM", "IPAddressing", "CNI", "PluginKit", "TestSupport"]),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "CNI", "TestSupport"]),
         .testTarget(name: "MultusTests", dependencies: ["Multus", "Kubernetes", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router", "whereabouts"],
+        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router", "whereabouts", "swift-cni-install"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

@@ -16,6 +16,7 @@ packages=(
   busybox-static                  # the container's root filesystem (PodmanTests) and the guest's init
   time                            # GNU time: peak RSS in the benchmarks
   python3 openssl curl            # the Kubernetes API test server (Integration/KubeAPI), its CA, requests to it
+  python3-pip                     # kubernetes-validate (below) for the manifests in Conf/kubernetes
   etcd-server etcd-client         # real etcd 3.4 for whereabouts' etcd datastore (tests, benchmarks)
   ca-certificates
 )
@@ -34,6 +35,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# kubernetes-validate (PyPI): checks Conf/kubernetes against the Kubernetes schemas in the tests.
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing kubernetes-validate (pip)" >&2
+    python3 -m pip install -q --disable-pip-version-check kubernetes-validate >/dev/null 2>&1 \
+      || python3 -m pip install -q --break-system-packages kubernetes-validate >/dev/null
+  fi
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -8,6 +8,14 @@ source Integration/setup.sh
 
 swift build --build-tests
 
+# The deliverables (static release builds): the .deb and the node image, which PackagingTests
+# install and run. SWCNI_PACKAGES=0 skips them (local iteration only).
+if [ "${SWCNI_PACKAGES:-1}" = 1 ]; then
+  echo "== packages (Integration/package.sh deb, image)"
+  bash Integration/package.sh deb
+  bash Integration/package.sh image
+fi
+
 # Coverage-guided fuzzing of the hand-written JSON parser/serializer against Foundation, bounded
 # (SWCNI_FUZZ_SECONDS, default 60); any crash or disagreement fails the run.
 echo "== fuzzing the JSON parser (Integration/Fuzz/run.sh)"

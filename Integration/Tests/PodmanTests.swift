@@ -8,36 +8,9 @@ import TestSupport
 /// the masquerade rules land there, never on the machine's own network).
 @Suite(.serialized, .enabled(if: Root.required, "needs root (podman, network namespaces)"))
 struct PodmanTests {
-    /// A busybox root filesystem, a private podman configuration and storage, and one network
-    /// (`conflist`, named `name`); runs `script` in a container on it (removed afterwards).
     func runContainer(in host: NetNS, _ dir: TemporaryDirectory, network name: String, conflist: String,
                       script: String) throws -> Command {
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: dir.file("rootfs/bin"), withIntermediateDirectories: true)
-        try fm.createDirectory(atPath: dir.file("net.d"), withIntermediateDirectories: true)
-        // Copied by a process of its own: a file this process held open for writing could be
-        // inherited by a child another test forks meanwhile, and runc's exec would fail (ETXTBSY).
-        try Command.must(["cp", "/bin/busybox", dir.file("rootfs/bin/busybox")])
-        for applet in ["sh", "ip", "ping"] {
-            try fm.createSymbolicLink(atPath: dir.file("rootfs/bin/" + applet), withDestinationPath: "busybox")
-        }
-        try dir.write("containers.conf", """
-            [containers]
-            default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-            [network]
-            network_backend = "cni"
-            cni_plugin_dirs = ["\(BuildProducts.directory)"]
-            network_config_dir = "\(dir.file("net.d"))"
-            [engine]
-            runtime = "runc"
-            cgroup_manager = "cgroupfs"
-            events_logger = "file"
-            """)
-        try dir.write("net.d/\(name).conflist", conflist)
-        let podman = ["podman", "--root", dir.file("root"), "--runroot", dir.file("runroot"), "--tmpdir", dir.file("tmp"),
-                      "--storage-driver", "vfs"]
-        return try host.run(podman + ["run", "--rm", "--network", name, "--rootfs", dir.file("rootfs"), "/bin/sh", "-c", script],
-                            env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CONTAINERS_CONF": dir.file("containers.conf"), "HOME": dir.path])
+        try Podman.runContainer(in: host, dir, network: name, conflist: conflist, script: script)
     }
 
     func reservations(_ dir: TemporaryDirectory, _ network: String) -> [String] {
@@ -91,4 +64,40 @@ struct PodmanTests {
         #expect(try host.ipJSON("link", "show", "master", "pmmbr0").arrayValue?.isEmpty == true)
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir.file("multus"))) ?? []).filter { $0 != "results" }.isEmpty)
     }
+}
+
+/// podman as the tests run it: private configuration and storage under the test's directory.
+enum Podman {
+    /// A busybox root filesystem, a private podman configuration and storage, and one network
+    /// (`conflist`, named `name`); runs `script` in a container on it (removed afterwards).
+    static func runContainer(in host: NetNS, _ dir: TemporaryDirectory, network name: String, conflist: String,
+                             script: String, pluginDir: String = BuildProducts.directory) throws -> Command {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir.file("rootfs/bin"), withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: dir.file("net.d"), withIntermediateDirectories: true)
+        // Copied by a process of its own: a file this process held open for writing could be
+        // inherited by a child another test forks meanwhile, and runc's exec would fail (ETXTBSY).
+        try Command.must(["cp", "/bin/busybox", dir.file("rootfs/bin/busybox")])
+        for applet in ["sh", "ip", "ping"] {
+            try fm.createSymbolicLink(atPath: dir.file("rootfs/bin/" + applet), withDestinationPath: "busybox")
+        }
+        try dir.write("containers.conf", """
+            [containers]
+            default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+            [network]
+            network_backend = "cni"
+            cni_plugin_dirs = ["\(pluginDir)"]
+            network_config_dir = "\(dir.file("net.d"))"
+            [engine]
+            runtime = "runc"
+            cgroup_manager = "cgroupfs"
+            events_logger = "file"
+            """)
+        try dir.write("net.d/\(name).conflist", conflist)
+        let podman = ["podman", "--root", dir.file("root"), "--runroot", dir.file("runroot"), "--tmpdir", dir.file("tmp"),
+                      "--storage-driver", "vfs"]
+        return try host.run(podman + ["run", "--rm", "--network", name, "--rootfs", dir.file("rootfs"), "/bin/sh", "-c", script],
+                            env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CONTAINERS_CONF": dir.file("containers.conf"), "HOME": dir.path])
+    }
+
 }

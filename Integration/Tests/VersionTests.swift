@@ -12,8 +12,9 @@ import TestSupport
         #expect(out.stderr.contains("(swift-cni \(SwiftCNI.version))\nCNI protocol versions supported: "), "\(out.stderr)")
     }
 
-    @Test func cnitoolVersion() throws {
-        let out = try Command.run([BuildProducts.path("cnitool"), "--version"], env: [:])
+    @Test(arguments: ["cnitool", "swift-cni-install"])
+    func toolsSayTheirVersion(tool: String) throws {
+        let out = try Command.run([BuildProducts.path(tool), "--version"], env: [:])
         #expect(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == SwiftCNI.version)
     }
 }

@@ -44,8 +44,8 @@ final class KubeStoreFixture {
         #expect(pool["kind"] == "IPPool" && pool["spec"]?["range"] == "10.20.0.0/24")
         #expect(pool["spec"]?["allocations"] == ["2": ["id": "ctr1", "podref": "ns1/pod1", "ifname": "net1"]])
         #expect(try f.allocations("fd20---64") == ["1": ["id": "ctr1", "podref": "ns1/pod1", "ifname": "net1"]])
-        #expect(try f.reservation("10.20.0.2") == ["podref": "ns1/pod1", "ifname": "net1"])
-        #expect(try f.reservation("fd20--1") == ["podref": "ns1/pod1", "ifname": "net1"])
+        #expect(try f.reservation("10.20.0.2") == ["containerid": "ctr1", "podref": "ns1/pod1", "ifname": "net1"])
+        #expect(try f.reservation("fd20--1") == ["containerid": "ctr1", "podref": "ns1/pod1", "ifname": "net1"])
         // No Lease and no LIST of every pool.
         let requests = try f.api.requests()
         #expect(!requests.contains { $0.1.contains("leases") } && !requests.contains { $0.0 == "GET" && $0.1.hasSuffix("/ippools") })

@@ -43,7 +43,7 @@ import TestSupport
         #expect(f.pool("10.61.0.0-24").first?.contains("\tnew\t") == true)
     }
 
-    @Test(arguments: [[], ["--conf"], ["--conf", "x", "--grace", "-1"], ["--conf", "x", "--bogus"]])
+    @Test(arguments: [[], ["--conf"], ["--conf", "x", "--grace", "-1"], ["--conf", "x", "--bogus"], ["--conf", "x", "--all-pools"]])
     func badArgumentsAreRefused(args: [String]) {
         #expect(throws: CNIError.self) { try Reconciler.parse(args) }
     }
@@ -62,5 +62,15 @@ import TestSupport
         #expect(report == ["freed 10.62.0.2 of ns1/p2 (c-p2/net1) in 10.62.0.0-24\n"])
         #expect(try f.allocations("10.62.0.0-24")?.objectValue?.entries.map(\.key) == ["1"])
         #expect(try f.reservation("10.62.0.2") == nil && f.reservation("10.62.0.1") != nil)
+
+        // --all-pools: every IPPool of the namespace, network_name prefixes included, no configs.
+        let blue = f.conf(#""range":"10.63.0.0/24","network_name":"blue""#, name: "blue")
+        #expect(f.call("ADD", blue, id: "c-p3", pod: "p3").exitCode == 0)
+        var all = Reconciler.Options()
+        all.allPools = true
+        all.kubeconfig = f.kubeconfig
+        #expect(try Reconciler.run(all, environment: [:], now: Int64(time(nil)) + 600)
+                == ["freed 10.63.0.1 of ns1/p3 (c-p3/net1) in blue-10.63.0.0-24\n"])
+        #expect(try f.reservation("blue-10.63.0.1") == nil && f.allocations("10.62.0.0-24")?.objectValue?.entries.count == 1)
     }
 }

@@ -154,11 +154,12 @@ public final class FileStore: DocumentBackend {
 
     func reservationPath(_ name: String) -> String { directory + "/reservations/" + name }
 
-    func claim(_ name: String, podRef: String, ifName: String) throws -> ReservationClaim {
+    func claim(_ name: String, for owner: IPAllocation) throws -> ReservationClaim {
         let target = reservationPath(name)
         let temp = reservationPath(".claim-\(getpid())-" + name)
         defer { try? FileSystem.remove(temp) }
-        try FileSystem.writeNew(temp, Array((podRef + "\t" + ifName).utf8))
+        let podRef = owner.podRef
+        try FileSystem.writeNew(temp, Array((podRef + "\t" + owner.ifName).utf8))
         while true {
             if try FileSystem.hardLink(temp, target) { return .claimed }
             guard let holder = try? FileSystem.read(target) else { continue }  // released meanwhile: try again

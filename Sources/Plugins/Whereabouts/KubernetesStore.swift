@@ -78,10 +78,12 @@ public final class KubernetesStore: DocumentBackend {
         }
     }
 
-    func claim(_ name: String, podRef: String, ifName: String) throws -> ReservationClaim {
+    func claim(_ name: String, for owner: IPAllocation) throws -> ReservationClaim {
         let object: JSONValue = ["apiVersion": "whereabouts.cni.cncf.io/v1alpha1", "kind": "OverlappingRangeIPReservation",
                                  "metadata": ["name": .string(name), "namespace": .string(namespace)],
-                                 "spec": ["podref": .string(podRef), "ifname": .string(ifName)]]
+                                 // containerid: required by v0.6's schema; podref + ifname: today's.
+                                 "spec": ["containerid": .string(owner.containerID), "podref": .string(owner.podRef),
+                                          "ifname": .string(owner.ifName)]]
         while true {
             do {
                 _ = try client.call(.POST, Self.group + namespace + "/overlappingrangeipreservations", body: object)
@@ -91,7 +93,7 @@ public final class KubernetesStore: DocumentBackend {
             }
             do {
                 let holder = try client.call(.GET, reservationPath(name)).json?["spec"]?["podref"]?.stringValue ?? ""
-                return holder == podRef ? .alreadyOurs : .heldByOther(podRef: holder)
+                return holder == owner.podRef ? .alreadyOurs : .heldByOther(podRef: holder)
             } catch {
                 guard error.isNotFound else { throw error }  // released meanwhile: claim again
             }

@@ -11,8 +11,10 @@ import LinuxSystem
 /// grace period is never freed either way; and each release is conditional on the record being
 /// unchanged, so a pod that got the address back meanwhile keeps it.
 ///
-///   whereabouts reconcile --conf FILE [--conf FILE…] (--pods FILE | --kubeconfig FILE | in a pod)
-///                         [--grace SECONDS (300)] [--dry-run]
+///   whereabouts reconcile (--conf FILE [--conf FILE…] | --all-pools [--namespace NS])
+///                         (--pods FILE | --kubeconfig FILE | in a pod) [--grace SECONDS (300)] [--dry-run]
+/// --all-pools: every IPPool of the Kubernetes datastore's namespace (the CronJob's way: no
+/// network configs needed).
 /// FILE for --pods: one `<namespace>/<name>` per line, the live pods. Prints one line per address
 /// freed (or that would be, with --dry-run); exit status 0, 1 on an error.
 public enum Reconciler {
@@ -22,6 +24,8 @@ public enum Reconciler {
         public var kubeconfig: String?
         public var grace: Int64 = 300
         public var dryRun = false
+        public var allPools = false
+        public var namespace = ""
         public init() {}
     }
 
@@ -54,12 +58,14 @@ public enum Reconciler {
                 guard let g = Int64(try value()), g >= 0 else { throw CNIError.invalidConfig("--grace takes seconds") }
                 o.grace = g
             case "--dry-run": o.dryRun = true
+            case "--all-pools": o.allPools = true
+            case "--namespace": o.namespace = try value()
             default: throw CNIError.invalidConfig("unknown argument \(args[i])",
                                                   details: "usage: whereabouts reconcile --conf FILE… (--pods FILE | --kubeconfig FILE) [--grace SECONDS] [--dry-run]")
             }
             i += 1
         }
-        if o.confs.isEmpty { throw CNIError.invalidConfig("no --conf given") }
+        if o.confs.isEmpty == !o.allPools { throw CNIError.invalidConfig("give --conf files or --all-pools") }
         return o
     }
 
@@ -80,10 +86,8 @@ public enum Reconciler {
             return Set(String(decoding: try FileSystem.read(file), as: UTF8.self).split(whereSeparator: \.isNewline)
                 .map { String($0).trimmingWhitespace }.filter { !$0.isEmpty })
         }
-        let connection = try o.kubeconfig.map(KubeConnection.kubeconfig(path:)) ?? KubeConnection.inCluster(environment: environment)
-        guard let connection else { throw CNIError.invalidConfig("no --pods, no --kubeconfig and not in a pod: where are the live pods?") }
         var live = Set<String>()
-        for pod in try KubeClient(connection).call(.GET, "/api/v1/pods").json?["items"]?.arrayValue ?? [] {
+        for pod in try client(o, environment: environment).call(.GET, "/api/v1/pods").json?["items"]?.arrayValue ?? [] {
             let phase = pod["status"]?["phase"]?.stringValue ?? ""
             guard phase != "Succeeded" && phase != "Failed", let m = pod["metadata"],
                   let ns = m["namespace"]?.stringValue, let name = m["name"]?.stringValue else { continue }
@@ -92,10 +96,38 @@ public enum Reconciler {
         return live
     }
 
+    static func client(_ o: Options, environment: [String: String]) throws -> KubeClient {
+        let connection = try o.kubeconfig.map(KubeConnection.kubeconfig(path:)) ?? KubeConnection.inCluster(environment: environment)
+        guard let connection else { throw CNIError.invalidConfig("no --kubeconfig and not in a pod: where is the Kubernetes API?") }
+        return KubeClient(connection)
+    }
+
+    /// Every IPPool of the namespace, as pools to reconcile: the range from `spec.range`, the
+    /// network name from what the object's name has before the normalized range.
+    static func allPools(_ o: Options, environment: [String: String]) throws -> (KubernetesStore, [PoolRef]) {
+        let c = try client(o, environment: environment)
+        let namespace = o.namespace.isEmpty ? c.connection.configuredNamespace ?? "kube-system" : o.namespace
+        let store = KubernetesStore(client: c, namespace: namespace)
+        var pools: [PoolRef] = []
+        for item in try c.call(.GET, KubernetesStore.group + namespace + "/ippools").json?["items"]?.arrayValue ?? [] {
+            guard let name = item["metadata"]?["name"]?.stringValue, let text = item["spec"]?["range"]?.stringValue,
+                  let subnet = IPPrefix(text), let range = try? PoolRange(subnet: subnet) else { continue }
+            let suffix = PoolRange.normalize(range.cidr)
+            guard name == suffix || name.hasSuffix("-" + suffix) else { continue }
+            let networkName = name == suffix ? "" : String(name.dropLast(suffix.count + 1))
+            pools.append(PoolRef(range: range, networkName: networkName, overlapping: true))
+        }
+        return (store, pools)
+    }
+
     /// Reads every pool of every config, then the live pods, then frees what no live pod holds.
     static func run(_ o: Options, environment: [String: String], now: Int64) throws -> [String] {
         let plugin = WhereaboutsPlugin(flatFiles: WhereaboutsConfig.flatFilePaths)
         var seen: [(any WhereaboutsStore, PoolRef, [(IPAddress, IPAllocation)])] = []
+        if o.allPools {
+            let (store, pools) = try allPools(o, environment: environment)
+            for pool in pools { seen.append((store, pool, try store.allocations(in: pool))) }
+        }
         for path in o.confs {
             for conf in try configs(path) {
                 let c = try WhereaboutsConfig(conf, args: CNIArgs(), version: try conf.version(), flatFiles: plugin.flatFiles)

@@ -60,8 +60,8 @@ protocol DocumentBackend: WhereaboutsStore {
     /// Reads the pool, runs `body` on it and writes the result if it changed — atomically with
     /// respect to every other writer; `body` may run again when another writer came first.
     func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T
-    /// Creates the reservation unless it exists.
-    func claim(_ name: String, podRef: String, ifName: String) throws -> ReservationClaim
+    /// Creates the reservation for the owner unless it exists.
+    func claim(_ name: String, for owner: IPAllocation) throws -> ReservationClaim
     /// Deletes the reservation if `podRef` holds it.
     func unclaim(_ name: String, podRef: String) throws
 }
@@ -81,7 +81,7 @@ extension DocumentBackend {
                     guard pool.overlapping, !existing else { return ip }
                     let name = pool.reservationName(ip)
                     if claimed.contains(name) { return ip }
-                    switch try claim(name, podRef: owner.podRef, ifName: owner.ifName) {
+                    switch try claim(name, for: owner) {
                     case .claimed: claimed.append(name); return ip
                     case .alreadyOurs: return ip
                     case .heldByOther:

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds swift-cni's two deliverables from the static release executables (as root):
+#   bash Integration/package.sh deb    → .build/packages/swift-cni_<version>_amd64.deb
+#   bash Integration/package.sh image  → podman image localhost/swift-cni:<version> and :latest, and
+#                                        .build/packages/swift-cni_<version>_image.tar (podman save)
+# The version is the project's one (Sources/Basics/Version.swift).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source Integration/setup.sh
+
+what=${1:-}
+case "$what" in deb|image) ;; *) echo "usage: bash Integration/package.sh deb|image" >&2; exit 2 ;; esac
+
+version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/Basics/Version.swift)
+plugins=(macvlan ipvlan bridge host-device route-override host-local static multus egress-router whereabouts)
+for p in "${plugins[@]}" cnitool swift-cni-install; do swift build -c release --product "$p" >&2; done
+out=.build/packages
+mkdir -p "$out"
+work=$(mktemp -d /tmp/swcni-pkg.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+if [ "$what" = image ]; then
+  mkdir -p "$work/bin"
+  for p in "${plugins[@]}" swift-cni-install; do install -m 0755 ".build/release/$p" "$work/bin/$p"; done
+  podman build --quiet -f Integration/Packaging/Containerfile -t "localhost/swift-cni:$version" -t localhost/swift-cni:latest "$work"
+  # Also as an archive (`podman load -i`), for machines and tests with storage of their own.
+  rm -f "$out/swift-cni_${version}_image.tar"
+  podman save --quiet -o "$out/swift-cni_${version}_image.tar" "localhost/swift-cni:$version"
+  echo "image: localhost/swift-cni:$version ($out/swift-cni_${version}_image.tar)"
+  exit 0
+fi
+
+# The Debian package: plugins in /opt/cni/bin (where runtimes look; Debian's own
+# containernetworking-plugins live in /usr/lib/cni, so nothing clashes), cnitool in /usr/bin,
+# the examples under /usr/share/doc.
+root="$work/root"
+install -d "$root/DEBIAN" "$root/opt/cni/bin" "$root/usr/bin" "$root/usr/share/doc/swift-cni/examples"
+for p in "${plugins[@]}"; do install -m 0755 ".build/release/$p" "$root/opt/cni/bin/$p"; done
+install -m 0755 .build/release/cnitool "$root/usr/bin/cnitool"
+for f in Conf/*.conf Conf/*.conflist Conf/*.json; do install -m 0644 "$f" "$root/usr/share/doc/swift-cni/examples/"; done
+install -m 0644 Integration/Packaging/copyright "$root/usr/share/doc/swift-cni/copyright"
+printf 'swift-cni (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- swift-cni developers <swift-cni@localhost>  %s\n' \
+  "$version" "$version" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")" \
+  | gzip -9n > "$root/usr/share/doc/swift-cni/changelog.gz"
+size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
+cat > "$root/DEBIAN/control" <<CONTROL
+Package: swift-cni
+Version: $version
+Architecture: amd64
+Maintainer: swift-cni developers <swift-cni@localhost>
+Installed-Size: $size
+Depends: iproute2
+Recommends: nftables
+Section: net
+Priority: optional
+Homepage: https://github.com/swift-cni/swift-cni
+Description: Container Network Interface plugins written in Swift
+ Drop-in replacements for the reference CNI plugins (macvlan, ipvlan, bridge,
+ host-device, host-local, static, route-override) and for multus,
+ whereabouts and egress-router, as static executables in /opt/cni/bin,
+ with cnitool.
+CONTROL
+(cd "$root" && find opt usr -type f -exec md5sum {} + > DEBIAN/md5sums)
+deb="$out/swift-cni_${version}_amd64.deb"
+dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+echo "package: $deb"
