@@ -32,14 +32,19 @@ fi
 
 # The Debian package: plugins in /opt/cni/bin (where runtimes look; Debian's own
 # containernetworking-plugins live in /usr/lib/cni, so nothing clashes), cnitool in /usr/bin,
-# the examples under /usr/share/doc.
+# the examples under /usr/share/doc. Lintian-clean but for what Integration/Packaging/lintian-overrides
+# explains (static executables, /opt/cni/bin).
 root="$work/root"
 install -d "$root/DEBIAN" "$root/opt/cni/bin" "$root/usr/bin" "$root/usr/share/doc/swift-cni/examples"
 for p in "${plugins[@]}"; do install -m 0755 ".build/release/$p" "$root/opt/cni/bin/$p"; done
 install -m 0755 .build/release/cnitool "$root/usr/bin/cnitool"
 for f in Conf/*.conf Conf/*.conflist Conf/*.json; do install -m 0644 "$f" "$root/usr/share/doc/swift-cni/examples/"; done
 install -m 0644 Integration/Packaging/copyright "$root/usr/share/doc/swift-cni/copyright"
-printf 'swift-cni (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- swift-cni developers <swift-cni@localhost>  %s\n' \
+install -d "$root/usr/share/lintian/overrides" "$root/usr/share/man/man1"
+install -m 0644 Integration/Packaging/lintian-overrides "$root/usr/share/lintian/overrides/swift-cni"
+gzip -9n < Integration/Packaging/cnitool.1 > "$root/usr/share/man/man1/cnitool.1.gz"
+chmod 0644 "$root/usr/share/man/man1/cnitool.1.gz"
+printf 'swift-cni (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- swift-cni developers <swift-cni@users.noreply.github.com>  %s\n' \
   "$version" "$version" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")" \
   | gzip -9n > "$root/usr/share/doc/swift-cni/changelog.gz"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
@@ -47,7 +52,7 @@ cat > "$root/DEBIAN/control" <<CONTROL
 Package: swift-cni
 Version: $version
 Architecture: amd64
-Maintainer: swift-cni developers <swift-cni@localhost>
+Maintainer: swift-cni developers <swift-cni@users.noreply.github.com>
 Installed-Size: $size
 Depends: iproute2
 Recommends: nftables

@@ -18,6 +18,7 @@ packages=(
   python3 openssl curl            # the Kubernetes API test server (Integration/KubeAPI), its CA, requests to it
   python3-pip                     # kubernetes-validate (below) for the manifests in Conf/kubernetes
   etcd-server etcd-client         # real etcd 3.4 for whereabouts' etcd datastore (tests, benchmarks)
+  lintian                         # the .deb of Integration/package.sh is checked with it (PackagingTests)
   ca-certificates
 )
 

@@ -3,6 +3,7 @@
 these machines). It serves, over HTTPS with bearer-token auth, the real paths and object shapes the
 plugins use, and behaves as the real server does on them:
 
+  core/v1 events              the same verbs (multus posts AddedInterface events)
   core/v1 pods                GET, LIST (also across namespaces: /api/v1/pods), POST (create), PUT (update, resourceVersion checked: 409),
                               PATCH (merge-patch+json, json-patch+json with `test`: 422), DELETE;
                               the same on the pods/status subresource (metadata changes kept)
@@ -26,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 RESOURCES = {
     # (group prefix, version, plural) -> kind
     ("api", "v1", "pods"): ("Pod", "v1"),
+    ("api", "v1", "events"): ("Event", "v1"),
     ("apis/k8s.cni.cncf.io", "v1", "network-attachment-definitions"): ("NetworkAttachmentDefinition", "k8s.cni.cncf.io/v1"),
     ("apis/whereabouts.cni.cncf.io", "v1alpha1", "ippools"): ("IPPool", "whereabouts.cni.cncf.io/v1alpha1"),
     ("apis/whereabouts.cni.cncf.io", "v1alpha1", "overlappingrangeipreservations"):

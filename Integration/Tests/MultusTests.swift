@@ -104,6 +104,12 @@ struct MultusTests {
         #expect(status[1]["ips"] == ["10.61.0.2"] && status[1]["default"] == false)
         #expect(status[1]["mac"]?.stringValue == (try sc.s.pod.link("net1")?["address"]?.stringValue))
         #expect(status[3]["mac"] == "c2:00:00:00:aa:01" && status[3]["ips"] == ["10.62.0.5"])
+        // Events on the pod, as upstream posts them.
+        let events = (try sc.api.get("/api/v1/namespaces/ns1/events"))?["items"]?.arrayValue ?? []
+        #expect(Set(events.map { $0["message"]?.stringValue ?? "" }) == [
+            "Add eth0 [10.60.0.2/24] from kube-system/cluster", "Add net1 [10.61.0.2/24] from ns1/mv",
+            "Add net2 [] from ns1/hd", "Add ext0 [10.62.0.5/24] from ns1/mv-static"], "\(events.map { $0["message"]?.stringValue ?? "" })")
+        #expect(events.allSatisfy { $0["reason"] == "AddedInterface" && $0["involvedObject"]?["uid"]?.stringValue == sc.uid })
 
         let check = try sc.run("CHECK", conf)
         #expect(check.status == 0, "\(check.stdout)")

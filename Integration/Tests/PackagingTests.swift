@@ -50,6 +50,14 @@ struct PackagingTests {
         #expect(files.filter { FileManager.default.fileExists(atPath: $0) }.isEmpty)
     }
 
+    /// Lintian-clean: no error or warning beyond what Integration/Packaging/lintian-overrides explains.
+    @Test(.enabled(if: onCI || (artifact("_amd64.deb") != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/lintian"))))
+    func theDebIsLintianClean() throws {
+        let deb = try #require(Self.artifact("_amd64.deb"), "no .deb in \(Self.packages): run bash Integration/package.sh deb")
+        let out = try Command.run(["lintian", "--fail-on", "error,warning", "--tag-display-limit", "0", deb], env: Self.env)
+        #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
+    }
+
     func isDirectory(_ path: String) -> Bool {
         var d: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &d) && d.boolValue

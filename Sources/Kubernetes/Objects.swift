@@ -1,4 +1,5 @@
 import CNI
+import Glibc
 import NIOHTTP1
 
 /// The pod fields multus reads.
@@ -77,6 +78,30 @@ extension KubeClient {
         for (k, v) in annotations.sorted(by: { $0.key < $1.key }) { a[k] = v.map { .string($0) } ?? .null }
         let patch: JSONValue = ["metadata": ["annotations": .object(a)]]
         _ = try call(.PATCH, KubePaths.podStatus(namespace, name), body: patch, contentType: "application/merge-patch+json")
+    }
+
+    /// Posts a Normal event about the pod, named as client-go's recorder names them
+    /// (`<pod>.<hex of the time in ns>`), reported by `component`.
+    public func recordPodEvent(_ pod: Pod, reason: String, message: String, component: String) throws(KubeError) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nanos = UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+        var t = now.tv_sec
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        var buf = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &tm)
+        let stamp = JSONValue.string(String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        let event: JSONValue = [
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": ["name": .string(pod.name + "." + String(nanos, radix: 16)), "namespace": .string(pod.namespace)],
+            "involvedObject": ["apiVersion": "v1", "kind": "Pod", "namespace": .string(pod.namespace), "name": .string(pod.name),
+                               "uid": .string(pod.uid)],
+            "reason": .string(reason), "message": .string(message), "type": "Normal",
+            "source": ["component": .string(component)], "reportingComponent": .string(component),
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        ]
+        _ = try call(.POST, "/api/v1/namespaces/\(pod.namespace)/events", body: event)
     }
 
     public func networkAttachmentDefinition(namespace: String, name: String) throws(KubeError) -> NetworkAttachmentDefinition {

@@ -21,21 +21,65 @@ public struct PluginLog: Sendable {
         var name: String { ["panic", "error", "verbose", "debug"][rawValue] }
     }
 
+    /// multus's `logOptions` (upstream rotates with lumberjack): a file that would grow past
+    /// `maxSize` MB is renamed to `<name>-<UTC time><.ext>` first; backups beyond `maxBackups` or
+    /// older than `maxAge` days are removed (0: no limit). `compress` is read and not done.
+    public struct Rotation: Sendable, Equatable {
+        public var maxSizeMB: Int
+        public var maxBackups: Int
+        public var maxAgeDays: Int
+        public init(maxSizeMB: Int = 100, maxBackups: Int = 0, maxAgeDays: Int = 0) {
+            (self.maxSizeMB, self.maxBackups, self.maxAgeDays) = (maxSizeMB, maxBackups, maxAgeDays)
+        }
+    }
+
     let level: Level
     let file: String?
     let toStderr: Bool
+    let rotation: Rotation?
 
-    public init(level: String, file: String?, toStderr: Bool = false) {
+    public init(level: String, file: String?, toStderr: Bool = false, rotation: Rotation? = nil) {
         self.level = Level(level)
         self.file = file
         self.toStderr = toStderr
+        self.rotation = rotation
     }
 
     public func log(_ l: Level, _ message: @autoclosure () -> String) {
         guard l <= level, file != nil || toStderr else { return }
         let line = Array("\(Self.timestamp()) [\(l.name)] \(message())\n".utf8)
-        if let file { try? FileSystem.append(file, line) }
+        if let file {
+            if let rotation { rotate(file, adding: line.count, rotation) }
+            try? FileSystem.append(file, line)
+        }
         if toStderr { try? FileSystem.writeAll(fd: 2, line) }
+    }
+
+    func rotate(_ path: String, adding bytes: Int, _ r: Rotation) {
+        var st = stat()
+        guard r.maxSizeMB > 0, stat(path, &st) == 0, Int(st.st_size) + bytes > r.maxSizeMB * 1_048_576 else { return }
+        let dir = FileSystem.directoryName(path), base = FileSystem.baseName(path)
+        let dot = base.lastIndex(of: ".")
+        let (stem, ext) = dot.map { (String(base[..<$0]), String(base[$0...])) } ?? (base, "")
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        var tm = tm()
+        var secs = t.tv_sec
+        gmtime_r(&secs, &tm)
+        var buf = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H-%M-%S", &tm)
+        let millis = String(1000 + t.tv_nsec / 1_000_000).dropFirst()
+        let stamp = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) + "." + millis
+        try? FileSystem.rename(path, dir + "/" + stem + "-" + stamp + ext)
+        // Backups, newest first (their names sort by time).
+        let backups = ((try? FileSystem.list(dir)) ?? []).filter {
+            $0.hasPrefix(stem + "-") && $0.hasSuffix(ext) && $0 != base && $0.count == stem.count + 1 + 23 + ext.count
+        }.sorted(by: >)
+        for (i, name) in backups.enumerated() {
+            let tooMany = r.maxBackups > 0 && i >= r.maxBackups
+            let tooOld = r.maxAgeDays > 0 && (FileSystem.age(dir + "/" + name) ?? 0) > Double(r.maxAgeDays) * 86_400
+            if tooMany || tooOld { try? FileSystem.remove(dir + "/" + name) }
+        }
     }
 
     public func error(_ m: @autoclosure () -> String) { log(.error, m()) }

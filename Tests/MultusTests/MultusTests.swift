@@ -24,6 +24,8 @@ final class FakeAPI: ClusterAPI, @unchecked Sendable {
     func patchPodAnnotations(namespace: String, name: String, _ annotations: [String: String?]) throws(KubeError) {
         patches.append(("\(namespace)/\(name)", annotations))
     }
+    var events: [String] = []
+    func recordPodEvent(_ pod: Pod, reason: String, message: String, component: String) throws(KubeError) { events.append("\(reason): \(message)") }
     func nad(_ ns: String, _ name: String, _ config: String) { nads["\(ns)/\(name)"] = .init(namespace: ns, name: name, config: config) }
 }
 
@@ -184,5 +186,17 @@ final class FakeAPI: ClusterAPI, @unchecked Sendable {
         #expect(d.dropFirst().map(\.ifName) == (1...7).map { "net\($0)" })
         for delegate in d.dropFirst() { _ = try delegate.list() }
         #expect(try d[1].list().name == "my-cni2-conf")
+    }
+}
+
+@Suite struct MultusLogOptionsTests {
+    @Test func logOptionsAreRead() throws {
+        let conf = try MultusConfig(NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"m","type":"multus","logFile":"/var/log/multus.log","logOptions":{"maxAge":5,"maxSize":100,"maxBackups":5,"compress":true},"delegates":[{"type":"bridge"}]}"#.utf8)))
+        #expect(conf.logRotation == .init(maxSizeMB: 100, maxBackups: 5, maxAgeDays: 5))
+        let none = try MultusConfig(NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"m","type":"multus","delegates":[{"type":"bridge"}]}"#.utf8)))
+        #expect(none.logRotation == nil)
+        #expect(throws: CNIError.self) {
+            try MultusConfig(NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"m","type":"multus","logOptions":{"maxSize":-1},"delegates":[{"type":"bridge"}]}"#.utf8)))
+        }
     }
 }

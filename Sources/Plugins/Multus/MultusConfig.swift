@@ -1,10 +1,11 @@
 import Basics
 import CNI
+import PluginKit
 
 /// multus's configuration (meta-and-openshift-plugins §1), every key of the thin plugin's:
 /// `clusterNetwork` or `delegates` (the master is the first), `defaultNetworks`, `kubeconfig`,
 /// `confDir`, `cniDir`, `binDir`, `namespaceIsolation`, `globalNamespaces`, `systemNamespaces`,
-/// `multusNamespace`, `readinessindicatorfile`, `logFile`/`logLevel`/`logToStderr`,
+/// `multusNamespace`, `readinessindicatorfile`, `logFile`/`logLevel`/`logToStderr`/`logOptions`,
 /// `capabilities`/`runtimeConfig` (for the master), `retryDeleteOnError`, `auxiliaryCNIChainName`.
 public struct MultusConfig: Sendable {
     public var name: String
@@ -24,6 +25,8 @@ public struct MultusConfig: Sendable {
     public var readinessIndicatorFile: String?
     public var logFile: String?
     public var logLevel: String
+    /// `logOptions` {maxSize (MB), maxBackups, maxAge (days), compress}.
+    public var logRotation: PluginLog.Rotation?
     public var logToStderr: Bool
     /// The runtime's capability arguments for the master (runtimeConfig).
     public var runtimeConfig: JSONObject
@@ -62,6 +65,13 @@ public struct MultusConfig: Sendable {
         readinessIndicatorFile = try r.string("readinessindicatorfile").flatMap { $0.isEmpty ? nil : $0 }
         logFile = try r.string("logFile").flatMap { $0.isEmpty ? nil : $0 }
         logLevel = try r.string("logLevel") ?? "panic"
+        if let o = try r.object("logOptions") {
+            let lr = r.child("logOptions", .object(o))
+            let size = try lr.int("maxSize", in: 0...1_000_000), backups = try lr.int("maxBackups", in: 0...1_000_000)
+            let age = try lr.int("maxAge", in: 0...1_000_000)
+            _ = try lr.bool("compress")
+            logRotation = PluginLog.Rotation(maxSizeMB: size ?? 100, maxBackups: backups ?? 0, maxAgeDays: age ?? 0)
+        }
         logToStderr = try r.bool("logToStderr") ?? true
         runtimeConfig = conf.runtimeConfig
         retryDeleteOnError = try r.bool("retryDeleteOnError") ?? false

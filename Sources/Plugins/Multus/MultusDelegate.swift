@@ -8,6 +8,8 @@ public protocol ClusterAPI: Sendable {
     func pod(namespace: String, name: String) throws(KubeError) -> Pod
     func networkAttachmentDefinition(namespace: String, name: String) throws(KubeError) -> NetworkAttachmentDefinition
     func patchPodAnnotations(namespace: String, name: String, _ annotations: [String: String?]) throws(KubeError)
+    /// A Normal event on the pod (as upstream: reason AddedInterface, "Add net1 [ips] from ns/nad").
+    func recordPodEvent(_ pod: Pod, reason: String, message: String, component: String) throws(KubeError)
 }
 
 extension KubeClient: ClusterAPI {}

@@ -84,7 +84,8 @@ public struct MultusPlugin: Plugin {
                                  baseEnvironment: env)
         let make = makeAPI, fullEnv = r.environment
         return Context(request: r, conf: conf, podRef: PodRef(args), args: args, lazyAPI: LazyAPI { try make(conf, fullEnv) },
-                       runtime: runtime, cache: ScratchCache(directory: conf.cniDir), log: PluginLog(level: conf.logLevel, file: conf.logFile, toStderr: conf.logToStderr))
+                       runtime: runtime, cache: ScratchCache(directory: conf.cniDir), log: PluginLog(level: conf.logLevel, file: conf.logFile, toStderr: conf.logToStderr,
+                                                                 rotation: conf.logRotation))
     }
 
     enum ProtocolVariables {
@@ -151,6 +152,13 @@ public struct MultusPlugin: Plugin {
             try step("write the network-status of pod \(pod.namespace)/\(pod.name)") {
                 try api.patchPodAnnotations(namespace: pod.namespace, name: pod.name,
                                             [NetworkStatus.annotation: NetworkStatus.value(status)])
+            }
+            // Events, as upstream posts them; a pod's interfaces do not depend on them.
+            for (d, res) in zip(delegates, results) {
+                let ips = res.result.ips.map { $0.address.description }.joined(separator: " ")
+                do { try api.recordPodEvent(pod, reason: "AddedInterface", message: "Add \(d.ifName) [\(ips)] from \(d.name)", component: "multus") } catch {
+                    c.log.error("ADD \(r.containerID): event for \(d.ifName): \(error)")
+                }
             }
         }
         return results[0].result
