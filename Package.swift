@@ -58,6 +58,8 @@ let package = Package(
         .target(name: "Basics"),
         .target(name: "IPAddressing"),
         .target(name: "CNI", dependencies: ["IPAddressing"]),
+        // The DHCPv4 codec (messages, options, RFC 3442 routes) for the coming dhcp daemon: pure.
+        .target(name: "DHCP", dependencies: ["IPAddressing"]),
         // The OS edge (each layer's error carries its CNI code, so these know the CNI values).
         .target(name: "CLinux"),
         .systemLibrary(name: "CLibnl", pkgConfig: "libnl-route-3.0",
@@ -160,6 +162,7 @@ let package = Package(
 
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
+        .testTarget(name: "DHCPTests", dependencies: ["DHCP", "IPAddressing"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "Basics", "CNIInvoke", "LinuxSystem", "TestSupport"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI", "TestSupport"]),
