@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the JSON parser/serializer against Foundation (JSONFuzz.swift), as the
-# README's test command runs it: bash Integration/Fuzz/run.sh [seconds]   (default 60)
+# Coverage-guided fuzzing of the JSON parser/serializer against Foundation (JSONFuzz.swift) and of
+# the DHCP decoder (DHCPFuzz.swift, half the time), as the README's test command runs it:
+#   bash Integration/Fuzz/run.sh [seconds]   (default 60)
 # Builds with libFuzzer + AddressSanitizer into .build/fuzz/, starts from the committed corpus
 # (Integration/Fuzz/corpus/json, read only) and a scratch corpus that is thrown away, and fails on
 # any crash or disagreement. Prints "fuzz: N executions, 0 crashes" at the end.
@@ -8,26 +9,43 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-${SWCNI_FUZZ_SECONDS:-60}}"
 mkdir -p .build/fuzz
-bin=.build/fuzz/json-fuzz
-src=(Sources/CNI/JSONValue.swift Sources/CNI/JSONParser.swift Sources/CNI/JSONSerializer.swift Integration/Fuzz/JSONFuzz.swift)
-if [ ! -x "$bin" ] || [ -n "$(find "${src[@]}" -newer "$bin" 2>/dev/null)" ]; then
-  swiftc -sanitize=fuzzer,address -parse-as-library -module-name CNIFuzz -Onone "${src[@]}" -o "$bin"
-fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-log="$scratch/log"
-set +e
-SWIFT_BACKTRACE=enable=no "$bin" -max_total_time="$seconds" -timeout=2 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
-  -artifact_prefix="$scratch/" "$scratch" Integration/Fuzz/corpus/json >"$log" 2>&1
-rc=$?
-set -e
-runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-if [ "$rc" -ne 0 ]; then
-  tail -40 "$log"
-  for a in "$scratch"/crash-* "$scratch"/timeout-* "$scratch"/leak-*; do
-    [ -e "$a" ] && { echo "== reproducer $a:"; od -c "$a" | head -20; }
-  done
-  echo "fuzz: ${runs} executions, 1 crash"
-  exit 1
-fi
-echo "fuzz: ${runs} executions, 0 crashes"
+
+# fuzz NAME SECONDS MAXLEN CORPUS SOURCES...: builds .build/fuzz/NAME-fuzz when a source changed,
+# runs it from the committed corpus (read only) and a scratch one, fails on any finding.
+fuzz() {
+  local name=$1 secs=$2 maxlen=$3 corpus=$4; shift 4
+  local bin=.build/fuzz/$name-fuzz
+  if [ ! -x "$bin" ] || [ -n "$(find "$@" -newer "$bin" 2>/dev/null)" ]; then
+    # One module of all the sources: their imports of each other's modules go.
+    local src="$scratch/src-$name" f
+    mkdir -p "$src"
+    for f in "$@"; do sed -E '/^import (IPAddressing|CNI)$/d' "$f" > "$src/$(basename "$f")"; done
+    swiftc -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz$name" -Onone "$src"/*.swift -o "$bin"
+  fi
+  local work="$scratch/$name" log="$scratch/$name.log"
+  mkdir -p "$work"
+  set +e
+  SWIFT_BACKTRACE=enable=no "$bin" -max_total_time="$secs" -timeout=2 -rss_limit_mb=2048 -max_len="$maxlen" -print_final_stats=1 \
+    -artifact_prefix="$work/" "$work" "$corpus" >"$log" 2>&1
+  local rc=$?
+  set -e
+  local runs
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  if [ "$rc" -ne 0 ]; then
+    tail -40 "$log"
+    for a in "$work"/crash-* "$work"/timeout-* "$work"/leak-*; do
+      [ -e "$a" ] && { echo "== reproducer $a:"; od -c "$a" | head -20; }
+    done
+    echo "fuzz $name: ${runs} executions, 1 crash"
+    exit 1
+  fi
+  echo "fuzz $name: ${runs} executions, 0 crashes"
+}
+
+fuzz json "$seconds" 4096 Integration/Fuzz/corpus/json \
+  Sources/CNI/JSONValue.swift Sources/CNI/JSONParser.swift Sources/CNI/JSONSerializer.swift Integration/Fuzz/JSONFuzz.swift
+# The DHCP decoder: half the time (its input space is smaller).
+fuzz dhcp "$(( (seconds + 1) / 2 ))" 1500 Integration/Fuzz/corpus/dhcp \
+  Sources/DHCP/*.swift Sources/IPAddressing/*.swift Integration/Fuzz/DHCPFuzz.swift
