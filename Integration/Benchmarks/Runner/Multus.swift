@@ -10,6 +10,8 @@ import NetNS
 struct MultusBenchmark {
     let ours: String
     let runs: Int
+    /// Where ../shared/tools/build-peers.sh put upstream's binaries (multus = v4.0.2), if it ran.
+    var peers = "/var/cache/swift-cni-peers"
     let tag = String(getpid())
 
     struct Line { var name: String; var a: Samples; var b: Samples; var target: String; var perExtra: Double? }
@@ -40,8 +42,8 @@ struct MultusBenchmark {
         #"{"cniVersion":"1.0.0","name":"\#(name)","type":"macvlan","master":"mbench0","mode":"bridge","ipam":{"type":"host-local","subnet":"\#(subnet)","dataDir":"\#(dir)/ipam"}}"#
     }
 
-    func env(_ command: String, _ id: String, _ pod: String, args: String = "") -> [String: String] {
-        ["CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_NETNS": pod, "CNI_IFNAME": "eth0", "CNI_PATH": ours, "CNI_ARGS": args]
+    func env(_ command: String, _ id: String, _ pod: String, args: String = "", path: String? = nil) -> [String: String] {
+        ["CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_NETNS": pod, "CNI_IFNAME": "eth0", "CNI_PATH": path ?? ours, "CNI_ARGS": args]
     }
 
     func staticDelegate(dir: String, pod: String) throws -> [Line] {
@@ -55,8 +57,24 @@ struct MultusBenchmark {
                 add[i].add(a.wall * 1000); del[i].add(d.cpu * 1000)
             }
         }
-        return [Line(name: "multus + 1 static delegate vs the delegate alone: ADD wall", a: add[0], b: add[1], target: "≤ +2 ms"),
-                Line(name: "multus + 1 static delegate vs the delegate alone: DEL CPU", a: del[0], b: del[1], target: "≤ +2 ms")]
+        var lines = [Line(name: "multus + 1 static delegate vs the delegate alone: ADD wall", a: add[0], b: add[1], target: "≤ +2 ms"),
+                     Line(name: "multus + 1 static delegate vs the delegate alone: DEL CPU", a: del[0], b: del[1], target: "≤ +2 ms")]
+        // Upstream v4.0.2 the same way, with the Go reference delegates (for comparison).
+        let upstream = peers + "/multus", goDir = "/usr/lib/cni"
+        guard FileSystem.isExecutableFile(upstream) else { return lines }
+        let goAlone = delegate(dir, "mb-go-alone", "10.213.0.0/16")
+        let goWrapped = #"{"cniVersion":"1.0.0","name":"mb-up","type":"multus","cniDir":"\#(dir)/multus-up","binDir":"\#(goDir)","delegates":[\#(delegate(dir, "mb-go-delegate", "10.214.0.0/16"))]}"#
+        var uadd = [Samples(), Samples()], udel = [Samples(), Samples()]
+        for n in 0..<runs {
+            for (i, (binary, conf)) in [(upstream, goWrapped), (goDir + "/macvlan", goAlone)].enumerated() {
+                let a = require(try invoke(binary, env("ADD", "u\(n)", pod, path: goDir), conf), "\(binary) ADD")
+                let d = require(try invoke(binary, env("DEL", "u\(n)", pod, path: goDir), conf), "\(binary) DEL")
+                uadd[i].add(a.wall * 1000); udel[i].add(d.cpu * 1000)
+            }
+        }
+        lines.append(Line(name: "upstream multus v4.0.2 + 1 Go delegate vs the delegate alone: ADD wall", a: uadd[0], b: uadd[1], target: "(comparison)"))
+        lines.append(Line(name: "upstream multus v4.0.2 + 1 Go delegate vs the delegate alone: DEL CPU", a: udel[0], b: udel[1], target: "(comparison)"))
+        return lines
     }
 
     /// A pod with 1 and with 10 NADs (macvlan + host-local each), the master a macvlan too.

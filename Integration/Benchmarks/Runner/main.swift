@@ -7,7 +7,7 @@ import NetNS
 /// by run so both see the same machine state. Prints a table (ours, reference, ratio of medians)
 /// and writes the same as JSON. Never asserts: timings are reported, not tested.
 ///
-/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only whereabouts]
+/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only whereabouts|multus]
 let argv = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = argv.firstIndex(of: name), i + 1 < argv.count else { return nil }
@@ -66,6 +66,15 @@ func require(_ m: Measured, _ what: String) -> Measured {
     return m
 }
 
+if option("--only") == "multus" {
+    var table = "| multus | ours median (p90) | baseline median (p90) | difference | target |\n|---|---|---|---|---|\n"
+    for l in try MultusBenchmark(ours: ours, runs: min(runs, 200), peers: option("--peers") ?? "/var/cache/swift-cni-peers").run() {
+        let diff = l.perExtra.map { "\(format($0, 2)) ms per extra network" } ?? "+\(format(l.a.median - l.b.median, 2)) ms"
+        table += "| \(l.name) | \(format(l.a.median, 2)) (\(format(l.a.p90, 2))) ms | \(format(l.b.median, 2)) (\(format(l.b.p90, 2))) ms | \(diff) | \(l.target) |\n"
+    }
+    print(table)
+    exit(0)
+}
 if option("--only") == "whereabouts" {
     var table = "| whereabouts | ours | upstream | ours/upstream | target |\n|---|---|---|---|---|\n"
     for l in try WhereaboutsBenchmark(ours: ours, peers: option("--peers") ?? "/var/cache/swift-cni-peers").run() {
@@ -201,7 +210,8 @@ do {
 }
 
 // 4. multus against its delegates alone (ours against ours: Debian has no multus).
-let multusLines = FileSystem.exists(ours + "/multus") ? try MultusBenchmark(ours: ours, runs: min(runs, 200)).run() : []
+let multusLines = FileSystem.exists(ours + "/multus")
+    ? try MultusBenchmark(ours: ours, runs: min(runs, 200), peers: option("--peers") ?? "/var/cache/swift-cni-peers").run() : []
 
 // 5. whereabouts on each datastore, upstream beside it when built (../shared/tools/build-peers.sh).
 let whereaboutsLines = FileSystem.exists(ours + "/whereabouts")
