@@ -1,5 +1,5 @@
 import CNI
-import Glibc
+import LinuxSystem
 import NIOHTTP1
 
 /// The pod fields multus reads.
@@ -83,15 +83,9 @@ extension KubeClient {
     /// Posts a Normal event about the pod, named as client-go's recorder names them
     /// (`<pod>.<hex of the time in ns>`), reported by `component`.
     public func recordPodEvent(_ pod: Pod, reason: String, message: String, component: String) throws(KubeError) {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
+        let now = WallClock.now()
         let nanos = UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-        var t = now.tv_sec
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        var buf = [CChar](repeating: 0, count: 32)
-        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &tm)
-        let stamp = JSONValue.string(String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        let stamp = JSONValue.string(WallClock.rfc3339(seconds: now.tv_sec))
         let event: JSONValue = [
             "apiVersion": "v1", "kind": "Event",
             "metadata": ["name": .string(pod.name + "." + String(nanos, radix: 16)), "namespace": .string(pod.namespace)],

@@ -47,7 +47,7 @@ public struct PluginLog: Sendable {
 
     public func log(_ l: Level, _ message: @autoclosure () -> String) {
         guard l <= level, file != nil || toStderr else { return }
-        let line = Array("\(Self.timestamp()) [\(l.name)] \(message())\n".utf8)
+        let line = Array("\(WallClock.rfc3339()) [\(l.name)] \(message())\n".utf8)
         if let file {
             if let rotation { rotate(file, adding: line.count, rotation) }
             try? FileSystem.append(file, line)
@@ -61,15 +61,8 @@ public struct PluginLog: Sendable {
         let dir = FileSystem.directoryName(path), base = FileSystem.baseName(path)
         let dot = base.lastIndex(of: ".")
         let (stem, ext) = dot.map { (String(base[..<$0]), String(base[$0...])) } ?? (base, "")
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        var tm = tm()
-        var secs = t.tv_sec
-        gmtime_r(&secs, &tm)
-        var buf = [CChar](repeating: 0, count: 32)
-        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H-%M-%S", &tm)
-        let millis = String(1000 + t.tv_nsec / 1_000_000).dropFirst()
-        let stamp = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) + "." + millis
+        let t = WallClock.now()
+        let stamp = WallClock.utc("%Y-%m-%dT%H-%M-%S", seconds: t.tv_sec) + "." + String(1000 + t.tv_nsec / 1_000_000).dropFirst()
         try? FileSystem.rename(path, dir + "/" + stem + "-" + stamp + ext)
         // Backups, newest first (their names sort by time).
         let backups = ((try? FileSystem.list(dir)) ?? []).filter {
@@ -85,13 +78,4 @@ public struct PluginLog: Sendable {
     public func error(_ m: @autoclosure () -> String) { log(.error, m()) }
     public func verbose(_ m: @autoclosure () -> String) { log(.verbose, m()) }
     public func debug(_ m: @autoclosure () -> String) { log(.debug, m()) }
-
-    static func timestamp() -> String {
-        var t = time(nil)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        var buf = [CChar](repeating: 0, count: 32)
-        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &tm)
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }

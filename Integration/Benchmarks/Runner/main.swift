@@ -7,7 +7,7 @@ import NetNS
 /// by run so both see the same machine state. Prints a table (ours, reference, ratio of medians)
 /// and writes the same as JSON. Never asserts: timings are reported, not tested.
 ///
-/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only whereabouts|multus]
+/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|whereabouts|multus]
 let argv = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = argv.firstIndex(of: name), i + 1 < argv.count else { return nil }
@@ -88,7 +88,7 @@ var rows: [Row] = []
 let sides = [("ours", ours), ("reference", reference)]
 
 // 1. Start-up: VERSION of every plugin we ship that has a reference counterpart.
-for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge"] {
+for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge"] where FileSystem.exists(ours + "/" + plugin) {
     var wall = [Samples(), Samples()], rss = [Samples(), Samples()]
     for _ in 0..<runs {
         for (i, side) in sides.enumerated() {
@@ -103,6 +103,24 @@ for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device", "brid
     }
     rows.append(Row(benchmark: "start-up (VERSION) \(plugin)", metric: "wall", unit: "ms", ours: wall[0], reference: wall[1], target: 0.6))
     rows.append(Row(benchmark: "start-up (VERSION) \(plugin)", metric: "peak RSS", unit: "MiB", ours: rss[0], reference: rss[1], target: 1.0))
+}
+
+if option("--only") == "startup" {
+    var table = "| benchmark | metric | ours median (p90) | Go median (p90) | ratio |\n|---|---|---|---|---|\n"
+    for r in rows {
+        table += "| \(r.benchmark) | \(r.metric) | \(format(r.ours.median, 2)) (\(format(r.ours.p90, 2))) \(r.unit) "
+            + "| \(format(r.reference.median, 2)) (\(format(r.reference.p90, 2))) \(r.unit) | \(format(r.ratio, 2)) |\n"
+    }
+    // Ours without a Go counterpart in /usr/lib/cni: the same measurements, ours alone.
+    table += "\n| start-up (VERSION), ours only | wall median (p90) | peak RSS median |\n|---|---|---|\n"
+    for plugin in ["route-override", "egress-router", "multus", "whereabouts"] where FileSystem.exists(ours + "/" + plugin) {
+        var wall = Samples(), rss = Samples()
+        for _ in 0..<runs { wall.add(require(try invoke(ours + "/" + plugin, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#), plugin).wall * 1000) }
+        for _ in 0..<rssRuns { rss.add(try peakRSS(ours + "/" + plugin, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#)) }
+        table += "| \(plugin) | \(format(wall.median, 2)) (\(format(wall.p90, 2))) ms | \(format(rss.median, 2)) MiB |\n"
+    }
+    print(table)
+    exit(0)
 }
 
 // 2. host-local ADD + DEL on a temporary data directory.

@@ -71,7 +71,7 @@ public final class EtcdStore: WhereaboutsStore {
         var contended = false
         let indexKey = owner.podRef.isEmpty ? cidKey(pool, owner.containerID, owner.ifName) : podKey(pool, owner.podRef, owner.ifName)
         for attempt in 0..<attempts {
-            if contended { KubernetesStore.pause(attempt) }
+            if contended { Backoff.pause(attempt) }
             // The pod's index entry and the pool's bitmap, in one round trip.
             let reads = try client.read([.get(indexKey), .list(base(pool) + "chunk/")])
             if let held = reads.first?.first, let off = UInt128(held.text), let ip = pool.range.address(at: off) {
@@ -155,7 +155,7 @@ public final class EtcdStore: WhereaboutsStore {
         let n = off / Self.chunkBits
         let chunkKey = base(pool) + "chunk/" + String(n)
         for attempt in 0..<attempts {
-            if attempt > 0 { KubernetesStore.pause(attempt) }
+            if attempt > 0 { Backoff.pause(attempt) }
             let reads = try client.read([.get(recordKey), .get(chunkKey)])
             guard let rec = reads.first?.first, let a = Self.allocation(rec.value), matching(a) else { return nil }
             var chunk = (reads.count > 1 ? reads[1].first : nil)

@@ -192,8 +192,7 @@ public final class FileStore: DocumentBackend {
             let range = String(decoding: first, as: UTF8.self).dropFirst(Self.header.count)
             guard let subnet = IPPrefix(range), let r = try? PoolRange(subnet: subnet),
                   let doc = try? Self.decode(bytes, path: name, range: r.cidr).doc else { continue }
-            let suffix = PoolRange.normalize(r.cidr)
-            let networkName = name == suffix ? "" : String(name.dropLast(suffix.count + 1))
+            guard let networkName = r.networkName(fromPoolName: name) else { continue }
             for off in doc.allocations.keys { if let ip = r.address(at: off) { backed.insert(PoolRange.reservationName(ip, networkName: networkName)) } }
         }
         for name in try FileSystem.list(directory + "/reservations") {

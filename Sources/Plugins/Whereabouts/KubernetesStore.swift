@@ -30,7 +30,7 @@ public final class KubernetesStore: DocumentBackend {
     /// behind a test of the resourceVersion; 422 (the test failed) or 409 → read again.
     func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T {
         for attempt in 0..<attempts {
-            if attempt > 0 { Self.pause(attempt) }
+            if attempt > 0 { Backoff.pause(attempt) }
             let (old, version, hasAllocations) = try fetch(pool)
             var doc = old
             let out = try body(&doc)
@@ -145,9 +145,4 @@ public final class KubernetesStore: DocumentBackend {
         }
     }
 
-    /// 5–40 ms, growing with the attempt, random: writers that collided do not collide again.
-    static func pause(_ attempt: Int) {
-        let ceiling = UInt32(min(40_000, 5_000 * (1 << min(attempt, 3))))
-        usleep(UInt32.random(in: 2_000...ceiling))
-    }
 }

@@ -111,6 +111,14 @@ public struct PoolRange: Sendable, Equatable, CustomStringConvertible {
         return networkName.isEmpty ? base : networkName + "-" + base
     }
 
+    /// The network name a pool of this range named `poolName` belongs to ("" for none); nil when
+    /// the name is not of this range.
+    public func networkName(fromPoolName poolName: String) -> String? {
+        let suffix = Self.normalize(cidr)
+        if poolName == suffix { return "" }
+        return poolName.hasSuffix("-" + suffix) ? String(poolName.dropLast(suffix.count + 1)) : nil
+    }
+
     /// An overlapping-range reservation's name for an address (upstream's NormalizeIP).
     public static func reservationName(_ ip: IPAddress, networkName: String) -> String {
         let base = normalize(ip.description)

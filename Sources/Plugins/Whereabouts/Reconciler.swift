@@ -112,9 +112,7 @@ public enum Reconciler {
         for item in try c.call(.GET, KubernetesStore.group + namespace + "/ippools").json?["items"]?.arrayValue ?? [] {
             guard let name = item["metadata"]?["name"]?.stringValue, let text = item["spec"]?["range"]?.stringValue,
                   let subnet = IPPrefix(text), let range = try? PoolRange(subnet: subnet) else { continue }
-            let suffix = PoolRange.normalize(range.cidr)
-            guard name == suffix || name.hasSuffix("-" + suffix) else { continue }
-            let networkName = name == suffix ? "" : String(name.dropLast(suffix.count + 1))
+            guard let networkName = range.networkName(fromPoolName: name) else { continue }
             pools.append(PoolRef(range: range, networkName: networkName, overlapping: true))
         }
         return (store, pools)

@@ -1,4 +1,5 @@
 import CNI
+import Glibc
 import IPAM
 import IPAddressing
 
@@ -126,5 +127,14 @@ extension DocumentBackend {
     public func allocations(in pool: PoolRef) throws -> [(IPAddress, IPAllocation)] {
         let doc = try transact(pool) { $0 }
         return doc.allocations.compactMap { off, a in pool.range.address(at: off).map { ($0, a) } }.sorted { $0.0 < $1.0 }
+    }
+}
+
+/// The pause before a writer that lost a race on a pool tries again (Kubernetes and etcd datastores).
+enum Backoff {
+    /// 5–40 ms, growing with the attempt, random: writers that collided do not collide again.
+    static func pause(_ attempt: Int) {
+        let ceiling = UInt32(min(40_000, 5_000 * (1 << min(attempt, 3))))
+        usleep(UInt32.random(in: 2_000...ceiling))
     }
 }

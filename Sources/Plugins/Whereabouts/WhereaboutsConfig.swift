@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import IPAM
 import IPAddressing
@@ -179,14 +180,14 @@ public struct WhereaboutsConfig: Sendable {
         }
         if let ips = args["IP"], !ips.isEmpty {
             for item in ips.split(separator: ",") {
-                let t = item.trimmingCharacters
+                let t = String(item).trimmingWhitespace
                 guard let p = IPPrefix(t) else { throw CNIError(.invalidEnvironment, "invalid CIDR \(t)", details: "in CNI_ARGS IP") }
                 out.append(StaticAddress(address: p, gateway: nil))
             }
         }
         if let gws = args["GATEWAY"], !gws.isEmpty {
             for item in gws.split(separator: ",") {
-                let t = item.trimmingCharacters
+                let t = String(item).trimmingWhitespace
                 guard let gw = IPAddress(t) else { throw CNIError(.invalidEnvironment, "invalid gateway address: \(t)") }
                 for i in out.indices where out[i].address.masked.contains(gw) { out[i].gateway = gw }
             }
@@ -208,7 +209,7 @@ public struct WhereaboutsConfig: Sendable {
             if kubeconfig.isEmpty { throw CNIError.invalidConfig("datastore kubernetes needs ipam.kubernetes.kubeconfig") }
             return .kubernetes(kubeconfig: kubeconfig)
         case "etcd":
-            let hosts = (try r.string("etcd_host") ?? "").split(separator: ",").map { String($0.trimmingCharacters) }.filter { !$0.isEmpty }
+            let hosts = (try r.string("etcd_host") ?? "").split(separator: ",").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
             if hosts.isEmpty { throw CNIError.invalidConfig("datastore etcd needs ipam.etcd_host") }
             func opt(_ k: String) throws(CNIError) -> String? { try r.string(k).flatMap { $0.isEmpty ? nil : $0 } }
             return .etcd(EtcdSettings(endpoints: hosts, username: try opt("etcd_username"), password: try opt("etcd_password"),
@@ -229,14 +230,5 @@ public struct WhereaboutsConfig: Sendable {
             throw CNIError(.invalidEnvironment, "invalid K8S_POD_NAMESPACE/K8S_POD_NAME", details: ref)
         }
         return ref
-    }
-}
-
-extension Substring {
-    var trimmingCharacters: Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
     }
 }

@@ -75,13 +75,14 @@ public struct WhereaboutsPlugin: Plugin {
     public func del(_ r: PluginRequest) throws {
         let c = try config(r)
         let store = try store(c)
+        let log = log(c)
         var failure: (any Error)?
         for pool in pools(c) {
             do {
                 let released = try store.release(containerID: r.containerID, ifName: r.ifName, podRef: c.podRef, in: pool)
-                if !released.isEmpty { log(c).verbose("DEL \(r.containerID)/\(r.ifName): released \(released) from \(pool.name)") }
+                if !released.isEmpty { log.verbose("DEL \(r.containerID)/\(r.ifName): released \(released) from \(pool.name)") }
             } catch {
-                log(c).error("DEL \(r.containerID)/\(r.ifName) in \(pool.name): \(error)")
+                log.error("DEL \(r.containerID)/\(r.ifName) in \(pool.name): \(error)")
                 failure = failure ?? error
             }
         }
@@ -115,10 +116,13 @@ public struct WhereaboutsPlugin: Plugin {
         do { c = try config(r) } catch {
             throw CNIError(.unavailable, "whereabouts: invalid configuration", details: "\(error)")
         }
+        let store: any WhereaboutsStore
+        do { store = try self.store(c) } catch {
+            throw CNIError(.unavailable, "whereabouts: the datastore is not usable", details: "\(error)")
+        }
         for pool in pools(c) {
             let used: Int
             do {
-                let store = try store(c)
                 try store.ping(pool)
                 used = try store.allocations(in: pool).filter { pool.range.isAllocatable($0.0) }.count
             } catch {
