@@ -44,6 +44,7 @@ let package = Package(
         .executable(name: "egress-router", targets: ["egress-router"]),
         .executable(name: "whereabouts", targets: ["whereabouts"]),
         .executable(name: "swift-cni-install", targets: ["swift-cni-install"]),
+        .executable(name: "dhcp", targets: ["dhcp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,6 +53,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
+        // The dhcp daemon's structured logs.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // Pure value layers.
@@ -59,7 +62,7 @@ let package = Package(
         .target(name: "IPAddressing"),
         .target(name: "CNI", dependencies: ["IPAddressing"]),
         // The DHCPv4 codec (messages, options, RFC 3442 routes) for the coming dhcp daemon: pure.
-        .target(name: "DHCP", dependencies: ["IPAddressing"]),
+        .target(name: "DHCP", dependencies: ["CNI", "IPAddressing"]),
         // The OS edge (each layer's error carries its CNI code, so these know the CNI values).
         .target(name: "CLinux"),
         .systemLibrary(name: "CLibnl", pkgConfig: "libnl-route-3.0",
@@ -134,6 +137,14 @@ let package = Package(
                 path: "Sources/Plugins/Whereabouts"),
         .executableTarget(name: "whereabouts", dependencies: ["Whereabouts", "PluginKit"],
                           path: "Sources/Executables/whereabouts", linkerSettings: staticReleaseWithFoundation),
+        // dhcp: the IPAM plugin (forwards to the daemon) and `dhcp daemon` (the lease clients).
+        .target(name: "DHCPIPAM", dependencies: ["Basics", "CLinux", "CNI", "DHCP", "IPAddressing", "LinuxSystem", "NetNS", "Netlink", "PluginKit",
+                                                .product(name: "Logging", package: "swift-log")],
+                path: "Sources/Plugins/DHCP"),
+        .executableTarget(name: "dhcp", dependencies: ["DHCPIPAM", "PluginKit", "LinuxSystem", "Basics",
+                                                       .product(name: "Logging", package: "swift-log"),
+                                                       .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Executables/dhcp", linkerSettings: staticRelease),
         .executableTarget(name: "host-local", dependencies: ["HostLocal", "PluginKit"],
                           path: "Sources/Executables/host-local", linkerSettings: staticRelease),
         .executableTarget(name: "static", dependencies: ["Static", "PluginKit"],
@@ -162,7 +173,8 @@ let package = Package(
 
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "IPAddressingTests", dependencies: ["IPAddressing"]),
-        .testTarget(name: "DHCPTests", dependencies: ["DHCP", "IPAddressing"]),
+        .testTarget(name: "DHCPTests", dependencies: ["DHCP", "DHCPIPAM", "CNI", "PluginKit", "IPAddressing", "LinuxSystem", "TestSupport",
+                                                   .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CNITests", dependencies: ["CNI"], resources: [.copy("Golden")]),
         .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "Basics", "CNIInvoke", "LinuxSystem", "TestSupport"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI", "TestSupport"]),
@@ -175,7 +187,7 @@ let package = Package(
         .testTarget(name: "MultusTests", dependencies: ["Multus", "Kubernetes", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router", "whereabouts", "swift-cni-install"],
+        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router", "whereabouts", "swift-cni-install", "dhcp"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

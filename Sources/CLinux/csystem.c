@@ -16,3 +16,71 @@ long csystem_fs_magic(int fd) {
     if (fstatfs(fd, &st) != 0) return -1;
     return (long)st.f_type;
 }
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int csystem_packet_socket(int ifindex) {
+    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
+    if (fd < 0) return -1;
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_IP);
+    sll.sll_ifindex = ifindex;
+    if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+long csystem_packet_broadcast(int fd, int ifindex, const void *buf, unsigned long len) {
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_IP);
+    sll.sll_ifindex = ifindex;
+    sll.sll_halen = ETH_ALEN;
+    memset(sll.sll_addr, 0xff, ETH_ALEN);
+    return sendto(fd, buf, len, 0, (struct sockaddr *)&sll, sizeof sll);
+}
+
+long csystem_packet_receive(int fd, void *buf, unsigned long len) {
+    struct sockaddr_ll from;
+    socklen_t fromlen = sizeof from;
+    long n = recvfrom(fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+    if (n < 0) return -1;
+    if (from.sll_pkttype == PACKET_OUTGOING || from.sll_pkttype == PACKET_OTHERHOST) return 0;
+    return n;
+}
+
+int csystem_udp_socket_on_link(const char *ifname, unsigned short port) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
+        || setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0
+        || setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) < 0
+        || bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}

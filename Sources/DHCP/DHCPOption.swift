@@ -29,7 +29,7 @@ public enum DHCPOption {
         "ntp-servers": 42, "dhcp-requested-address": 50, "dhcp-lease-time": 51, "dhcp-message-type": 53,
         "dhcp-server-identifier": 54, "dhcp-parameter-request-list": 55, "dhcp-renewal-time": 58,
         "dhcp-rebinding-time": 59, "vendor-class-identifier": 60, "dhcp-client-identifier": 61,
-        "domain-search": 119, "classless-static-routes": 121,
+        "user-class": 77, "domain-search": 119, "classless-static-routes": 121,
     ]
 
     /// A code from a config entry: a name of `byName` or a number 1–254.
