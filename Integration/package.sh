@@ -12,7 +12,7 @@ what=${1:-}
 case "$what" in deb|image) ;; *) echo "usage: bash Integration/package.sh deb|image" >&2; exit 2 ;; esac
 
 version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/Basics/Version.swift)
-plugins=(macvlan ipvlan bridge host-device route-override host-local static multus egress-router whereabouts)
+plugins=(macvlan ipvlan bridge host-device route-override host-local static multus egress-router whereabouts dhcp)
 for p in "${plugins[@]}" cnitool swift-cni-install; do swift build -c release --product "$p" >&2; done
 out=.build/packages
 mkdir -p "$out"
@@ -38,6 +38,9 @@ root="$work/root"
 install -d "$root/DEBIAN" "$root/opt/cni/bin" "$root/usr/bin" "$root/usr/share/doc/swift-cni/examples"
 for p in "${plugins[@]}"; do install -m 0755 ".build/release/$p" "$root/opt/cni/bin/$p"; done
 install -m 0755 .build/release/cnitool "$root/usr/bin/cnitool"
+# The dhcp daemon's units (socket-activated; enable with systemctl enable --now swift-cni-dhcp.socket).
+install -d "$root/lib/systemd/system"
+install -m 0644 Conf/systemd/swift-cni-dhcp.socket Conf/systemd/swift-cni-dhcp.service "$root/lib/systemd/system/"
 for f in Conf/*.conf Conf/*.conflist Conf/*.json; do install -m 0644 "$f" "$root/usr/share/doc/swift-cni/examples/"; done
 install -m 0644 Integration/Packaging/copyright "$root/usr/share/doc/swift-cni/copyright"
 install -d "$root/usr/share/lintian/overrides" "$root/usr/share/man/man1"
@@ -61,11 +64,11 @@ Priority: optional
 Homepage: https://github.com/swift-cni/swift-cni
 Description: Container Network Interface plugins written in Swift
  Drop-in replacements for the reference CNI plugins (macvlan, ipvlan, bridge,
- host-device, host-local, static, route-override) and for multus,
+ host-device, host-local, static, dhcp, route-override) and for multus,
  whereabouts and egress-router, as static executables in /opt/cni/bin,
- with cnitool.
+ with cnitool and the dhcp daemon's systemd units.
 CONTROL
-(cd "$root" && find opt usr -type f -exec md5sum {} + > DEBIAN/md5sums)
+(cd "$root" && find opt usr lib -type f -exec md5sum {} + > DEBIAN/md5sums)
 deb="$out/swift-cni_${version}_amd64.deb"
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
 echo "package: $deb"

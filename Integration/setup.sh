@@ -19,6 +19,8 @@ packages=(
   python3-pip                     # kubernetes-validate (below) for the manifests in Conf/kubernetes
   etcd-server etcd-client         # real etcd 3.4 for whereabouts' etcd datastore (tests, benchmarks)
   lintian                         # the .deb of Integration/package.sh is checked with it (PackagingTests)
+  dnsmasq-base                    # a real DHCP server for the dhcp plugin's tests and benchmark
+  systemd                         # systemd-socket-activate: the dhcp daemon started as its .socket unit does
   ca-certificates
 )
 

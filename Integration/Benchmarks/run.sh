@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Integration/setup.sh
 
-for product in macvlan ipvlan host-device bridge host-local static route-override multus whereabouts cni-bench; do
+for product in macvlan ipvlan host-device bridge host-local static route-override multus whereabouts dhcp cni-bench; do
   swift build -c release --product "$product" >&2
 done
 mkdir -p .build/benchmarks

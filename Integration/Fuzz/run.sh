@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the JSON parser/serializer against Foundation (JSONFuzz.swift) and of
-# the DHCP decoder (DHCPFuzz.swift, half the time), as the README's test command runs it:
+# the DHCP decoders (DHCPFuzz.swift: messages, UDP/IPv4 frames, leases; half the time), as the README's test command runs it:
 #   bash Integration/Fuzz/run.sh [seconds]   (default 60)
 # Builds with libFuzzer + AddressSanitizer into .build/fuzz/, starts from the committed corpus
 # (Integration/Fuzz/corpus/json, read only) and a scratch corpus that is thrown away, and fails on
@@ -48,4 +48,4 @@ fuzz json "$seconds" 4096 Integration/Fuzz/corpus/json \
   Sources/CNI/JSONValue.swift Sources/CNI/JSONParser.swift Sources/CNI/JSONSerializer.swift Integration/Fuzz/JSONFuzz.swift
 # The DHCP decoder: half the time (its input space is smaller).
 fuzz dhcp "$(( (seconds + 1) / 2 ))" 1500 Integration/Fuzz/corpus/dhcp \
-  Sources/DHCP/*.swift Sources/IPAddressing/*.swift Integration/Fuzz/DHCPFuzz.swift
+  Sources/DHCP/*.swift Sources/IPAddressing/*.swift Sources/CNI/*.swift Integration/Fuzz/DHCPFuzz.swift

@@ -1,53 +1,18 @@
 import CNI
 import Foundation
 import Glibc
+import LinuxSystem
 import Testing
 import TestSupport
 
-/// A process the test started (posix_spawn, stderr to a log), ended by its PID (TERM, then
-/// KILL) and reaped by the fixture when it goes. Not Foundation's Process: its exit monitor
-/// missed exits here and left waitUntilExit hanging.
+/// A process the test started, ended by its PID when the fixture goes (LinuxSystem's, not
+/// Foundation's Process: its exit monitor missed exits here and left waitUntilExit hanging).
 final class Background: @unchecked Sendable {
-    let pid: pid_t
-    private var reaped = false
-
+    let process: BackgroundProcess
     init(_ argv: [String], log: String) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var cargs = argv.map { strdup($0) } + [nil]
-        defer { for a in cargs { free(a) } }
-        var child: pid_t = 0
-        let rc = posix_spawn(&child, argv[0], &actions, nil, &cargs, environ)
-        guard rc == 0 else { throw CommandFailed(argv: argv, status: rc, output: String(cString: strerror(rc))) }
-        pid = child
+        process = try BackgroundProcess(argv[0], arguments: Array(argv.dropFirst()), stderrPath: log)
     }
-
-    /// Still running (not exited, or exited and now reaped).
-    var isRunning: Bool {
-        if reaped { return false }
-        var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid { reaped = true }
-        return !reaped
-    }
-
-    func kill(_ signal: Int32 = SIGTERM) {
-        guard isRunning else { return }
-        Glibc.kill(pid, signal)
-        let deadline = Date().addingTimeInterval(3)
-        while isRunning && Date() < deadline { usleep(10_000) }
-        if isRunning {
-            Glibc.kill(pid, SIGKILL)
-            var status: Int32 = 0
-            _ = waitpid(pid, &status, 0)
-            reaped = true
-        }
-    }
-
-    deinit { kill() }
+    func kill(_ signal: Int32 = SIGTERM) { process.stop(signal) }
 }
 
 func waitUntil(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
@@ -95,11 +60,13 @@ final class DHCPScene: @unchecked Sendable {
         #expect(waitUntil(5) { ((try? String(contentsOfFile: serverLog, encoding: .utf8)) ?? "").contains("DHCP, sockets bound") })
     }
 
-    func startDaemon(resendTimeout: String = "10s") throws {
+    /// `activated`: started as systemd's socket unit starts it (systemd-socket-activate binds
+    /// the socket and passes it as LISTEN_FDS; the daemon starts on the first connection).
+    func startDaemon(resendTimeout: String = "10s", activated: Bool = false) throws {
         let log = s.dir.file("daemon-\(daemonLogs.count).log")
         daemonLogs.append(log)
-        daemon = try Background([dhcp, "daemon", "-socketpath", socket, "-statedir", stateDir, "-resendtimeout", resendTimeout,
-                                 "-loglevel", "debug"], log: log)
+        let argv = [dhcp, "daemon", "-socketpath", socket, "-statedir", stateDir, "-resendtimeout", resendTimeout, "-loglevel", "debug"]
+        daemon = try Background(activated ? ["/usr/bin/systemd-socket-activate", "-l", socket] + argv : argv, log: log)
         #expect(waitUntil(5) { FileManager.default.fileExists(atPath: socket) })
     }
 
@@ -240,6 +207,19 @@ struct DHCPTests {
         #expect(try d.s.pod.link("net1") == nil)                       // macvlan rolled back
         #expect(d.savedLeases.isEmpty)
         #expect(try d.run("DEL").status == 0)
+    }
+
+    @Test func startedBySocketActivation() throws {
+        let d = try DHCPScene()
+        d.daemon?.kill()
+        try d.startDaemon(activated: true)
+        let add = try d.run("ADD")
+        #expect(add.status == 0, "\(add.stdout)")
+        #expect(try d.s.pod.addresses("net1").count == 1)
+        let log = try String(contentsOfFile: d.daemonLogs[1], encoding: .utf8)
+        #expect(log.contains("listening") && log.contains("bound"))
+        #expect(try d.run("DEL").status == 0)
+        #expect(waitUntil(3) { d.count("DHCPRELEASE") == 1 })
     }
 
     @Test func withoutTheDaemonADDSaysHowToStartIt() throws {

@@ -29,7 +29,8 @@ struct PackagingTests {
             .filter { !FileManager.default.fileExists(atPath: $0) || !isDirectory($0) }
         var removed = false
         defer { if !removed { _ = try? Command.run(["apt-get", "purge", "-y", "-q", "swift-cni"], env: Self.env) } }
-        #expect(files.contains("/opt/cni/bin/whereabouts") && files.contains("/usr/bin/cnitool"))
+        #expect(files.contains("/opt/cni/bin/whereabouts") && files.contains("/usr/bin/cnitool") && files.contains("/opt/cni/bin/dhcp"))
+        #expect(files.contains("/lib/systemd/system/swift-cni-dhcp.socket") && files.contains("/lib/systemd/system/swift-cni-dhcp.service"))
         #expect(!files.contains { $0.hasPrefix("/usr/lib/cni") }, "clashes with containernetworking-plugins")
         let version = try Command.run(["/usr/bin/cnitool", "--version"], env: Self.env)
         #expect(version.status == 0 && !version.stdout.isEmpty)

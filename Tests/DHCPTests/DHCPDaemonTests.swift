@@ -34,6 +34,10 @@ import TestSupport
         #expect(c.hostName == "web-0")
         let skip = try DHCPConfig(conf(#"{"type":"dhcp","request":[{"skipDefault":true},{"option":"subnet-mask"}]}"#), args: CNIArgs())
         #expect(skip.parameterRequestList == [1])
+        // fromArg falls back to args.cni.
+        let fromArgs = try DHCPConfig(try NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"n","type":"macvlan","args":{"cni":{"RACK":"r7"}},"ipam":{"type":"dhcp","provide":[{"option":"user-class","fromArg":"RACK"}]}}"#.utf8)),
+                                      args: CNIArgs())
+        #expect(fromArgs.provided.map(\.value) == [Array("r7".utf8)])
     }
 
     @Test(arguments: [
@@ -74,7 +78,7 @@ import TestSupport
             o.stateDirectory = dir.file("state")
             o.hostPrefix = hostPrefix
             o.timing.acquireTimeout = 1
-            daemon = try DHCPDaemon(options: o, logger: Logger(label: "test"))
+            daemon = try DHCPDaemon(options: o, logger: quiet)
             fd = try daemon.listen(environment: [:]).fd
             let (d, l) = (daemon, fd)
             let t = Thread { d.acceptLoop(l) }
@@ -101,7 +105,7 @@ import TestSupport
         #expect(try FileSystem.mode(r.dir.file("state")) & 0o777 == 0o700)
         var o = DHCPDaemon.Options()
         (o.socketPath, o.stateDirectory) = (r.socket, r.dir.file("state2"))
-        let second = try DHCPDaemon(options: o, logger: Logger(label: "test"))
+        let second = try DHCPDaemon(options: o, logger: quiet)
         #expect(throws: SystemError.self) { try second.listen(environment: [:]) }
         #expect(r.call("STATUS").exitCode == 0)                    // the first one still answers
     }
@@ -116,7 +120,7 @@ import TestSupport
         close(stale)                                               // bound, never listening: a dead daemon's file
         var o = DHCPDaemon.Options()
         (o.socketPath, o.stateDirectory) = (dir.file("run/dhcp.sock"), dir.file("state"))
-        let d = try DHCPDaemon(options: o, logger: Logger(label: "test"))
+        let d = try DHCPDaemon(options: o, logger: quiet)
         let (fd, created) = try d.listen(environment: [:])
         #expect(created)
         close(fd)
@@ -127,7 +131,7 @@ import TestSupport
         defer { dir.remove() }
         var o = DHCPDaemon.Options()
         (o.socketPath, o.stateDirectory) = (dir.file("never.sock"), dir.file("state"))
-        let d = try DHCPDaemon(options: o, logger: Logger(label: "test"))
+        let d = try DHCPDaemon(options: o, logger: quiet)
         let (fd, created) = try d.listen(environment: ["LISTEN_PID": String(getpid()), "LISTEN_FDS": "1"])
         #expect(fd == 3 && !created && !FileSystem.exists(dir.file("never.sock")))
         // Someone else's LISTEN_PID: not ours to take.
@@ -186,3 +190,6 @@ import TestSupport
         #expect(store.all().isEmpty)
     }
 }
+
+/// The daemon's logs in these tests go nowhere.
+let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }

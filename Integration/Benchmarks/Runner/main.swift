@@ -7,7 +7,7 @@ import NetNS
 /// by run so both see the same machine state. Prints a table (ours, reference, ratio of medians)
 /// and writes the same as JSON. Never asserts: timings are reported, not tested.
 ///
-/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|whereabouts|multus]
+/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|whereabouts|multus|dhcp]
 let argv = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = argv.firstIndex(of: name), i + 1 < argv.count else { return nil }
@@ -71,6 +71,15 @@ if option("--only") == "multus" {
     for l in try MultusBenchmark(ours: ours, runs: min(runs, 200), peers: option("--peers") ?? "/var/cache/swift-cni-peers").run() {
         let diff = l.perExtra.map { "\(format($0, 2)) ms per extra network" } ?? "+\(format(l.a.median - l.b.median, 2)) ms"
         table += "| \(l.name) | \(format(l.a.median, 2)) (\(format(l.a.p90, 2))) ms | \(format(l.b.median, 2)) (\(format(l.b.p90, 2))) ms | \(diff) | \(l.target) |\n"
+    }
+    print(table)
+    exit(0)
+}
+if option("--only") == "dhcp" {
+    var table = "| dhcp | ours median (p90) | Go median (p90) | ratio | target |\n|---|---|---|---|---|\n"
+    for l in try DHCPBenchmark(ours: ours, reference: reference, runs: min(runs, 20)).run() {
+        table += "| \(l.name) | \(format(l.ours.median, 1)) (\(format(l.ours.p90, 1))) ms | \(format(l.reference.median, 1)) "
+            + "(\(format(l.reference.p90, 1))) ms | \(format(l.ours.median / l.reference.median, 3)) | ours ≤ 100 ms |\n"
     }
     print(table)
     exit(0)

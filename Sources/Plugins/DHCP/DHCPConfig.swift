@@ -45,7 +45,10 @@ public struct DHCPConfig: Sendable {
             guard let name = try Self.optionText(p) else { throw p.fail("option", "is required") }
             guard let code = DHCPOption.code(name) else { throw p.fail("option", "unknown DHCP option \"\(name)\"") }
             var value = try p.string("value") ?? ""
-            if let key = try p.string("fromArg"), !key.isEmpty { value = args[key] ?? "" }
+            // fromArg: the value of a CNI_ARGS key, else of the same key in `args.cni`.
+            if let key = try p.string("fromArg"), !key.isEmpty {
+                value = args[key] ?? conf.argsCNI?[key]?.stringValue ?? ""
+            }
             guard value.utf8.count <= 255 else { throw p.fail("value", "is longer than 255 bytes") }
             if !value.isEmpty { provided.append((code, Array(value.utf8))) }
         }
