@@ -193,3 +193,13 @@ import TestSupport
 
 /// The daemon's logs in these tests go nowhere.
 let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+@Suite struct DHCPConfExampleTests {
+    @Test func theExampleInConfReadsAsWritten() throws {
+        let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let bytes = try FileSystem.read("/" + path + "/Conf/dhcp.conf")
+        let c = try DHCPConfig(try NetConf(bytes: bytes), args: CNIArgs(parsing: "IgnoreUnknown=1;K8S_POD_NAME=web-1"))
+        #expect(c.parameterRequestList == [3, 1, 121, 6] && c.priority == 100)
+        #expect(c.provided.map(\.code) == [12, 77] && c.provided.first?.value == Array("web-1".utf8))
+    }
+}

@@ -20,7 +20,7 @@ import Yams
     @Test(.enabled(if: validator != nil || ProcessInfo.processInfo.environment["CI"] == "true"))
     func manifestsPassKubernetesValidate() throws {
         let tool = try #require(Self.validator, "kubernetes-validate is not installed")
-        #expect(Self.files.count == 4)
+        #expect(Self.files.count == 5)
         let out = try Command.run([tool, "--strict", "--quiet"] + Self.files, env: ["PATH": "/usr/bin:/bin"])
         #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
     }
@@ -28,6 +28,31 @@ import Yams
     func documents(_ name: String) throws -> [[String: Any]] {
         let text = try String(contentsOfFile: Self.dir + "/" + name, encoding: .utf8)
         return try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
+    }
+
+    @Test func theDHCPDaemonSetGivesTheDaemonItsSocketNamespacesAndState() throws {
+        let ds = try #require(try documents("40-dhcp-daemon.yaml").first)
+        let pod = try #require(((ds["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])
+        let container = try #require((pod["containers"] as? [[String: Any]])?.first)
+        let command = try #require(container["command"] as? [String])
+        #expect(Array(command.prefix(2)) == ["/usr/libexec/swift-cni/dhcp", "daemon"])   // where the Containerfile puts it
+        func arg(_ flag: String) -> String? { command.firstIndex(of: flag).flatMap { $0 + 1 < command.count ? command[$0 + 1] : nil } }
+        let mounts = ((container["volumeMounts"] as? [[String: Any]]) ?? []).map { ($0["name"] as! String, $0["mountPath"] as! String) }
+        let volumes = Dictionary(uniqueKeysWithValues: ((pod["volumes"] as? [[String: Any]]) ?? []).map { ($0["name"] as! String, $0) })
+        func hostPath(mountedAt path: String) -> String? {
+            mounts.first { $0.1 == path }.flatMap { (volumes[$0.0]?["hostPath"] as? [String: Any])?["path"] as? String }
+        }
+        // The socket where the plugin looks by default, on the host.
+        let socket = try #require(arg("-socketpath"))
+        #expect(socket == "/run/cni/dhcp.sock" && hostPath(mountedAt: "/run/cni") == "/run/cni")
+        // Every CNI_NETNS form a runtime sends resolves under the host prefix to the host's own.
+        let prefix = try #require(arg("-hostprefix"))
+        #expect(hostPath(mountedAt: prefix + "/var/run/netns") == "/run/netns" && hostPath(mountedAt: prefix + "/run/netns") == "/run/netns")
+        #expect(hostPath(mountedAt: prefix + "/proc") == "/proc" && pod["hostPID"] as? Bool == true)
+        // Leases outlive the daemon's pod.
+        #expect(hostPath(mountedAt: try #require(arg("-statedir"))) == "/var/lib/cni/dhcp")
+        let containerfile = try String(contentsOfFile: Self.dir + "/../../Integration/Packaging/Containerfile", encoding: .utf8)
+        #expect(containerfile.contains("COPY bin/ /usr/libexec/swift-cni/"))
     }
 
     @Test func theDaemonSetMountsWhatTheInstallerWrites() throws {
