@@ -65,7 +65,8 @@ final class DHCPScene: @unchecked Sendable {
     func startDaemon(resendTimeout: String = "10s", activated: Bool = false) throws {
         let log = s.dir.file("daemon-\(daemonLogs.count).log")
         daemonLogs.append(log)
-        let argv = [dhcp, "daemon", "-socketpath", socket, "-statedir", stateDir, "-resendtimeout", resendTimeout, "-loglevel", "debug"]
+        let argv = [dhcp, "daemon", "-socketpath", socket, "-statedir", stateDir, "-resendtimeout", resendTimeout, "-loglevel", "debug",
+                    "-watchinterval", "500ms"]
         daemon = try Background(activated ? ["/usr/bin/systemd-socket-activate", "-l", socket] + argv : argv, log: log)
         #expect(waitUntil(5) { FileManager.default.fileExists(atPath: socket) })
     }
@@ -207,6 +208,21 @@ struct DHCPTests {
         #expect(try d.s.pod.link("net1") == nil)                       // macvlan rolled back
         #expect(d.savedLeases.isEmpty)
         #expect(try d.run("DEL").status == 0)
+    }
+
+    /// The pod's namespace deleted without a DEL (a missed DEL): the daemon notices, releases the
+    /// address to the server and forgets it; a late DEL still succeeds.
+    @Test func aNamespaceGoneWithoutDELIsReleased() throws {
+        let d = try DHCPScene()
+        let pod2 = try NetNS("gone")
+        let add = try d.run("ADD", containerID: "ctrG", pod: pod2)
+        try #require(add.status == 0, "\(add.stdout)")
+        let address = try #require(try pod2.addresses("net1").first?.split(separator: "/").first)
+        let path = pod2.path
+        pod2.delete()
+        #expect(waitUntil(5) { d.count("DHCPRELEASE(vpeer0) \(address)") == 1 })
+        #expect(waitUntil(2) { d.savedLeases.isEmpty })
+        #expect(try d.run("DEL", containerID: "ctrG", netns: path).status == 0)
     }
 
     @Test func startedBySocketActivation() throws {

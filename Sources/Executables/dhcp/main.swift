@@ -67,6 +67,9 @@ struct DaemonCommand: ParsableCommand {
     @Option(name: [.customLong("statedir", withSingleDash: true), .customLong("statedir")],
             help: "where leases are kept across restarts")
     var stateDir = "/var/lib/cni/dhcp"
+    @Option(name: [.customLong("watchinterval", withSingleDash: true), .customLong("watchinterval")],
+            help: "how often a held lease's link and namespace are looked at (Go duration)")
+    var watchInterval = Duration(seconds: 10)
     @Option(name: [.customLong("loglevel", withSingleDash: true), .customLong("loglevel")],
             help: "trace, debug, info, notice, warning, error or critical")
     var logLevel = "info"
@@ -82,6 +85,7 @@ struct DaemonCommand: ParsableCommand {
         (o.socketPath, o.pidFile, o.hostPrefix, o.stateDirectory) = (socketPath, pidFile, hostPrefix, stateDir)
         (o.timing.broadcast, o.timing.replyTimeout, o.timing.resendMax, o.timing.acquireTimeout) =
             (broadcast, timeout.seconds, resendMax.seconds, resendTimeout.seconds)
+        o.timing.watchInterval = watchInterval.seconds
         let daemon = try DHCPDaemon(options: o, logger: Logger(label: "swift-cni.dhcp"))
         let (fd, created) = try daemon.listen(environment: ProcessEnvironment.current())
         daemon.serve(fd: fd, created: created)

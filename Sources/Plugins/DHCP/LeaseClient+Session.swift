@@ -125,9 +125,16 @@ extension LeaseClient {
                     client.store.remove(client.id)
                     return nil
                 }
+                // The pod's namespace deleted without a DEL: the address goes back to the server.
+                guard sockets.namespaceRemains else {
+                    client.logger.info("namespace gone without a DEL; releasing", metadata: ["address": "\(lease.address)"])
+                    release(lease)
+                    client.store.remove(client.id)
+                    return nil
+                }
                 if now < lease.renewAt {
-                    // Sleep towards T1 in slices, so a vanished link is noticed.
-                    let slice = min(lease.renewAt - now, 30)
+                    // Sleep towards T1 in slices, so a vanished link or namespace is noticed.
+                    let slice = min(lease.renewAt - now, client.timing.watchInterval)
                     if case .stopped = sockets.receive(until: Clock.monotonic() + slice, stopFD: client.stopDescriptor, accept: { _ in false }) {
                         return nil
                     }

@@ -17,6 +17,8 @@ public struct ClientTiming: Sendable {
     public var acquireTimeout: Double = 208
     /// `-broadcast`: ask servers to broadcast replies.
     public var broadcast = false
+    /// How often a bound client looks whether its link and namespace are still there.
+    public var watchInterval: Double = 10
     public init() {}
 }
 

@@ -17,6 +17,9 @@ final class LinkSockets: @unchecked Sendable {
     let mac: [UInt8]
     let packetFD: Int32
     let udpFD: Int32
+    /// The namespace's path and its (device, inode) when opened.
+    let namespacePath: String
+    let namespaceIdentity: [UInt64]
 
     /// Opens the sockets in `namespace` for link `name`, brings the link up and waits (≤ 2 s)
     /// until it can send: a link just set up drops what is sent before its carrier is on.
@@ -34,6 +37,8 @@ final class LinkSockets: @unchecked Sendable {
             return (nl, link, p, u)
         }
         (netlink, index, self.name, packetFD, udpFD) = (opened.0, opened.1.index, name, opened.2, opened.3)
+        namespacePath = namespace.path
+        namespaceIdentity = [namespace.identity.0, namespace.identity.1]
         mac = opened.1.mac?.bytes ?? []
         let deadline = Clock.monotonic() + 2
         while Clock.monotonic() < deadline {
@@ -54,6 +59,10 @@ final class LinkSockets: @unchecked Sendable {
 
     /// The link is still there (same index, same name).
     var exists: Bool { ((try? netlink.link(index: index)) ?? nil)?.name == name }
+
+    /// The runtime still has the namespace where it was: its path names the same namespace. (Our
+    /// sockets keep a deleted namespace, and the link in it, alive: the link alone cannot tell.)
+    var namespaceRemains: Bool { FileSystem.identity(namespacePath) == namespaceIdentity }
 
     /// A broadcast from `source` (0.0.0.0 until bound) to 255.255.255.255:67.
     func broadcast(_ m: DHCPMessage, from source: IPAddress = IPAddress(family: .v4, value: 0)) throws(SystemError) {
