@@ -176,6 +176,34 @@ struct DHCPTests {
         #expect(d.savedLeases.isEmpty)
     }
 
+    /// A saved lease the server refuses after a restart (DHCPNAK to INIT-REBOOT): the client starts
+    /// over with DISCOVER and the new address replaces the refused one on the link.
+    @Test func aRefusedLeaseStartsOverAndTheLinkGetsTheNewAddress() throws {
+        let d = try DHCPScene()
+        try #require(try d.run("ADD").status == 0)
+        let real = try #require(try d.s.pod.addresses("net1").first)
+        d.daemon?.kill(SIGKILL)
+        // The saved lease now says 10.77.0.200 (in the subnet, outside the server's range), as
+        // does the link.
+        let file = d.stateDir + "/" + (try #require(d.savedLeases.first))
+        guard case .object(var o) = try JSONValue.parse(try String(contentsOfFile: file, encoding: .utf8)),
+              var ack = o["ack"]?.stringValue.flatMap({ Data(base64Encoded: $0) }).map({ [UInt8]($0) }) else {
+            Issue.record("unreadable lease file"); return
+        }
+        ack.replaceSubrange(16..<20, with: [10, 77, 0, 200])
+        o["ack"] = .string(Data(ack).base64EncodedString())
+        try JSONValue.object(o).serializedString().write(toFile: file, atomically: true, encoding: .utf8)
+        try d.s.pod.ip("addr", "del", real, "dev", "net1")
+        try d.s.pod.ip("addr", "add", "10.77.0.200/24", "dev", "net1")
+        try d.startDaemon()
+        #expect(waitUntil(5) { d.count("DHCPNAK(vpeer0) 10.77.0.200") == 1 })
+        #expect(waitUntil(5) { (try? d.s.pod.addresses("net1")) == [real] }, "\((try? d.s.pod.addresses("net1")) ?? [])")
+        let log = try String(contentsOfFile: d.daemonLogs[1], encoding: .utf8)
+        #expect(log.contains("saved lease refused; starting over"))
+        #expect(try d.run("DEL").status == 0)
+        #expect(waitUntil(3) { d.count("DHCPRELEASE(vpeer0) \(real.split(separator: "/")[0])") == 1 })
+    }
+
     /// A saved lease found expired when the daemon starts again: the address comes off and the
     /// link goes down (the reference's expiry behaviour), the record is dropped.
     @Test func anExpiredLeaseTakesTheAddressOffAndTheLinkDown() throws {
@@ -195,8 +223,9 @@ struct DHCPTests {
         #expect(try d.run("DEL").status == 0)
     }
 
-    @Test func withoutAServerADDFailsAfterTheTimeoutAndLeavesNothing() throws {
-        let d = try DHCPScene(resendTimeout: "2s", server: false)
+    @Test func withTheServerStoppedADDFailsAfterTheTimeoutAndLeavesNothing() throws {
+        let d = try DHCPScene(resendTimeout: "2s")
+        d.dnsmasq?.kill()
         let start = Date()
         let add = try d.run("ADD")
         let took = Date().timeIntervalSince(start)

@@ -161,15 +161,14 @@ public final class DHCPDaemon: @unchecked Sendable {
             return .done
         case .gc:
             let valid = try conf.validAttachments()
+            // This network's clients whose attachment the runtime no longer has: released.
             let stale = clients.withLock { all in
-                all.filter { key, c in
+                let keys = all.filter { _, c in
                     c.id.network == conf.name && !valid.contains(Attachment(containerID: c.id.containerID, ifname: c.id.ifName))
-                }.map { key, c in (key, c) }
+                }.keys
+                return keys.compactMap { all.removeValue(forKey: $0) }
             }
-            for (key, c) in stale {
-                clients.withLock { _ = $0.removeValue(forKey: key) }
-                c.stop(release: true)
-            }
+            for c in stale { c.stop(release: true) }
             return .done
         case .status, .version: return .done
         }

@@ -27,7 +27,7 @@ final class LinkSockets: @unchecked Sendable {
         let opened = try namespace.run { () throws -> (NetlinkSocket, Link, Int32, Int32) in
             let nl = try NetlinkSocket()
             guard let link = try nl.link(named: name) else {
-                throw CNIErrorLike.linkMissing(name, namespace.path)
+                throw DHCPClientError.linkMissing(name, namespace.path)
             }
             if !link.isUp { try nl.setLink(index: link.index, .init(up: true)) }
             let p = csystem_packet_socket(link.index)
@@ -139,7 +139,7 @@ final class LinkSockets: @unchecked Sendable {
 }
 
 /// Errors of the client that are not system calls.
-enum CNIErrorLike: Error, CustomStringConvertible {
+enum DHCPClientError: Error, CustomStringConvertible {
     case linkMissing(String, String)
     var description: String {
         switch self {
