@@ -97,7 +97,7 @@ struct PackagingTests {
         }
         #expect(waitFor { FileManager.default.fileExists(atPath: conf) })
         // The binaries are on the "host" and run there.
-        for p in ["macvlan", "bridge", "multus", "whereabouts"] {
+        for p in ["macvlan", "bridge", "multus", "whereabouts", "dhcp"] {
             let out = try Command.run([dir.file("host/opt/cni/bin/" + p)], env: ["CNI_COMMAND": "VERSION"], stdin: #"{"cniVersion":"1.0.0"}"#)
             #expect(out.status == 0 && out.stdout.contains("supportedVersions"), "\(p): \(out.stdout)\(out.stderr)")
         }

@@ -5,7 +5,7 @@ import TestSupport
 
 /// Every executable says the project's version, from its one place (Sources/Basics/Version.swift).
 @Suite struct VersionTests {
-    @Test(arguments: ["macvlan", "ipvlan", "bridge", "host-device", "route-override", "host-local", "static", "multus", "egress-router", "whereabouts"])
+    @Test(arguments: ["macvlan", "ipvlan", "bridge", "host-device", "route-override", "host-local", "static", "multus", "egress-router", "whereabouts", "dhcp"])
     func pluginsSayTheirVersionWithoutCNICommand(plugin: String) throws {
         let out = try Command.run([BuildProducts.path(plugin)], env: [:])
         #expect(out.status == 0 && out.stdout.isEmpty)
@@ -15,6 +15,11 @@ import TestSupport
     @Test(arguments: ["cnitool", "swift-cni-install"])
     func toolsSayTheirVersion(tool: String) throws {
         let out = try Command.run([BuildProducts.path(tool), "--version"], env: [:])
+        #expect(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == SwiftCNI.version)
+    }
+
+    @Test func theDHCPDaemonSaysItsVersion() throws {
+        let out = try Command.run([BuildProducts.path("dhcp"), "daemon", "--version"], env: [:])
         #expect(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == SwiftCNI.version)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import DHCPIPAM
 import LinuxSystem
 import Logging
@@ -42,7 +43,8 @@ struct Duration: ExpressibleByArgument {
 struct DaemonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dhcp daemon",
-        abstract: "Hold DHCP leases for the dhcp IPAM plugin: acquire, renew, release; resume them after a restart.")
+        abstract: "Hold DHCP leases for the dhcp IPAM plugin: acquire, renew, release; resume them after a restart.",
+        version: SwiftCNI.version)
 
     @Option(name: [.customLong("socketpath", withSingleDash: true), .customLong("socketpath")],
             help: "the unix socket the plugin connects to")
