@@ -38,8 +38,12 @@ final class DHCPScene: @unchecked Sendable {
     var stateDir: String { s.dir.file("state") }
     var daemonLogs: [String] = []
 
-    init(t1: Int = 60, t2: Int = 100, resendTimeout: String = "10s", server: Bool = true) throws {
-        s = try HostAndPod()
+    let range: String
+
+    init(t1: Int = 60, t2: Int = 100, resendTimeout: String = "10s", server: Bool = true,
+         range: String = "10.77.0.50,10.77.0.99", scene: HostAndPod? = nil) throws {
+        s = try scene ?? HostAndPod()
+        self.range = range
         try s.host.ip("addr", "add", "10.77.0.1/24", "dev", "vpeer0")
         if server { try startServer(t1: t1, t2: t2) }
         try startDaemon(resendTimeout: resendTimeout)
@@ -53,7 +57,7 @@ final class DHCPScene: @unchecked Sendable {
     func startServer(t1: Int, t2: Int) throws {
         dnsmasq = try Background(["/usr/bin/nsenter", "--net=\(s.host.path)", "--", "/usr/sbin/dnsmasq", "--keep-in-foreground",
                                   "--conf-file=/dev/null", "--user=root", "--port=0", "--bind-interfaces", "--interface=vpeer0",
-                                  "--dhcp-range=10.77.0.50,10.77.0.99,2m", "--dhcp-leasefile=\(leases)", "--log-dhcp",
+                                  "--dhcp-range=\(range),2m", "--dhcp-leasefile=\(leases)", "--log-dhcp",
                                   "--log-facility=\(serverLog)", "--pid-file=\(s.dir.file("dnsmasq.pid"))",
                                   "--dhcp-option=121,192.168.9.0/24,10.77.0.254", "--dhcp-option=option:T1,\(t1)",
                                   "--dhcp-option=option:T2,\(t2)", "--no-ping"], log: s.dir.file("dnsmasq.stderr"))
