@@ -27,6 +27,15 @@ public enum Names {
         }
     }
 
+    /// A directory a plugin writes under (host-local's and whereabouts' `dataDir`, multus's
+    /// `cniDir`): no NUL, and no ".." component, so a config cannot point the store somewhere
+    /// else than where it seems to (code 7, `key` names the setting).
+    public static func validateDataDirectory(_ path: String, key: String) throws(CNIError) {
+        if path.utf8.contains(0) || path.split(separator: "/").contains("..") {
+            throw CNIError(.invalidNetworkConfig, "invalid \(key) \"\(path)\"", details: "no \"..\" component or NUL allowed")
+        }
+    }
+
     /// Interface names as the kernel takes them unchanged: non-empty, at most 15 bytes, not "." or
     /// "..", no '/', ':', NUL or white space (the reference's rules), and no '%' — the kernel reads
     /// a name with '%' as a template ("a%d" becomes "a0"), so the plugin would lose track of the

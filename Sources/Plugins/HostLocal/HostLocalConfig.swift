@@ -23,6 +23,7 @@ public struct HostLocalConfig: Sendable {
     public static func storeLocation(_ conf: NetConf) throws(CNIError) -> (name: String, dataDir: String) {
         let ipam = try ipamReader(conf)
         let dir = try ipam.string("dataDir") ?? ""
+        try Names.validateDataDirectory(dir, key: "ipam.dataDir")
         return (conf.name, dir.isEmpty ? DiskStore.defaultDataDir : dir)
     }
 

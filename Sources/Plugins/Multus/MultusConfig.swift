@@ -54,6 +54,7 @@ public struct MultusConfig: Sendable {
         kubeconfig = try r.string("kubeconfig").flatMap { $0.isEmpty ? nil : $0 }
         confDir = try Self.path(r, "confDir") ?? Self.defaultConfDir
         cniDir = try Self.path(r, "cniDir") ?? Self.defaultCNIDir
+        try Names.validateDataDirectory(cniDir, key: "cniDir")
         binDir = try Self.path(r, "binDir") ?? Self.defaultBinDir
         namespaceIsolation = try r.bool("namespaceIsolation") ?? false
         // A comma string; setting it replaces "default".

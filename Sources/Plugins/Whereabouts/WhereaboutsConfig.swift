@@ -98,6 +98,7 @@ public struct WhereaboutsConfig: Sendable {
         overlappingRanges = try explicit.bool("enable_overlapping_ranges") ?? true
         let camelDir = try r.string("dataDir"), snakeDir = try r.string("data_dir")
         let dir = camelDir ?? snakeDir ?? ""
+        try Names.validateDataDirectory(dir, key: "ipam.dataDir")
         dataDir = dir.isEmpty ? Self.defaultDataDir : dir
         datastore = try Self.datastore(r)
         podRef = try Self.podRef(args)
