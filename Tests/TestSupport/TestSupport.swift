@@ -43,9 +43,11 @@ public struct TemporaryDirectory: Sendable {
 
 /// Starts `binary` with `stdin`, SIGKILLs it (by its PID) after a random pause of up to
 /// `maxMicroseconds`, and reaps it: a plugin killed at a random point of its work.
-public func killMidway(_ binary: String, environment: [String: String], stdin: String, maxMicroseconds: UInt32 = 12_000) throws {
+public func killMidway(_ binary: String, environment: [String: String], stdin: String, maxMicroseconds: UInt32 = 12_000,
+                       arguments: [String] = []) throws {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: binary)
+    p.arguments = arguments
     p.environment = environment
     let input = Pipe()
     p.standardInput = input
