@@ -394,7 +394,7 @@ enum BridgeConf {
 
     static func reservations(_ s: HostAndPod, net: String = "brt") -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/" + net)) ?? [])
-            .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") }.sorted()
+            .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") && !$0.hasPrefix(".owner-") }.sorted()
     }
 }
 

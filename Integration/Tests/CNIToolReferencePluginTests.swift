@@ -21,7 +21,7 @@ struct CNIToolReferencePluginTests {
         let dir = s.dataDir + "/mvnet"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         var out: [String: String] = [:]
-        for n in names where n != "lock" && !n.hasPrefix("last_reserved_ip") {
+        for n in names where n != "lock" && !n.hasPrefix("last_reserved_ip") && !n.hasPrefix(".owner-") {
             out[n] = try? String(contentsOfFile: dir + "/" + n, encoding: .utf8)
         }
         return out

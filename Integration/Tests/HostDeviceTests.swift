@@ -24,7 +24,7 @@ struct HostDeviceTests {
 
     func reservations(_ s: HostAndPod) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/hd")) ?? [])
-            .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") }
+            .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") && !$0.hasPrefix(".owner-") }
     }
 
     /// Runs the plugin under `ip netns exec`, which mounts the host namespace's own sysfs (kernelpath).

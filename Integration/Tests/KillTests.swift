@@ -119,7 +119,7 @@ struct KillTests {
         }
         if sc != .whereabouts {
             // Temporaries of killed writers were swept by the GC's lock holder.
-            let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/kt")) ?? []).filter { $0.hasPrefix(".") }
+            let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/kt")) ?? []).filter { $0.hasPrefix(".reserving-") }
             #expect(leftovers.isEmpty, "\(leftovers)")
         }
         // ADD and DEL keep working.

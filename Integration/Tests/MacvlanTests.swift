@@ -23,7 +23,7 @@ struct MacvlanTests {
 
     func reservations(_ s: HostAndPod) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/mv")) ?? [])
-            .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") }.sorted()
+            .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") && !$0.hasPrefix(".owner-") }.sorted()
     }
 
     func linkInfo(_ ns: NetNS, _ name: String = "eth0") throws -> JSONValue? { try ns.link(name) }

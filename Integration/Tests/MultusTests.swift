@@ -59,7 +59,7 @@ struct MultusTests {
 
         func reservations(_ network: String) -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/" + network)) ?? [])
-                .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") }.sorted()
+                .filter { $0 != "lock" && !$0.hasPrefix("last_reserved") && !$0.hasPrefix(".owner-") }.sorted()
         }
 
         var podLinks: [String] {

@@ -38,6 +38,17 @@ public protocol AddressStore {
     /// Every reservation.
     func reservations() throws(IPAMError) -> [Reservation]
     func release(_ ip: IPAddress) throws(IPAMError)
+    /// What an ADD needs to know: the addresses (containerID, ifName) already holds, and every
+    /// address that is taken (an unreadable leftover is not: `reserve` takes it over).
+    func allocationView(containerID: String, ifName: String) throws(IPAMError) -> (held: [IPAddress], taken: Set<IPAddress>)
+}
+
+extension AddressStore {
+    public func allocationView(containerID: String, ifName: String) throws(IPAMError) -> (held: [IPAddress], taken: Set<IPAddress>) {
+        let all = try reservations()
+        return (all.filter { $0.owner.matches(containerID: containerID, ifName: ifName) }.map(\.ip),
+                Set(all.lazy.filter { $0.owner != .nobody }.map(\.ip)))
+    }
 }
 
 extension AddressStore {

@@ -66,12 +66,13 @@ public struct Allocator {
             }
             return Allocation(address: IPPrefix(address: ip, length: r.subnet.length)!, gateway: r.gateway)
         }
-        for held in try store.reservations() where held.owner.matches(containerID: containerID, ifName: ifName) {
-            if rangeSet.contains(held.ip) {
-                throw .invalidConfig("\(held.ip) has been allocated to \(containerID), duplicate allocation is not allowed")
-            }
+        let view = try store.allocationView(containerID: containerID, ifName: ifName)
+        for held in view.held where rangeSet.contains(held) {
+            throw .invalidConfig("\(held) has been allocated to \(containerID), duplicate allocation is not allowed")
         }
-        for (ip, r) in CandidateSequence(rangeSet, lastReserved: store.lastReserved(rangeID: rangeID)) {
+        // Under the lock the view is exact: taken addresses are skipped without trying them.
+        let taken = view.taken
+        for (ip, r) in CandidateSequence(rangeSet, lastReserved: store.lastReserved(rangeID: rangeID)) where !taken.contains(ip) {
             if try store.reserve(ip, containerID: containerID, ifName: ifName, rangeID: rangeID) {
                 return Allocation(address: IPPrefix(address: ip, length: r.subnet.length)!, gateway: r.gateway)
             }

@@ -9,6 +9,7 @@ import LinuxSystem
 ///   <dataDir>/<network>/lock                  flock'ed (exclusive) around every operation
 ///   <dataDir>/<network>/<ip>                  "<containerID>\r\n<ifname>" (legacy: "<containerID>")
 ///   <dataDir>/<network>/last_reserved_ip.<N>  the last address handed out from range set N
+///   <dataDir>/<network>/.owner-<hash>-<ip>    ours: an empty marker per reservation (DiskStore+Owners)
 /// A reservation appears atomically with its content (written to a temporary file, then
 /// `link`ed to the address's name, which fails if taken), so a writer killed mid-way never
 /// leaves an empty file that blocks the address (the reference's plugins#498). Empty files such
@@ -35,7 +36,6 @@ public final class DiskStore: AddressStore {
         let fd: Int32
         do { fd = try FileLock.acquire(path("lock")) } catch { throw IPAMError.store(error) }
         defer { close(fd) }  // closing drops the flock
-        removeAbandonedTemporaries()
         return try body()
     }
 
@@ -54,6 +54,13 @@ public final class DiskStore: AddressStore {
             }
         } catch {
             throw .store(error)
+        }
+        // Its owner marker (DiskStore+Owners), so that later operations need not read this file.
+        if let key = Self.ownerKey(Self.owner(of: content)) {
+            do { try FileSystem.writeNew(path(Self.markerName(key, ip)), []) } catch {
+                try? FileSystem.remove(target)
+                throw .store(error)
+            }
         }
         do {
             // A hint for the next allocation: atomic, but not worth an fsync on the per-pod path.
@@ -74,10 +81,11 @@ public final class DiskStore: AddressStore {
     public func reservations() throws(IPAMError) -> [Reservation] {
         let names: [String]
         do { names = try FileSystem.list(directory) } catch { throw .store(error) }
+        removeAbandoned(names.filter { $0.hasPrefix(Self.tempPrefix) })
         var out: [Reservation] = []
         for name in names {
             guard let ip = IPAddress(name), ip.description == name,
-                  let bytes = try? FileSystem.read(path(name)) else { continue }
+                  let bytes = try? FileSystem.readSmall(path(name)) else { continue }
             out.append(Reservation(ip: ip, owner: Self.owner(of: bytes)))
         }
         return out.sorted { $0.ip < $1.ip }
@@ -93,14 +101,21 @@ public final class DiskStore: AddressStore {
         return .legacy(containerID: text)
     }
 
+    /// The reservation and whatever markers name it.
     public func release(_ ip: IPAddress) throws(IPAMError) {
-        do { try FileSystem.remove(path(ip.description)) } catch { throw .store(error) }
+        let suffix = Array(("-" + ip.description).utf8), prefix = Self.markerPrefixBytes
+        var markers: [String] = []
+        try? FileSystem.forEachName(directory) { name in
+            if name.starts(with: prefix), name.count > suffix.count, name[(name.count - suffix.count)...].elementsEqual(suffix) {
+                markers.append(String(decoding: name, as: UTF8.self))
+            }
+        }
+        try release(ip, markers: markers)
     }
 
-    /// Temporary files of writers that died (their PID is gone).
-    func removeAbandonedTemporaries() {
-        guard let names = try? FileSystem.list(directory) else { return }
-        for name in names where name.hasPrefix(Self.tempPrefix) {
+    /// Temporary files of writers that died (their PID is gone): found by every listing.
+    func removeAbandoned(_ temporaries: [String]) {
+        for name in temporaries {
             let pidText = name.dropFirst(Self.tempPrefix.count).prefix { $0 != "-" }
             if let pid = Int32(pidText), kill(pid, 0) != 0, errno == ESRCH { try? FileSystem.remove(path(name)) }
         }

@@ -30,6 +30,33 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 
+    /// Parses the text's UTF-8 bytes (a file name read from a directory) without making a String.
+    public init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        if bytes.contains(UInt8(ascii: ":")) {
+            guard let v = IPAddress.parseV6(Array(bytes)) else { return nil }
+            self.init(family: .v6, value: v)
+        } else {
+            // Dotted quad, no allocation: exactly four decimal octets, no leading zeros (as parseV4).
+            var value: UInt32 = 0, cur: UInt32 = 0, digits = 0, parts = 0
+            for c in bytes {
+                if c == UInt8(ascii: ".") {
+                    guard digits > 0, parts < 3 else { return nil }
+                    value = value << 8 | cur
+                    (cur, digits, parts) = (0, 0, parts + 1)
+                } else if c >= 48 && c <= 57 {
+                    if digits == 1 && cur == 0 { return nil }
+                    cur = cur * 10 + UInt32(c - 48)
+                    digits += 1
+                    guard cur <= 255 else { return nil }
+                } else {
+                    return nil
+                }
+            }
+            guard digits > 0, parts == 3 else { return nil }
+            self.init(family: .v4, value: UInt128(value << 8 | cur))
+        }
+    }
+
     /// Network-order bytes: 4 for v4, 16 for v6.
     public var bytes: [UInt8] {
         let n = family == .v4 ? 4 : 16

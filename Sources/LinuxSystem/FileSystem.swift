@@ -18,6 +18,17 @@ public enum FileSystem {
         return try readAll(fd: fd, subject: path, chunk: min(hint, 65536))
     }
 
+    /// A small file in one read (open, read, close: no fstat, no read to see the end) when it
+    /// fits in `limit` bytes; longer ones are read on to the end. For stores of many tiny files.
+    public static func readSmall(_ path: String, limit: Int = 512) throws(SystemError) -> [UInt8] {
+        let fd = try retryingEINTR("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: limit)
+        let n = try retryingEINTR("read", subject: path) { buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+        if n < limit { return Array(buf[0..<n]) }
+        return buf + (try readAll(fd: fd, subject: path))
+    }
+
     /// Everything readable from a descriptor until end of file.
     public static func readAll(fd: Int32, subject: String = "", chunk: Int = 4096) throws(SystemError) -> [UInt8] {
         var out: [UInt8] = []
@@ -122,6 +133,22 @@ public enum FileSystem {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    /// Every entry's name as bytes, without making Strings (a store of thousands of files).
+    public static func forEachName(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) throws(SystemError) {
+        guard let dir = opendir(path) else { throw SystemError("opendir", subject: path) }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                let base = raw.bindMemory(to: UInt8.self)
+                let n = strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+                let name = UnsafeBufferPointer(rebasing: base[0..<n])
+                if name.count == 1 && name[0] == 46 { return }
+                if name.count == 2 && name[0] == 46 && name[1] == 46 { return }
+                body(name)
+            }
+        }
     }
 
     /// The target of a symbolic link.

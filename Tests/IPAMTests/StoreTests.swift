@@ -1,6 +1,6 @@
 import CNI
 import Foundation
-import IPAM
+@testable import IPAM
 import IPAddressing
 import Testing
 import TestSupport
@@ -22,7 +22,11 @@ import TestSupport
         #expect(s.lastReserved(rangeID: 1) == ip("2001:db8::5"))
         #expect(d.exists("net1/lock"))
         let names = try FileManager.default.contentsOfDirectory(atPath: d.file("net1")).sorted()
-        #expect(names == ["10.0.0.2", "2001:db8::5", "last_reserved_ip.0", "last_reserved_ip.1", "lock"])
+        #expect(names.filter { !$0.hasPrefix(".") } == ["10.0.0.2", "2001:db8::5", "last_reserved_ip.0", "last_reserved_ip.1", "lock"])
+        // Ours besides: an empty owner marker per reservation, named by the owner's hash and the address.
+        let key = try #require(DiskStore.ownerKey(.attachment(containerID: "ctr1", ifName: "eth0")))
+        #expect(names.filter { $0.hasPrefix(".") } == [".owner-\(key)-10.0.0.2", ".owner-\(key)-2001:db8::5"])
+        #expect(try d.read("net1/.owner-\(key)-10.0.0.2") == "")
     }
 
     @Test func emptyLeftoversAreTakenOverLegacyRecordsReleased() throws {
@@ -69,9 +73,13 @@ import TestSupport
         let s = try DiskStore(dataDir: d.path, network: "n")
         try d.write("n/.reserving-999999999-10.0.0.2", "x\r\ny")
         try d.write("n/.reserving-\(getpid())-10.0.0.3", "x\r\ny")
-        try s.withLock { }
+        // Every operation's listing sweeps them (here an ADD's view, then a full read).
+        _ = try s.withLock { try s.allocationView(containerID: "c", ifName: "eth0") }
         #expect(!d.exists("n/.reserving-999999999-10.0.0.2"))
         #expect(d.exists("n/.reserving-\(getpid())-10.0.0.3"))
+        try d.write("n/.reserving-999999998-10.0.0.4", "x\r\ny")
+        _ = try s.withLock { try s.reservations() }
+        #expect(!d.exists("n/.reserving-999999998-10.0.0.4"))
     }
 }
 
@@ -122,5 +130,74 @@ final class MemoryStore: AddressStore {
         #expect(taken?.cniError.code == 111)
         let gw = #expect(throws: IPAMError.self) { try a.allocate(in: store, containerID: "c2", ifName: "eth0", requested: ip("10.0.0.1")) }
         #expect(gw == .unavailable("requested ip 10.0.0.1 is subnet's gateway"))
+    }
+}
+
+/// Owner markers (DiskStore+Owners): what makes a full pool cheap, and what keeps it correct when
+/// the reference writes to the same directory.
+@Suite struct OwnerMarkerTests {
+    func markers(_ d: TemporaryDirectory, _ net: String = "n") throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: d.file(net)).filter { $0.hasPrefix(".owner-") }.sorted()
+    }
+    func key(_ c: String, _ i: String = "eth0") -> String { DiskStore.ownerKey(.attachment(containerID: c, ifName: i))! }
+
+    @Test func aDirectoryTheReferenceFilledGetsItsMarkersOnTheFirstOperation() throws {
+        let d = try TemporaryDirectory("swcni-store")
+        defer { d.remove() }
+        let s = try DiskStore(dataDir: d.path, network: "n")
+        try d.write("n/10.0.0.2", "a\r\neth0")
+        try d.write("n/10.0.0.3", "b\r\neth0")
+        try d.write("n/10.0.0.4", "old")           // legacy
+        #expect(try s.withLock { try s.listing() }.consistent == false)
+        let view = try s.withLock { try s.allocationView(containerID: "b", ifName: "eth0") }
+        #expect(view.held == [ip("10.0.0.3")] && view.taken == [ip("10.0.0.2"), ip("10.0.0.3"), ip("10.0.0.4")])
+        let legacy = DiskStore.ownerKey(.legacy(containerID: "old"))!
+        #expect(try markers(d) == [".owner-\(key("a"))-10.0.0.2", ".owner-\(key("b"))-10.0.0.3", ".owner-\(legacy)-10.0.0.4"].sorted())
+        #expect(try s.withLock { try s.listing() }.consistent)
+        // From now on the markers answer, and releasing takes the marker with the file.
+        #expect(try s.withLock { try s.releaseAll(containerID: "a", ifName: "eth0") } == [ip("10.0.0.2")])
+        #expect(try s.withLock { try s.releaseAll(containerID: "old", ifName: "net1") } == [ip("10.0.0.4")])
+        #expect(try markers(d) == [".owner-\(key("b"))-10.0.0.3"])
+        #expect(try s.withLock { try s.listing() }.consistent)
+    }
+
+    @Test func aReservationTheReferenceRecreatedForAnotherOwnerIsNotReleasedByTheOldOne() throws {
+        let d = try TemporaryDirectory("swcni-store")
+        defer { d.remove() }
+        let s = try DiskStore(dataDir: d.path, network: "n")
+        #expect(try s.withLock { try s.reserve(ip("10.0.0.2"), containerID: "a", ifName: "eth0", rangeID: 0) })
+        // The reference releases a's address and hands it to z: our marker for a stays.
+        try FileManager.default.removeItem(atPath: d.file("n/10.0.0.2"))
+        try d.write("n/10.0.0.2", "z\r\neth0")
+        #expect(try s.withLock { try s.listing() }.consistent)     // one marker, one file: the listing cannot tell
+        #expect(try s.withLock { try s.releaseAll(containerID: "a", ifName: "eth0") }.isEmpty)   // confirmed from the file
+        #expect(try d.read("n/10.0.0.2") == "z\r\neth0")
+        #expect(try s.withLock { try s.allocationView(containerID: "z", ifName: "eth0") }.held == [ip("10.0.0.2")])
+        #expect(try markers(d) == [".owner-\(key("z"))-10.0.0.2"])   // repaired on the way
+        #expect(try s.withLock { try s.releaseAll(containerID: "z", ifName: "eth0") } == [ip("10.0.0.2")])
+        #expect(try markers(d).isEmpty)
+    }
+
+    @Test func aMissingMarkerOrAnExtraOneSendsTheStoreToReadEveryFile() throws {
+        let d = try TemporaryDirectory("swcni-store")
+        defer { d.remove() }
+        let s = try DiskStore(dataDir: d.path, network: "n")
+        for (i, c) in ["a", "b", "c"].enumerated() {
+            #expect(try s.withLock { try s.reserve(ip("10.0.0.\(i + 2)"), containerID: c, ifName: "eth0", rangeID: 0) })
+        }
+        #expect(try s.withLock { try s.listing() }.consistent)
+        try FileManager.default.removeItem(atPath: d.file("n/.owner-\(key("b"))-10.0.0.3"))   // a crash between file and marker
+        #expect(try s.withLock { try s.listing() }.consistent == false)
+        #expect(try s.withLock { try s.allocationView(containerID: "b", ifName: "eth0") }.held == [ip("10.0.0.3")])
+        #expect(try s.withLock { try s.listing() }.consistent)
+        try d.write("n/.owner-\(key("q"))-10.0.0.9", "")                 // a marker naming no reservation
+        #expect(try s.withLock { try s.listing() }.consistent == false)
+        _ = try s.withLock { try s.releaseAll(containerID: "nobody", ifName: "eth0") }
+        #expect(try markers(d).count == 3 && s.withLock { try s.listing() }.consistent)
+        // The duplicate check sees a held address through its marker.
+        let set = try RangeSet([try IPRange(subnet: IPPrefix("10.0.0.0/24")!)])
+        #expect(throws: IPAMError.self) {
+            try s.withLock { try Allocator(rangeSet: set, rangeID: 0).allocate(in: s, containerID: "a", ifName: "eth0", requested: nil) }
+        }
     }
 }

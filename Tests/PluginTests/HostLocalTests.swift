@@ -19,11 +19,12 @@ final class HostLocalFixture {
         PluginCall(cmd, config: conf, containerID: id, ifName: ifName, args: args).run(HostLocalPlugin())
     }
 
-    /// The store as files: name → content (lock and last_reserved files left out).
+    /// The store as files: name → content (lock, last_reserved and our owner markers left out:
+    /// the reference's layout).
     var files: [String: String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.file("net1"))) ?? []
         var out: [String: String] = [:]
-        for n in names where n != "lock" && !n.hasPrefix("last_reserved") { out[n] = try? dir.read("net1/" + n) }
+        for n in names where n != "lock" && !n.hasPrefix("last_reserved") && !n.hasPrefix(".owner-") { out[n] = try? dir.read("net1/" + n) }
         return out
     }
 }

@@ -7,7 +7,7 @@ import NetNS
 /// by run so both see the same machine state. Prints a table (ours, reference, ratio of medians)
 /// and writes the same as JSON. Never asserts: timings are reported, not tested.
 ///
-/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|whereabouts|multus|dhcp]
+/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|whereabouts|multus|dhcp|fill]
 let argv = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = argv.firstIndex(of: name), i + 1 < argv.count else { return nil }
@@ -80,6 +80,20 @@ if option("--only") == "dhcp" {
     for l in try DHCPBenchmark(ours: ours, reference: reference, runs: min(runs, 20)).run() {
         table += "| \(l.name) | \(format(l.ours.median, 1)) (\(format(l.ours.p90, 1))) ms | \(format(l.reference.median, 1)) "
             + "(\(format(l.reference.p90, 1))) ms | \(format(l.ours.median / l.reference.median, 3)) | ours ≤ 100 ms |\n"
+    }
+    print(table)
+    exit(0)
+}
+if option("--only") == "fill" {
+    var table = "| host-local fill | ours median (p90) | Go median (p90) | ratio |\n|---|---|---|---|\n"
+    let lines = try HostLocalFillBenchmark(ours: ours, reference: reference, runs: min(runs, 60)).run()
+    for l in lines {
+        table += "| \(l.name) | \(format(l.ours.median, 2)) (\(format(l.ours.p90, 2))) ms | \(format(l.reference.median, 2)) "
+            + "(\(format(l.reference.p90, 2))) ms | \(format(l.ours.median / l.reference.median, 2)) |\n"
+    }
+    if lines.count == 2 {
+        table += "\nat 99.5 % / nearly empty: ours \(format(lines[1].ours.median / lines[0].ours.median, 2))× (target ≤ 2×), "
+            + "Go \(format(lines[1].reference.median / lines[0].reference.median, 2))×\n"
     }
     print(table)
     exit(0)
