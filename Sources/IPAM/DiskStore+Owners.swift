@@ -2,14 +2,17 @@ import Basics
 import IPAddressing
 import LinuxSystem
 
-/// Owner markers: beside every reservation file, DiskStore keeps an empty file
+/// Owner markers: beside every reservation file, DiskStore keeps a hard link to it named
 /// `.owner-<hash of the owner>-<ip>`, so the directory listing alone tells who holds what. An
 /// ADD or DEL on a full pool then reads no reservation file (the reference reads every one, and
-/// so did we: 4,000 opens per ADD on a /20 at 99.5 %). The reference ignores these files (their
-/// names are no addresses, their empty content matches no owner). Whenever the listing is not
-/// exactly one marker per reservation — files the reference wrote, an empty leftover of a crashed
-/// writer, a crash between the two files — every file is read as before and the markers are
-/// repaired, so a directory the reference filled is fast from the next operation on.
+/// so did we: 4,000 opens per ADD on a /20 at 99.5 %). The reference skips these names (they are
+/// no addresses) and, releasing an owner, removes them with the file (same content). Being links,
+/// a marker and its file share an inode: a reservation the reference released and made again
+/// for another owner is a new inode, which the listing sees. Whenever the listing is not
+/// exactly one marker per reservation, on the same inode — files the reference wrote, an empty
+/// leftover of a crashed writer, a crash between the two names — every file is read as before
+/// and the markers are repaired, so a directory the reference filled is fast from the next
+/// operation on.
 extension DiskStore {
     static let markerPrefix = ".owner-"
 
@@ -30,8 +33,10 @@ extension DiskStore {
     /// killed writers found on the way are removed.
     struct Listing {
         var addresses: [IPAddress] = []
-        /// The addresses markers name, as a count and two order-independent sums of a 64-bit
-        /// mix of each (equal multisets give equal sums; unequal ones collide with odds of 2^-64).
+        var fileSum: UInt64 = 0, fileXor: UInt64 = 0
+        /// The (address, inode) pairs of the markers, as a count and two order-independent sums
+        /// of a 64-bit mix of each (equal multisets give equal sums; unequal ones collide with
+        /// odds of about 2^-64); the files' pairs are summed the same way.
         var markerCount = 0
         var markerSum: UInt64 = 0, markerXor: UInt64 = 0
         /// For each key asked about, the addresses its markers name.
@@ -41,25 +46,28 @@ extension DiskStore {
 
         /// Exactly one marker per reservation file, none for anything else.
         var consistent: Bool {
-            guard !unreadable, addresses.count == markerCount else { return false }
-            var sum: UInt64 = 0, xor: UInt64 = 0
-            for a in addresses { let h = Listing.mix(a); sum &+= h; xor ^= h }
-            return sum == markerSum && xor == markerXor
+            !unreadable && addresses.count == markerCount && fileSum == markerSum && fileXor == markerXor
         }
 
         /// splitmix64's finaliser over the address's value and family.
-        static func mix(_ a: IPAddress) -> UInt64 {
+        static func mix(_ a: IPAddress, _ inode: UInt64) -> UInt64 {
             var z = UInt64(truncatingIfNeeded: a.value) ^ UInt64(truncatingIfNeeded: a.value >> 64).multipliedReportingOverflow(by: 0x9E37_79B9_7F4A_7C15).partialValue
-            z ^= a.family == .v4 ? 0x5555 : 0xAAAA
+            z ^= (a.family == .v4 ? 0x5555 : 0xAAAA) ^ inode.multipliedReportingOverflow(by: 0xD6E8_FEB8_6659_FD93).partialValue
             z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
-        mutating func addMarker(_ ip: IPAddress) {
-            let h = Listing.mix(ip)
+        mutating func addMarker(_ ip: IPAddress, _ inode: UInt64) {
+            let h = Listing.mix(ip, inode)
             markerCount += 1
             markerSum &+= h
             markerXor ^= h
+        }
+        mutating func addFile(_ ip: IPAddress, _ inode: UInt64) {
+            let h = Listing.mix(ip, inode)
+            addresses.append(ip)
+            fileSum &+= h
+            fileXor ^= h
         }
     }
 
@@ -68,7 +76,7 @@ extension DiskStore {
         let prefix = Self.markerPrefixBytes, temp = Array(Self.tempPrefix.utf8)
         let wanted = keys.map { Array($0.utf8) }
         do {
-            try FileSystem.forEachName(directory) { name in
+            try FileSystem.forEachEntry(directory) { name, inode in
                 if name.count > prefix.count + 33, name.starts(with: prefix) {
                     let keyEnd = prefix.count + 32
                     guard name[keyEnd] == UInt8(ascii: "-"),
@@ -76,14 +84,14 @@ extension DiskStore {
                         l.unreadable = true
                         return
                     }
-                    l.addMarker(ip)
+                    l.addMarker(ip, inode)
                     let key = name[prefix.count..<keyEnd]
                     for (i, w) in wanted.enumerated() where key.elementsEqual(w) { l.held[i].append(ip) }
                 } else if name.starts(with: temp) {
                     l.temporaries.append(String(decoding: name, as: UTF8.self))
                 } else if name.first != UInt8(ascii: "."), let ip = IPAddress(utf8: name),
                           ip.family == .v4 || ip.description.utf8.elementsEqual(name) {
-                    l.addresses.append(ip)
+                    l.addFile(ip, inode)
                 }
             }
         } catch { throw .store(error) }
@@ -100,15 +108,18 @@ extension DiskStore {
     /// path: a directory the reference wrote to, or a crash between the two files).
     func reservationsRepairingMarkers() throws(IPAMError) -> [Reservation] {
         let all = try reservations()
-        var wanted = Set<String>()
-        for r in all { if let key = Self.ownerKey(r.owner) { wanted.insert(Self.markerName(key, r.ip)) } }
-        var present = Set<String>()
-        let prefix = Self.markerPrefixBytes
-        try? FileSystem.forEachName(directory) { name in
-            if name.starts(with: prefix) { present.insert(String(decoding: name, as: UTF8.self)) }
+        var wanted: [String: String] = [:]   // marker → the file it must be a link of
+        for r in all { if let key = Self.ownerKey(r.owner) { wanted[Self.markerName(key, r.ip)] = r.ip.description } }
+        var inodes: [String: UInt64] = [:]
+        try? FileSystem.forEachEntry(directory) { name, inode in
+            if name.first == UInt8(ascii: ".") && !name.starts(with: Self.markerPrefixBytes) { return }
+            inodes[String(decoding: name, as: UTF8.self)] = inode
         }
-        for name in wanted.subtracting(present) { try? FileSystem.writeNew(path(name), []) }
-        for name in present.subtracting(wanted) { try? FileSystem.remove(path(name)) }
+        for (marker, file) in wanted where inodes[marker] == nil || inodes[marker] != inodes[file] {
+            try? FileSystem.remove(path(marker))
+            _ = try? FileSystem.hardLink(path(file), path(marker))
+        }
+        for name in inodes.keys where name.hasPrefix(Self.markerPrefix) && wanted[name] == nil { try? FileSystem.remove(path(name)) }
         return all
     }
 

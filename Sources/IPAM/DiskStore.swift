@@ -9,7 +9,7 @@ import LinuxSystem
 ///   <dataDir>/<network>/lock                  flock'ed (exclusive) around every operation
 ///   <dataDir>/<network>/<ip>                  "<containerID>\r\n<ifname>" (legacy: "<containerID>")
 ///   <dataDir>/<network>/last_reserved_ip.<N>  the last address handed out from range set N
-///   <dataDir>/<network>/.owner-<hash>-<ip>    ours: an empty marker per reservation (DiskStore+Owners)
+///   <dataDir>/<network>/.owner-<hash>-<ip>    ours: a hard link of each reservation, named by its owner (DiskStore+Owners)
 /// A reservation appears atomically with its content (written to a temporary file, then
 /// `link`ed to the address's name, which fails if taken), so a writer killed mid-way never
 /// leaves an empty file that blocks the address (the reference's plugins#498). Empty files such
@@ -55,9 +55,15 @@ public final class DiskStore: AddressStore {
         } catch {
             throw .store(error)
         }
-        // Its owner marker (DiskStore+Owners), so that later operations need not read this file.
+        // Its owner marker, a link of it (DiskStore+Owners), so that later operations need not read it.
         if let key = Self.ownerKey(Self.owner(of: content)) {
-            do { try FileSystem.writeNew(path(Self.markerName(key, ip)), []) } catch {
+            let marker = path(Self.markerName(key, ip))
+            do {
+                if try !FileSystem.hardLink(target, marker) {
+                    try FileSystem.remove(marker)   // a stale one: the address was released behind our back
+                    _ = try FileSystem.hardLink(target, marker)
+                }
+            } catch {
                 try? FileSystem.remove(target)
                 throw .store(error)
             }

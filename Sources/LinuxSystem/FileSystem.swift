@@ -137,6 +137,11 @@ public enum FileSystem {
 
     /// Every entry's name as bytes, without making Strings (a store of thousands of files).
     public static func forEachName(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) throws(SystemError) {
+        try forEachEntry(path) { name, _ in body(name) }
+    }
+
+    /// Every entry's name as bytes and its inode number (readdir's d_ino).
+    public static func forEachEntry(_ path: String, _ body: (UnsafeBufferPointer<UInt8>, UInt64) -> Void) throws(SystemError) {
         guard let dir = opendir(path) else { throw SystemError("opendir", subject: path) }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
@@ -146,7 +151,7 @@ public enum FileSystem {
                 let name = UnsafeBufferPointer(rebasing: base[0..<n])
                 if name.count == 1 && name[0] == 46 { return }
                 if name.count == 2 && name[0] == 46 && name[1] == 46 { return }
-                body(name)
+                body(name, UInt64(entry.pointee.d_ino))
             }
         }
     }

@@ -26,7 +26,10 @@ import TestSupport
         // Ours besides: an empty owner marker per reservation, named by the owner's hash and the address.
         let key = try #require(DiskStore.ownerKey(.attachment(containerID: "ctr1", ifName: "eth0")))
         #expect(names.filter { $0.hasPrefix(".") } == [".owner-\(key)-10.0.0.2", ".owner-\(key)-2001:db8::5"])
-        #expect(try d.read("net1/.owner-\(key)-10.0.0.2") == "")
+        // A marker is a hard link of its reservation: same file, same inode.
+        let a = try FileManager.default.attributesOfItem(atPath: d.file("net1/.owner-\(key)-10.0.0.2"))[.systemFileNumber] as? UInt64
+        let b = try FileManager.default.attributesOfItem(atPath: d.file("net1/10.0.0.2"))[.systemFileNumber] as? UInt64
+        #expect(a != nil && a == b)
     }
 
     @Test func emptyLeftoversAreTakenOverLegacyRecordsReleased() throws {
@@ -169,11 +172,14 @@ final class MemoryStore: AddressStore {
         // The reference releases a's address and hands it to z: our marker for a stays.
         try FileManager.default.removeItem(atPath: d.file("n/10.0.0.2"))
         try d.write("n/10.0.0.2", "z\r\neth0")
-        #expect(try s.withLock { try s.listing() }.consistent)     // one marker, one file: the listing cannot tell
-        #expect(try s.withLock { try s.releaseAll(containerID: "a", ifName: "eth0") }.isEmpty)   // confirmed from the file
+        // One marker, one file, but not the same inode: the listing sees it.
+        #expect(try s.withLock { try s.listing() }.consistent == false)
+        #expect(try s.withLock { try s.releaseAll(containerID: "a", ifName: "eth0") }.isEmpty)
         #expect(try d.read("n/10.0.0.2") == "z\r\neth0")
-        #expect(try s.withLock { try s.allocationView(containerID: "z", ifName: "eth0") }.held == [ip("10.0.0.2")])
         #expect(try markers(d) == [".owner-\(key("z"))-10.0.0.2"])   // repaired on the way
+        #expect(try s.withLock { try s.listing() }.consistent)
+        // z's second ADD is refused as a duplicate, found through the repaired marker.
+        #expect(try s.withLock { try s.allocationView(containerID: "z", ifName: "eth0") }.held == [ip("10.0.0.2")])
         #expect(try s.withLock { try s.releaseAll(containerID: "z", ifName: "eth0") } == [ip("10.0.0.2")])
         #expect(try markers(d).isEmpty)
     }

@@ -19,7 +19,11 @@ struct Duration: ExpressibleByArgument {
     let seconds: Double
     init(seconds: Double) { self.seconds = seconds }
     init?(argument: String) {
-        if let s = Double(argument) { seconds = s; return }
+        if let s = Double(argument) {
+            guard s > 0, s.isFinite else { return nil }
+            seconds = s
+            return
+        }
         var total = 0.0, number = ""
         var rest = Substring(argument)
         while !rest.isEmpty {
@@ -35,7 +39,7 @@ struct Duration: ExpressibleByArgument {
             total += n * unit
             number = ""
         }
-        guard number.isEmpty, total > 0 else { return nil }
+        guard number.isEmpty, total > 0, total.isFinite else { return nil }
         seconds = total
     }
 }

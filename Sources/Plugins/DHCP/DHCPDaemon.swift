@@ -76,6 +76,12 @@ public final class DHCPDaemon: @unchecked Sendable {
         sigaddset(&signals, SIGPIPE)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         if !options.pidFile.isEmpty { try? FileSystem.writeAtomically(options.pidFile, Array("\(getpid())\n".utf8), mode: 0o644) }
+        // Five descriptors per attachment: the soft limit (often 1024) goes up to the hard one.
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
         resumeSaved()
         let (socketPath, pidFile, log) = (options.socketPath, options.pidFile, logger)
         startThread {
@@ -121,6 +127,7 @@ public final class DHCPDaemon: @unchecked Sendable {
                   let path = try? namespacePath(id.netns) else { store.remove(id); continue }
             let client = LeaseClient(id: id, namespacePath: path, config: config, record: (record.config, record.args),
                                      timing: options.timing, store: store, logger: logger)
+            client.onEnd = { [weak self] ended in self?.forget(ended) }
             clients.withLock { $0[id.clientID] = client }
             logger.info("resuming", metadata: ["containerID": "\(id.containerID)", "ifName": "\(id.ifName)",
                                                "address": "\(record.lease.address)"])
@@ -148,8 +155,11 @@ public final class DHCPDaemon: @unchecked Sendable {
         switch r.command {
         case .add: return try add(r, conf, id)
         case .del:
-            if let c = clients.withLock({ $0.removeValue(forKey: id.clientID) }) { c.stop(release: true) }
-            store.remove(id)
+            if let c = clients.withLock({ $0.removeValue(forKey: id.clientID) }) {
+                c.stop(release: true)   // releases and removes its record
+            } else {
+                store.remove(id)        // a record no client holds (never resumed)
+            }
             return .done
         case .check:
             guard let c = clients.withLock({ $0[id.clientID] }), case .bound(let lease) = c.phase else {
@@ -179,26 +189,38 @@ public final class DHCPDaemon: @unchecked Sendable {
         guard !r.netns.isEmpty else { throw CNIError(.invalidEnvironment, "dhcp: CNI_NETNS is required for ADD") }
         guard !r.ifName.isEmpty else { throw CNIError(.invalidEnvironment, "dhcp: CNI_IFNAME is required for ADD") }
         let path = try namespacePath(r.netns)
+        // The attachment's client, unless it is for another namespace (a sandbox made again under
+        // the same container ID without a DEL): that one is ended and a new one started.
+        let fresh = LeaseClient(id: id, namespacePath: path, config: config, record: (r.config, r.args),
+                                timing: options.timing, store: store, logger: logger)
+        fresh.onEnd = { [weak self] ended in self?.forget(ended) }
+        var replaced: LeaseClient?
         let client: LeaseClient = clients.withLock { all in
             if let existing = all[id.clientID] {
                 switch existing.phase {
-                case .acquiring, .bound: return existing
+                case .acquiring, .bound:
+                    if existing.namespacePath == path { return existing }
+                    replaced = existing
                 case .failed, .ended: break
                 }
             }
-            let c = LeaseClient(id: id, namespacePath: path, config: config, record: (r.config, r.args),
-                                timing: options.timing, store: store, logger: logger)
-            all[id.clientID] = c
-            c.start()
-            return c
+            all[id.clientID] = fresh
+            return fresh
         }
+        replaced?.stop(release: false)
+        if client === fresh { fresh.start() }
         switch client.awaitLease(until: Clock.monotonic() + options.timing.acquireTimeout + 5) {
         case .success(let lease): return .result(try lease.result(priority: config.priority).json(version: Self.protocolVersion))
         case .failure(let e):
             clients.withLock { all in if all[id.clientID] === client { all[id.clientID] = nil } }
-            client.stop(release: false)
+            client.stop(release: true)   // a lease that came just too late is given back
             throw e
         }
+    }
+
+    /// A client that ended by itself leaves the map (and its pipe is closed with it).
+    func forget(_ client: LeaseClient) {
+        clients.withLock { all in if all[client.id.clientID] === client { all[client.id.clientID] = nil } }
     }
 
     /// `hostPrefix + netns`, refused when `..` would take it outside the prefix.

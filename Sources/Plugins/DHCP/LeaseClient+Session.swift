@@ -41,7 +41,11 @@ extension LeaseClient {
                 switch request(messages.request(selecting: offer, xid: xid), xid: xid, deadline: deadline, broadcast: nil) {
                 case .lease(let l): return .lease(l)
                 case .stopped: return .stopped
-                case .failed(let why): lastProblem = why; attempt = 0
+                case .failed(let why):
+                    // A server that refuses every time must not get a storm: wait as for a lost reply.
+                    lastProblem = why
+                    let pause = min(deadline, Clock.monotonic() + Retransmission.delay(attempt: attempt - 1, cap: cap, jitter: jitter()) / 2)
+                    if case .stopped = sockets.receive(until: pause, stopFD: client.stopDescriptor, accept: { _ in false }) { return .stopped }
                 }
             }
             let tail = lastProblem.isEmpty ? "" : " (last: \(lastProblem))"
@@ -93,9 +97,10 @@ extension LeaseClient {
             case .stopped: return saved
             case .failed(let why) where why.contains("DHCPNAK"):
                 client.logger.warning("saved lease refused; starting over", metadata: ["address": "\(saved.address)"])
+                sockets.dropAddress(saved.address)
                 switch acquire(until: Clock.monotonic() + timing.acquireTimeout) {
                 case .lease(let l):
-                    if l.address != saved.address { sockets.replaceAddress(saved.address, with: l.address) }
+                    sockets.addAddress(l.address)
                     return l
                 case .stopped: return nil
                 case .failed:
@@ -112,8 +117,11 @@ extension LeaseClient {
         /// BOUND → RENEWING (T1, unicast) → REBINDING (T2, broadcast) → expiry. Returns the next
         /// lease, or nil when the client ends (stop, expiry, link gone).
         func maintain(_ lease: DHCPLease) -> DHCPLease? {
+            // The lease's times are wall-clock (they outlive restarts); while running they are
+            // followed on the monotonic clock, so a clock step (NTP at boot) moves nothing.
+            let (anchorWall, anchorMono) = (Clock.now(), Clock.monotonic())
             while true {
-                let now = Clock.now()
+                let now = anchorWall + (Clock.monotonic() - anchorMono)
                 if now >= lease.expiresAt {
                     client.logger.warning("lease expired: address removed, link down", metadata: ["address": "\(lease.address)"])
                     sockets.withdraw(lease.address)
@@ -156,8 +164,11 @@ extension LeaseClient {
                 case .timeout: continue
                 case .message(let reply) where reply.messageType == .nak:
                     client.logger.warning("DHCPNAK on \(rebinding ? "rebind" : "renew"); starting over", metadata: ["address": "\(lease.address)"])
-                    switch acquire(until: Clock.monotonic() + max(1, lease.expiresAt - Clock.now())) {
-                    case .lease(let l): return l
+                    sockets.dropAddress(lease.address)
+                    switch acquire(until: Clock.monotonic() + max(1, lease.expiresAt - now)) {
+                    case .lease(let l):
+                        sockets.addAddress(l.address)
+                        return l
                     case .stopped: return nil
                     case .failed:
                         sockets.withdraw(lease.address)
@@ -165,7 +176,10 @@ extension LeaseClient {
                         return nil
                     }
                 case .message(let reply):
-                    if let l = try? DHCPLease(ack: reply, acquired: Clock.now()) { return l }
+                    if let l = try? DHCPLease(ack: reply, acquired: Clock.now()) {
+                        if l.address != lease.address { sockets.replaceAddress(lease.address, with: l.address) }
+                        return l
+                    }
                 }
             }
         }

@@ -52,22 +52,31 @@ final class LeaseClient: @unchecked Sendable {
         self.logger[metadataKey: "ifName"] = "\(id.ifName)"
         self.logger[metadataKey: "network"] = "\(id.network)"
         var fds: [Int32] = [-1, -1]
-        _ = csystem_pipe_cloexec(&fds)
+        if csystem_pipe_cloexec(&fds) != 0 { fds = [-1, -1] }
         (stopFD, stopWriteFD) = (fds[0], fds[1])
     }
+
+    /// Called on the client's thread when it has ended by itself (failed, expired, pod gone).
+    var onEnd: (@Sendable (LeaseClient) -> Void)?
 
     deinit { close(stopFD); close(stopWriteFD) }
 
     var phase: Phase { condition.locked { _phase } }
 
     func start(resuming lease: DHCPLease? = nil) {
+        guard stopFD >= 0 else {
+            condition.signal { _phase = .failed("no pipe for the client: \(SystemError("pipe"))"); finished = true }
+            return
+        }
         if let lease { condition.signal { _phase = .bound(lease) } }
         startThread { [self] in
             run(resuming: lease)
+            let stopped = condition.locked { releaseOnStop } || stopRequested()
             condition.signal {
                 if case .acquiring = _phase { _phase = .failed("the client ended") }
                 finished = true
             }
+            if !stopped { onEnd?(self) }
         }
     }
 
@@ -83,7 +92,7 @@ final class LeaseClient: @unchecked Sendable {
 
     /// Ends the client (and, when `release`, sends DHCPRELEASE first); returns once the thread is done.
     func stop(release: Bool) {
-        condition.signal { releaseOnStop = release }
+        condition.signal { releaseOnStop = releaseOnStop || release }   // a DEL's release is never undone
         var one: UInt8 = 1
         _ = write(stopWriteFD, &one, 1)
         _ = condition.wait(until: .infinity) { finished }
@@ -130,11 +139,10 @@ final class LeaseClient: @unchecked Sendable {
         finish(session, lease)
     }
 
-    /// Records and announces a lease; when the address changed, moves the link to it.
+    /// Records and announces a lease (the session has already moved the link to a changed address).
     func bound(_ lease: DHCPLease, previous: DHCPLease?, _ sockets: LinkSockets) {
         if let previous, previous.address != lease.address {
             logger.warning("address changed", metadata: ["from": "\(previous.address)", "to": "\(lease.address)"])
-            sockets.replaceAddress(previous.address, with: lease.address)
         }
         do {
             try store.save(LeaseRecord(request: id, config: record.config, args: record.args, lease: lease))

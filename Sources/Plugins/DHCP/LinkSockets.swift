@@ -95,7 +95,8 @@ final class LinkSockets: @unchecked Sendable {
     enum Wait { case message(DHCPMessage), timeout, stopped }
 
     /// Waits until a message `accept` takes arrives (on either socket), `deadline` (monotonic)
-    /// passes, or `stopFD` becomes readable.
+    /// passes, or `stopFD` becomes readable. At most 64 packets are read per wake-up, and a
+    /// socket error (the link went down) is cleared and waited out, never spun on.
     func receive(until deadline: Double, stopFD: Int32, accept: (DHCPMessage) -> Bool) -> Wait {
         var buffer = [UInt8](repeating: 0, count: 2048)
         while true {
@@ -106,8 +107,14 @@ final class LinkSockets: @unchecked Sendable {
             let n = poll(&fds, 3, Int32(min(left * 1000 + 1, 60_000)))
             if n < 0 && errno != EINTR { usleep(10_000) }
             if fds[2].revents != 0 { return .stopped }
+            let failed = Int16(POLLERR | POLLHUP | POLLNVAL)
+            if fds[0].revents & failed != 0 || fds[1].revents & failed != 0 {
+                _ = csystem_clear_socket_error(packetFD)
+                _ = csystem_clear_socket_error(udpFD)
+                usleep(UInt32(min(max(left, 0), 0.2) * 1_000_000))
+            }
             if fds[0].revents & Int16(POLLIN) != 0 {
-                while true {
+                for _ in 0..<64 {
                     let got = buffer.withUnsafeMutableBytes { csystem_packet_receive(packetFD, $0.baseAddress, UInt($0.count)) }
                     if got < 0 { break }
                     guard got > 0, let d = UDPDatagram(ipv4Packet: Array(buffer[0..<got])),
@@ -116,13 +123,24 @@ final class LinkSockets: @unchecked Sendable {
                 }
             }
             if fds[1].revents & Int16(POLLIN) != 0 {
-                while true {
+                for _ in 0..<64 {
                     let got = buffer.withUnsafeMutableBytes { recv(udpFD, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
                     if got < 0 { break }
                     if let m = DHCPMessage(decoding: Array(buffer[0..<got])), accept(m) { return .message(m) }
                 }
             }
         }
+    }
+
+    /// A NAK: the address must not be used any longer (RFC 2131 §4.4.5); the link stays up for
+    /// the new discovery.
+    func dropAddress(_ prefix: IPPrefix) {
+        try? netlink.deleteAddress(index: index, prefix)
+    }
+
+    /// A new lease's address on the link (after a NAK took the old one off).
+    func addAddress(_ prefix: IPPrefix) {
+        try? netlink.addAddress(index: index, prefix)
     }
 
     /// At expiry (reference behaviour): the address off, the link down.
