@@ -135,6 +135,26 @@ struct DHCPTests {
         #expect(try d.run("DEL", netns: "").status == 0)               // containerd's empty CNI_NETNS
     }
 
+    /// GC (spec 1.1.0, through macvlan to its IPAM): the leases of attachments the runtime no
+    /// longer has are released; the live one keeps renewing. STATUS answers while the daemon does.
+    @Test func gcReleasesExactlyTheLeasesNoLiveAttachmentHolds() throws {
+        let d = try DHCPScene()
+        let pod2 = try NetNS("pod2")
+        defer { pod2.delete() }
+        #expect(try d.run("ADD", containerID: "ctrA").status == 0)
+        #expect(try d.run("ADD", containerID: "ctrB", pod: pod2).status == 0)
+        let b = try #require(try pod2.addresses("net1").first?.split(separator: "/").first)
+        let gcConf = String(d.conf("1.1.0").dropLast()) + #","cni.dev/valid-attachments":[{"containerID":"ctrA","ifname":"net1"}]}"#
+        let gc = try d.s.plugin(d.macvlan, "GC", gcConf, ifName: "net1", containerID: "gc", netns: "")
+        #expect(gc.status == 0, "\(gc.stdout)")
+        #expect(waitUntil(3) { d.count("DHCPRELEASE(vpeer0) \(b)") == 1 })
+        #expect(d.count("DHCPRELEASE") == 1)
+        #expect(d.savedLeases.count == 1)
+        #expect(try d.s.plugin(d.macvlan, "STATUS", d.conf("1.1.0"), ifName: "net1", containerID: "st", netns: "").status == 0)
+        #expect(try d.run("DEL", containerID: "ctrA").status == 0)
+        #expect(try d.run("DEL", containerID: "ctrB", pod: pod2).status == 0)
+    }
+
     @Test func twoPodsGetDistinctAddresses() throws {
         let d = try DHCPScene()
         let pod2 = try NetNS("pod2")
