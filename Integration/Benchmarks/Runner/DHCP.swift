@@ -27,13 +27,10 @@ struct DHCPBenchmark {
     }
 
     func scene(ping: Bool, runs: Int) throws -> Line {
-        let hostName = "cni-bench-dh-\(tag)", podName = "cni-bench-dp-\(tag)"
-        try ip("netns", "add", hostName)
-        try ip("netns", "add", podName)
-        defer { try? ip("netns", "del", podName); try? ip("netns", "del", hostName) }
-        try ip("-n", hostName, "link", "set", "lo", "up")
-        try ip("-n", hostName, "link", "add", "dbench0", "type", "veth", "peer", "name", "dbench0p")
-        try ip("-n", hostName, "link", "set", "dbench0", "up")
+        try withHostAndPod("d", parent: "dbench0") { hostName, podName in try scene(ping: ping, runs: runs, hostName: hostName, podName: podName) }
+    }
+
+    func scene(ping: Bool, runs: Int, hostName: String, podName: String) throws -> Line {
         try ip("-n", hostName, "link", "set", "dbench0p", "up")
         try ip("-n", hostName, "addr", "add", "10.79.0.1/16", "dev", "dbench0p")
         let dir = "/tmp/cni-bench-dhcp-\(tag)"

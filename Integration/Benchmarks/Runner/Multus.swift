@@ -19,13 +19,10 @@ struct MultusBenchmark {
     func ip(_ a: String...) throws { _ = try Subprocess.run("/usr/sbin/ip", arguments: a, environment: baseEnv) }
 
     func run() throws -> [Line] {
-        let hostName = "cni-bench-mh-\(tag)", podName = "cni-bench-mp-\(tag)"
-        try ip("netns", "add", hostName)
-        try ip("netns", "add", podName)
-        defer { try? ip("netns", "del", podName); try? ip("netns", "del", hostName) }
-        try ip("-n", hostName, "link", "set", "lo", "up")
-        try ip("-n", hostName, "link", "add", "mbench0", "type", "veth", "peer", "name", "mbench0p")
-        try ip("-n", hostName, "link", "set", "mbench0", "up")
+        try withHostAndPod("m", parent: "mbench0") { hostName, podName in try run(hostName: hostName, podName: podName) }
+    }
+
+    func run(hostName: String, podName: String) throws -> [Line] {
         let dir = "/tmp/cni-bench-multus-\(tag)"
         try FileSystem.makeDirectories(dir)
         defer { _ = try? Subprocess.run("/bin/rm", arguments: ["-rf", dir], environment: baseEnv) }

@@ -1,4 +1,6 @@
 import CNI
+import Glibc
+import LinuxSystem
 
 /// Samples of one measured quantity.
 struct Samples {
@@ -57,3 +59,18 @@ func format(_ v: Double, _ digits: Int) -> String {
 
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 func padLeft(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+
+/// A "host" namespace with a veth pair (`parent` up, its peer `parent + "p"`) and an empty "pod"
+/// namespace, removed when `body` returns: the scene of the plugin benchmarks.
+func withHostAndPod<T>(_ label: String, parent: String, _ body: (_ host: String, _ pod: String) throws -> T) throws -> T {
+    func ip(_ a: String...) throws { _ = try Subprocess.run("/usr/sbin/ip", arguments: a, environment: baseEnv) }
+    let tag = String(getpid())
+    let hostName = "cni-bench-\(label)h-\(tag)", podName = "cni-bench-\(label)p-\(tag)"
+    try ip("netns", "add", hostName)
+    try ip("netns", "add", podName)
+    defer { try? ip("netns", "del", podName); try? ip("netns", "del", hostName) }
+    try ip("-n", hostName, "link", "set", "lo", "up")
+    try ip("-n", hostName, "link", "add", parent, "type", "veth", "peer", "name", parent + "p")
+    try ip("-n", hostName, "link", "set", parent, "up")
+    return try body(hostName, podName)
+}

@@ -97,17 +97,7 @@ extension LeaseClient {
             case .stopped: return saved
             case .failed(let why) where why.contains("DHCPNAK"):
                 client.logger.warning("saved lease refused; starting over", metadata: ["address": "\(saved.address)"])
-                sockets.dropAddress(saved.address)
-                switch acquire(until: Clock.monotonic() + timing.acquireTimeout) {
-                case .lease(let l):
-                    sockets.addAddress(l.address)
-                    return l
-                case .stopped: return nil
-                case .failed:
-                    sockets.withdraw(saved.address)
-                    client.store.remove(client.id)
-                    return nil
-                }
+                return startOver(refused: saved, until: Clock.monotonic() + timing.acquireTimeout)
             case .failed:
                 client.logger.info("no answer to INIT-REBOOT; keeping the saved lease", metadata: ["address": "\(saved.address)"])
                 return saved
@@ -164,23 +154,29 @@ extension LeaseClient {
                 case .timeout: continue
                 case .message(let reply) where reply.messageType == .nak:
                     client.logger.warning("DHCPNAK on \(rebinding ? "rebind" : "renew"); starting over", metadata: ["address": "\(lease.address)"])
-                    sockets.dropAddress(lease.address)
-                    switch acquire(until: Clock.monotonic() + max(1, lease.expiresAt - now)) {
-                    case .lease(let l):
-                        sockets.addAddress(l.address)
-                        return l
-                    case .stopped: return nil
-                    case .failed:
-                        sockets.withdraw(lease.address)
-                        client.store.remove(client.id)
-                        return nil
-                    }
+                    return startOver(refused: lease, until: Clock.monotonic() + max(1, lease.expiresAt - now))
                 case .message(let reply):
                     if let l = try? DHCPLease(ack: reply, acquired: Clock.now()) {
                         if l.address != lease.address { sockets.replaceAddress(lease.address, with: l.address) }
                         return l
                     }
                 }
+            }
+        }
+
+        /// After a NAK: the refused address off the link at once (RFC 2131 §4.4.5), discovery
+        /// until `deadline`, the new address on the link; none by then: the link goes down.
+        func startOver(refused: DHCPLease, until deadline: Double) -> DHCPLease? {
+            sockets.dropAddress(refused.address)
+            switch acquire(until: deadline) {
+            case .lease(let l):
+                sockets.addAddress(l.address)
+                return l
+            case .stopped: return nil
+            case .failed:
+                sockets.withdraw(refused.address)
+                client.store.remove(client.id)
+                return nil
             }
         }
 
