@@ -19,19 +19,22 @@ public enum Subprocess {
         public var cpuSeconds: Double = 0
         /// The child's peak resident set size, in KiB.
         public var maxRSSKiB: Int = 0
+        /// Killed (SIGKILL) because it ran past the `timeout` it was given.
+        public var timedOut = false
         public var succeeded: Bool { status == 0 }
     }
 
     /// Starts `path` with `arguments` (argv[1...]) and exactly `environment` ("K=V" strings).
     /// A program that is being written right now (ETXTBSY) is retried for up to ~2.5 s, as libcni does.
+    /// With `timeout` (seconds), a child still running then is SIGKILLed and reported `timedOut`.
     public static func run(_ path: String, arguments: [String] = [], environment: [String],
-                           stdin: [UInt8] = [], captureStderr: Bool = false) throws(SystemError) -> Output {
+                           stdin: [UInt8] = [], captureStderr: Bool = false, timeout: Double? = nil) throws(SystemError) -> Output {
         var delay: UInt32 = 20_000
         var attempt = 0
         while true {
             do {
                 return try runOnce(path, arguments: arguments, environment: environment, stdin: stdin,
-                                   captureStderr: captureStderr)
+                                   captureStderr: captureStderr, timeout: timeout)
             } catch let e where e.errno == ETXTBSY && attempt < 7 {
                 attempt += 1
                 usleep(delay)
@@ -41,14 +44,20 @@ public enum Subprocess {
     }
 
     static func runOnce(_ path: String, arguments: [String], environment: [String], stdin input: [UInt8],
-                        captureStderr: Bool) throws(SystemError) -> Output {
+                        captureStderr: Bool, timeout: Double?) throws(SystemError) -> Output {
         let pipes = try Pipes(captureStderr: captureStderr)
         defer { pipes.closeAll() }
         let pid = try spawn(path, arguments: arguments, environment: environment, pipes: pipes)
         pipes.closeChildEnds()
         let streams: Streams
         do {
-            streams = try exchange(input, pipes)
+            streams = try exchange(input, pipes, deadline: timeout.map { monotonicNow() + $0 })
+        } catch let e where e.call == "timeout" {
+            pipes.closeAll()
+            kill(pid, SIGKILL)
+            var out = try reap(pid, path)
+            out.timedOut = true
+            return out
         } catch {
             // We stop listening: the child must not be left blocked on a pipe, nor unreaped.
             pipes.closeAll()
@@ -144,7 +153,7 @@ public enum Subprocess {
     /// The stdin end is non-blocking, so a write never waits on a child that is itself waiting for
     /// us to read. SIGPIPE (a child that exits without reading its stdin) is blocked on this thread
     /// only while we write, and a pending one is consumed: nothing process-wide changes.
-    static func exchange(_ input: [UInt8], _ pipes: Pipes) throws(SystemError) -> Streams {
+    static func exchange(_ input: [UInt8], _ pipes: Pipes, deadline: Double? = nil) throws(SystemError) -> Streams {
         var streams = Streams()
         var written = 0
         _ = fcntl(pipes.stdinWrite, F_SETFL, fcntl(pipes.stdinWrite, F_GETFL) | O_NONBLOCK)
@@ -158,7 +167,13 @@ public enum Subprocess {
             var pfds: [pollfd] = []
             for fd in [pipes.stdoutRead, pipes.stderrRead] where fd >= 0 { pfds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
             if pipes.stdinWrite >= 0 { pfds.append(pollfd(fd: pipes.stdinWrite, events: Int16(POLLOUT), revents: 0)) }
-            if poll(&pfds, nfds_t(pfds.count), -1) < 0 {
+            var wait: Int32 = -1
+            if let deadline {
+                let left = deadline - monotonicNow()
+                if left <= 0 { throw SystemError("timeout", errno: ETIMEDOUT) }
+                wait = Int32(min(left * 1000 + 1, 60_000))
+            }
+            if poll(&pfds, nfds_t(pfds.count), wait) < 0 {
                 if errno == EINTR { continue }
                 throw SystemError("poll")
             }
@@ -197,6 +212,12 @@ public enum Subprocess {
         return Output(status: code, stdout: [], stderr: [],
                       cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime), maxRSSKiB: usage.ru_maxrss)
     }
+}
+
+func monotonicNow() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 /// SIGPIPE blocked on the calling thread (the write to a child's stdin then fails with EPIPE
