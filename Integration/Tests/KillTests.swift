@@ -114,7 +114,7 @@ struct KillTests {
         #expect(after == before.filter { $0.value.hasPrefix("live") }, "\(after)")
         if sc == .bridge {
             #expect(try rules(s.host, chain: "masq_checks").count == Self.live)
-            _ = try waitUntil(3) { ((try? s.host.ipJSON("link", "show", "master", "ktbr0").arrayValue?.count) ?? 0) == Self.live }
+            _ = waitUntil(3) { ((try? s.host.ipJSON("link", "show", "master", "ktbr0").arrayValue?.count) ?? 0) == Self.live }
             #expect(try s.host.ipJSON("link", "show", "master", "ktbr0").arrayValue?.count == Self.live)
         }
         if sc != .whereabouts {
