@@ -187,7 +187,7 @@ let package = Package(
         .testTarget(name: "MultusTests", dependencies: ["Multus", "Kubernetes", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "LinuxSystem", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router", "whereabouts", "swift-cni-install", "dhcp"],
+        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "host-local", "static", "macvlan", "route-override", "host-device", "ipvlan", "bridge", "multus", "egress-router", "whereabouts", "swift-cni-install", "dhcp"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

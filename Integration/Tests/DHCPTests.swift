@@ -15,15 +15,6 @@ final class Background: @unchecked Sendable {
     func kill(_ signal: Int32 = SIGTERM) { process.stop(signal) }
 }
 
-func waitUntil(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(50_000)
-    }
-    return try condition()
-}
-
 /// A real dnsmasq serving 10.77.0.50–99 on the host namespace's `vpeer0` (the other end of the
 /// macvlan master), and our `dhcp daemon` on a private socket and state directory.
 final class DHCPScene: @unchecked Sendable {

@@ -14,6 +14,17 @@ enum Root {
     static let required = isRoot || ProcessInfo.processInfo.environment["CI"] == "true"
 }
 
+/// Polls `condition` every 50 ms until it holds or `timeout` seconds pass; its last answer.
+func waitUntil(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(50_000)
+    }
+    return try condition()
+}
+
+
 /// A unique short suffix for namespace and link names of one test.
 func uniqueSuffix() -> String { String(UInt32.random(in: 0...UInt32.max), radix: 36) }
 

@@ -1,5 +1,6 @@
 import CNI
 import Foundation
+import IPAddressing
 import Testing
 import TestSupport
 
@@ -68,7 +69,7 @@ struct KillTests {
             return out
         }
         let dir = s.dataDir + "/kt"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where IPv4Check.isAddress(name) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where IPAddress(name) != nil {
             let content = try String(contentsOfFile: dir + "/" + name, encoding: .utf8)
             let parts = content.components(separatedBy: "\r\n")
             #expect(parts.count == 2 && !parts[0].isEmpty && parts[1] == "net1", "reservation \(name) is \(content.debugDescription)")
@@ -134,11 +135,4 @@ struct KillTests {
     }
 
     nonisolated(unsafe) static var addMicroseconds: UInt32 = 20_000
-}
-
-enum IPv4Check {
-    static func isAddress(_ s: String) -> Bool {
-        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
-    }
 }

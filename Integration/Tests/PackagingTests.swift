@@ -91,11 +91,7 @@ struct PackagingTests {
         let id = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         defer { _ = try? Command.run(podman + ["rm", "-f", id], env: env) }
         let conf = dir.file("host/etc/cni/net.d/00-multus.conf")
-        func waitFor(_ what: () -> Bool) -> Bool {
-            for _ in 0..<200 { if what() { return true }; usleep(50_000) }
-            return false
-        }
-        #expect(waitFor { FileManager.default.fileExists(atPath: conf) })
+        #expect(waitUntil(10) { FileManager.default.fileExists(atPath: conf) })
         // The binaries are on the "host" and run there.
         for p in ["macvlan", "bridge", "multus", "whereabouts", "dhcp"] {
             let out = try Command.run([dir.file("host/opt/cni/bin/" + p)], env: ["CNI_COMMAND": "VERSION"], stdin: #"{"cniVersion":"1.0.0"}"#)
@@ -108,7 +104,7 @@ struct PackagingTests {
         #expect(FileManager.default.fileExists(atPath: dir.file("host/etc/cni/net.d/whereabouts.d/whereabouts.conf")))
         // The master changes: regenerated.
         try dir.write("host/etc/cni/net.d/10-bridge.conflist", master.replacingOccurrences(of: "10.244.0.0/24", with: "10.245.0.0/24"))
-        #expect(waitFor { ((try? dir.read("host/etc/cni/net.d/00-multus.conf")) ?? "").contains("10.245.0.0/24") })
+        #expect(waitUntil(10) { ((try? dir.read("host/etc/cni/net.d/00-multus.conf")) ?? "").contains("10.245.0.0/24") })
         // Stopped (SIGTERM): 00-multus.conf goes, the plugins stay.
         try Command.must(podman + ["stop", "-t", "10", id], env: env)
         #expect(!FileManager.default.fileExists(atPath: conf))

@@ -38,12 +38,16 @@ public protocol AddressStore {
     /// Every reservation.
     func reservations() throws(IPAMError) -> [Reservation]
     func release(_ ip: IPAddress) throws(IPAMError)
+    /// Releases a reservation as read (its owner known); by default, by address.
+    func release(_ r: Reservation) throws(IPAMError)
     /// What an ADD needs to know: the addresses (containerID, ifName) already holds, and every
     /// address that is taken (an unreadable leftover is not: `reserve` takes it over).
     func allocationView(containerID: String, ifName: String) throws(IPAMError) -> (held: [IPAddress], taken: Set<IPAddress>)
 }
 
 extension AddressStore {
+    public func release(_ r: Reservation) throws(IPAMError) { try release(r.ip) }
+
     public func allocationView(containerID: String, ifName: String) throws(IPAMError) -> (held: [IPAddress], taken: Set<IPAddress>) {
         let all = try reservations()
         return (all.filter { $0.owner.matches(containerID: containerID, ifName: ifName) }.map(\.ip),
@@ -59,7 +63,7 @@ extension AddressStore {
         let all = try reservations()
         var mine = all.filter { $0.owner == .attachment(containerID: containerID, ifName: ifName) }
         if mine.isEmpty { mine = all.filter { $0.owner == .legacy(containerID: containerID) } }
-        for r in mine { try release(r.ip) }
+        for r in mine { try release(r) }
         return mine.map(\.ip)
     }
 
@@ -76,7 +80,7 @@ extension AddressStore {
             case .legacy(let c): keep = containers.contains(c)
             case .nobody: keep = false
             }
-            if !keep { try release(r.ip); released.append(r.ip) }
+            if !keep { try release(r); released.append(r.ip) }
         }
         return released
     }

@@ -159,8 +159,13 @@ extension DiskStore {
         let all = try reservationsRepairingMarkers()
         var mine = all.filter { $0.owner == owner }
         if mine.isEmpty { mine = all.filter { $0.owner == .legacy(containerID: containerID) } }
-        for r in mine { try release(r.ip, markers: Self.ownerKey(r.owner).map { [Self.markerName($0, r.ip)] } ?? []) }
+        for r in mine { try release(r) }
         return mine.map(\.ip)
+    }
+
+    /// A reservation read with its owner: its marker is named from that owner, no listing needed.
+    public func release(_ r: Reservation) throws(IPAMError) {
+        try release(r.ip, markers: Self.ownerKey(r.owner).map { [Self.markerName($0, r.ip)] } ?? [])
     }
 
     /// The reservation file, then its markers (a crash between leaves a marker the next

@@ -51,7 +51,7 @@ public enum Subprocess {
         pipes.closeChildEnds()
         let streams: Streams
         do {
-            streams = try exchange(input, pipes, deadline: timeout.map { monotonicNow() + $0 })
+            streams = try exchange(input, pipes, deadline: timeout.map { MonotonicClock.seconds() + $0 })
         } catch let e where e.call == "timeout" {
             pipes.closeAll()
             kill(pid, SIGKILL)
@@ -169,7 +169,7 @@ public enum Subprocess {
             if pipes.stdinWrite >= 0 { pfds.append(pollfd(fd: pipes.stdinWrite, events: Int16(POLLOUT), revents: 0)) }
             var wait: Int32 = -1
             if let deadline {
-                let left = deadline - monotonicNow()
+                let left = deadline - MonotonicClock.seconds()
                 if left <= 0 { throw SystemError("timeout", errno: ETIMEDOUT) }
                 wait = Int32(min(left * 1000 + 1, 60_000))
             }
@@ -212,12 +212,6 @@ public enum Subprocess {
         return Output(status: code, stdout: [], stderr: [],
                       cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime), maxRSSKiB: usage.ru_maxrss)
     }
-}
-
-func monotonicNow() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 /// SIGPIPE blocked on the calling thread (the write to a child's stdin then fails with EPIPE

@@ -209,7 +209,7 @@ public final class DHCPDaemon: @unchecked Sendable {
         }
         replaced?.stop(release: false)
         if client === fresh { fresh.start() }
-        switch client.awaitLease(until: Clock.monotonic() + options.timing.acquireTimeout + 5) {
+        switch client.awaitLease(until: MonotonicClock.seconds() + options.timing.acquireTimeout + 5) {
         case .success(let lease): return .result(try lease.result(priority: config.priority).json(version: Self.protocolVersion))
         case .failure(let e):
             clients.withLock { all in if all[id.clientID] === client { all[id.clientID] = nil } }

@@ -22,14 +22,14 @@ extension LeaseClient {
         func acquire(until deadline: Double) -> Acquired {
             var attempt = 0, discovers = 0
             var lastProblem = ""
-            while Clock.monotonic() < deadline {
+            while MonotonicClock.seconds() < deadline {
                 let xid = UInt32.random(in: 0...UInt32.max)
                 do { try sockets.broadcast(messages.discover(xid: xid)) } catch {
                     if !sockets.exists { return .failed("the link \(sockets.name) is gone") }
                     lastProblem = "\(error)"
                 }
                 discovers += 1
-                let wait = min(deadline, Clock.monotonic() + Retransmission.delay(attempt: attempt, cap: cap, jitter: jitter()))
+                let wait = min(deadline, MonotonicClock.seconds() + Retransmission.delay(attempt: attempt, cap: cap, jitter: jitter()))
                 attempt += 1
                 let offer: DHCPMessage
                 switch sockets.receive(until: wait, stopFD: client.stopDescriptor, accept: { messages.accepts($0, xid: xid, [.offer]) }) {
@@ -44,7 +44,7 @@ extension LeaseClient {
                 case .failed(let why):
                     // A server that refuses every time must not get a storm: wait as for a lost reply.
                     lastProblem = why
-                    let pause = min(deadline, Clock.monotonic() + Retransmission.delay(attempt: attempt - 1, cap: cap, jitter: jitter()) / 2)
+                    let pause = min(deadline, MonotonicClock.seconds() + Retransmission.delay(attempt: attempt - 1, cap: cap, jitter: jitter()) / 2)
                     if case .stopped = sockets.receive(until: pause, stopFD: client.stopDescriptor, accept: { _ in false }) { return .stopped }
                 }
             }
@@ -63,13 +63,13 @@ extension LeaseClient {
                 } catch {
                     return .failed("cannot send DHCPREQUEST: \(error)")
                 }
-                let wait = min(deadline, Clock.monotonic() + Retransmission.delay(attempt: attempt, cap: cap, jitter: jitter()))
+                let wait = min(deadline, MonotonicClock.seconds() + Retransmission.delay(attempt: attempt, cap: cap, jitter: jitter()))
                 switch sockets.receive(until: wait, stopFD: client.stopDescriptor, accept: { messages.accepts($0, xid: xid, [.ack, .nak]) }) {
                 case .stopped: return .stopped
-                case .timeout: if Clock.monotonic() >= deadline { return .failed("no answer to DHCPREQUEST") }
+                case .timeout: if MonotonicClock.seconds() >= deadline { return .failed("no answer to DHCPREQUEST") }
                 case .message(let reply):
                     if reply.messageType == .nak { return .failed("DHCPNAK from the server") }
-                    do { return .lease(try DHCPLease(ack: reply, acquired: Clock.now())) } catch {
+                    do { return .lease(try DHCPLease(ack: reply, acquired: WallClock.seconds())) } catch {
                         return .failed("\(error)")
                     }
                 }
@@ -81,14 +81,14 @@ extension LeaseClient {
         /// continues it, a NAK starts over (a new address replaces the old on the link), no answer
         /// keeps the saved lease until its own times (RFC 2131 §3.2). nil when the client ends.
         func reboot(_ saved: DHCPLease) -> DHCPLease? {
-            if saved.expiresAt <= Clock.now() {
+            if saved.expiresAt <= WallClock.seconds() {
                 client.logger.info("saved lease expired while the daemon was down", metadata: ["address": "\(saved.address)"])
                 sockets.withdraw(saved.address)
                 client.store.remove(client.id)
                 return nil
             }
             let xid = UInt32.random(in: 0...UInt32.max)
-            let deadline = Clock.monotonic() + min(12, max(1, saved.expiresAt - Clock.now()))
+            let deadline = MonotonicClock.seconds() + min(12, max(1, saved.expiresAt - WallClock.seconds()))
             switch request(messages.request(rebooting: saved.address.address, xid: xid), xid: xid, deadline: deadline, broadcast: nil) {
             case .lease(let l):
                 client.logger.info("resumed", metadata: ["address": "\(l.address)"])
@@ -97,7 +97,7 @@ extension LeaseClient {
             case .stopped: return saved
             case .failed(let why) where why.contains("DHCPNAK"):
                 client.logger.warning("saved lease refused; starting over", metadata: ["address": "\(saved.address)"])
-                return startOver(refused: saved, until: Clock.monotonic() + timing.acquireTimeout)
+                return startOver(refused: saved, until: MonotonicClock.seconds() + timing.acquireTimeout)
             case .failed:
                 client.logger.info("no answer to INIT-REBOOT; keeping the saved lease", metadata: ["address": "\(saved.address)"])
                 return saved
@@ -109,9 +109,9 @@ extension LeaseClient {
         func maintain(_ lease: DHCPLease) -> DHCPLease? {
             // The lease's times are wall-clock (they outlive restarts); while running they are
             // followed on the monotonic clock, so a clock step (NTP at boot) moves nothing.
-            let (anchorWall, anchorMono) = (Clock.now(), Clock.monotonic())
+            let (anchorWall, anchorMono) = (WallClock.seconds(), MonotonicClock.seconds())
             while true {
-                let now = anchorWall + (Clock.monotonic() - anchorMono)
+                let now = anchorWall + (MonotonicClock.seconds() - anchorMono)
                 if now >= lease.expiresAt {
                     client.logger.warning("lease expired: address removed, link down", metadata: ["address": "\(lease.address)"])
                     sockets.withdraw(lease.address)
@@ -133,7 +133,7 @@ extension LeaseClient {
                 if now < lease.renewAt {
                     // Sleep towards T1 in slices, so a vanished link or namespace is noticed.
                     let slice = min(lease.renewAt - now, client.timing.watchInterval)
-                    if case .stopped = sockets.receive(until: Clock.monotonic() + slice, stopFD: client.stopDescriptor, accept: { _ in false }) {
+                    if case .stopped = sockets.receive(until: MonotonicClock.seconds() + slice, stopFD: client.stopDescriptor, accept: { _ in false }) {
                         return nil
                     }
                     continue
@@ -148,15 +148,15 @@ extension LeaseClient {
                 } catch {
                     client.logger.debug("cannot send", metadata: ["error": "\(error)"])
                 }
-                let wait = Clock.monotonic() + min(Retransmission.extendingDelay(now: now, until: end), max(0.2, end - now))
+                let wait = MonotonicClock.seconds() + min(Retransmission.extendingDelay(now: now, until: end), max(0.2, end - now))
                 switch sockets.receive(until: wait, stopFD: client.stopDescriptor, accept: { messages.accepts($0, xid: xid, [.ack, .nak]) }) {
                 case .stopped: return nil
                 case .timeout: continue
                 case .message(let reply) where reply.messageType == .nak:
                     client.logger.warning("DHCPNAK on \(rebinding ? "rebind" : "renew"); starting over", metadata: ["address": "\(lease.address)"])
-                    return startOver(refused: lease, until: Clock.monotonic() + max(1, lease.expiresAt - now))
+                    return startOver(refused: lease, until: MonotonicClock.seconds() + max(1, lease.expiresAt - now))
                 case .message(let reply):
-                    if let l = try? DHCPLease(ack: reply, acquired: Clock.now()) {
+                    if let l = try? DHCPLease(ack: reply, acquired: WallClock.seconds()) {
                         if l.address != lease.address { sockets.replaceAddress(lease.address, with: l.address) }
                         return l
                     }

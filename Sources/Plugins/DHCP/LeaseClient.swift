@@ -122,7 +122,7 @@ final class LeaseClient: @unchecked Sendable {
             guard let l = session.reboot(saved) else { return finish(session, nil) }
             lease = l
         } else {
-            switch session.acquire(until: Clock.monotonic() + timing.acquireTimeout) {
+            switch session.acquire(until: MonotonicClock.seconds() + timing.acquireTimeout) {
             case .lease(let l): lease = l
             case .stopped: return finish(session, nil)
             case .failed(let why):
@@ -159,7 +159,7 @@ final class LeaseClient: @unchecked Sendable {
     /// and the record removed.
     private func finish(_ session: Session, _ lease: DHCPLease?) {
         if shouldRelease {
-            if let lease, lease.expiresAt > Clock.now() { session.release(lease) }
+            if let lease, lease.expiresAt > WallClock.seconds() { session.release(lease) }
             store.remove(id)
             logger.info("released", metadata: ["address": "\(lease?.address.description ?? "-")"])
         }

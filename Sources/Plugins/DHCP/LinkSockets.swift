@@ -40,8 +40,8 @@ final class LinkSockets: @unchecked Sendable {
         namespacePath = namespace.path
         namespaceIdentity = [namespace.identity.0, namespace.identity.1]
         mac = opened.1.mac?.bytes ?? []
-        let deadline = Clock.monotonic() + 2
-        while Clock.monotonic() < deadline {
+        let deadline = MonotonicClock.seconds() + 2
+        while MonotonicClock.seconds() < deadline {
             guard let l = try netlink.link(index: index) else { break }
             // Operstate up, or unknown (drivers that report none). Not IFF_RUNNING: carrier is
             // on before the kernel's link watcher attaches the queueing discipline, and until
@@ -100,7 +100,7 @@ final class LinkSockets: @unchecked Sendable {
     func receive(until deadline: Double, stopFD: Int32, accept: (DHCPMessage) -> Bool) -> Wait {
         var buffer = [UInt8](repeating: 0, count: 2048)
         while true {
-            let left = deadline - Clock.monotonic()
+            let left = deadline - MonotonicClock.seconds()
             if left <= 0 { return .timeout }
             var fds = [pollfd(fd: packetFD, events: Int16(POLLIN), revents: 0), pollfd(fd: udpFD, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)]
@@ -163,19 +163,5 @@ enum DHCPClientError: Error, CustomStringConvertible {
         switch self {
         case .linkMissing(let name, let ns): return "no link \"\(name)\" in \(ns)"
         }
-    }
-}
-
-/// Wall-clock (leases) and monotonic (waits) seconds.
-enum Clock {
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
-    static func monotonic() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 }
