@@ -7,10 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source Integration/setup.sh
 
-for product in cnitool macvlan host-local static; do
+for product in cnitool swift-cni; do
   swift build -c release --product "$product" >&2
 done
 BIN="$PWD/.build/release"
+link_plugins "$BIN"
 CNITOOL="$BIN/cnitool"
 
 suffix=$$

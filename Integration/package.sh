@@ -12,8 +12,9 @@ what=${1:-}
 case "$what" in deb|image) ;; *) echo "usage: bash Integration/package.sh deb|image" >&2; exit 2 ;; esac
 
 version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/Basics/Version.swift)
-plugins=(macvlan ipvlan bridge host-device route-override host-local static multus egress-router whereabouts dhcp)
-for p in "${plugins[@]}" cnitool swift-cni-install; do swift build -c release --product "$p" >&2; done
+for p in swift-cni swift-cni-full cnitool swift-cni-install; do swift build -c release --product "$p" >&2; done
+# Every plugin is a name of the multi-call swift-cni (a link to it); swift-cni-full beside it.
+mapfile -t plugins < <(.build/release/swift-cni --list)
 out=.build/packages
 mkdir -p "$out"
 work=$(mktemp -d /tmp/swcni-pkg.XXXXXX)
@@ -21,7 +22,10 @@ trap 'rm -rf "$work"' EXIT
 
 if [ "$what" = image ]; then
   mkdir -p "$work/bin"
-  for p in "${plugins[@]}" swift-cni-install; do install -m 0755 ".build/release/$p" "$work/bin/$p"; done
+  # The installer copies the two executables to the host and links the plugin names there.
+  # The names are links here too: the manifests run /usr/libexec/swift-cni/<name> (reconcile, dhcp daemon).
+  for p in swift-cni swift-cni-full swift-cni-install; do install -m 0755 ".build/release/$p" "$work/bin/$p"; done
+  link_plugins "$work/bin"
   podman build --quiet -f Integration/Packaging/Containerfile -t "localhost/swift-cni:$version" -t localhost/swift-cni:latest "$work"
   # Also as an archive (`podman load -i`), for machines and tests with storage of their own.
   rm -f "$out/swift-cni_${version}_image.tar"
@@ -36,7 +40,8 @@ fi
 # explains (static executables, /opt/cni/bin).
 root="$work/root"
 install -d "$root/DEBIAN" "$root/opt/cni/bin" "$root/usr/bin" "$root/usr/share/doc/swift-cni/examples"
-for p in "${plugins[@]}"; do install -m 0755 ".build/release/$p" "$root/opt/cni/bin/$p"; done
+for p in swift-cni swift-cni-full; do install -m 0755 ".build/release/$p" "$root/opt/cni/bin/$p"; done
+for p in "${plugins[@]}"; do ln -s swift-cni "$root/opt/cni/bin/$p"; done
 install -m 0755 .build/release/cnitool "$root/usr/bin/cnitool"
 # The dhcp daemon's units (socket-activated; enable with systemctl enable --now swift-cni-dhcp.socket).
 install -d "$root/lib/systemd/system"
@@ -65,8 +70,8 @@ Homepage: https://github.com/swift-cni/swift-cni
 Description: Container Network Interface plugins written in Swift
  Drop-in replacements for the reference CNI plugins (macvlan, ipvlan, bridge,
  host-device, host-local, static, dhcp, route-override) and for multus,
- whereabouts and egress-router, as static executables in /opt/cni/bin,
- with cnitool and the dhcp daemon's systemd units.
+ whereabouts and egress-router, as names of one static executable in
+ /opt/cni/bin, with cnitool and the dhcp daemon's systemd units.
 CONTROL
 (cd "$root" && find opt usr lib -type f -exec md5sum {} + > DEBIAN/md5sums)
 deb="$out/swift-cni_${version}_amd64.deb"

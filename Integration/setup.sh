@@ -55,3 +55,10 @@ if ! command -v swift >/dev/null 2>&1; then
   done
 fi
 command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH" >&2; exit 1; }
+
+# link_plugins DIR: each plugin name in DIR becomes a link to DIR/swift-cni (the multi-call
+# executable), as an install makes them.
+link_plugins() {
+  local p
+  for p in $("$1/swift-cni" --list); do ln -sfn swift-cni "$1/$p"; done
+}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates Sources/Executables/hot-symbols.txt (as root): the functions a plugin runs on the
 # per-pod path, which the release link (lld --symbol-ordering-file, Package.swift) places side by
-# side at the start of the text. A plugin process then faults in far fewer pages of its 7 MiB
-# binary: peak RSS and start-up fall (README, Performance). Symbols that no longer exist are
+# side at the start of the text. A plugin process then faults in far fewer pages of the
+# multi-call binary: peak RSS and start-up fall (README, Performance). Symbols that no longer exist are
 # ignored by the linker, so a stale file only costs some of the gain: rerun this after larger
 # changes to the per-pod path.
 #   bash Integration/Benchmarks/hot-symbols.sh
@@ -13,18 +13,17 @@ cd "$(dirname "$0")/../.."
 source Integration/setup.sh
 command -v valgrind >/dev/null || { apt-get install -y -qq --no-install-recommends valgrind >/dev/null; }
 
-products=(host-local static macvlan ipvlan host-device bridge route-override)
-for p in "${products[@]}"; do SWIFT_CNI_PROFILE=1 swift build -c release --product "$p" --scratch-path .build-prof >&2; done
+products=(host-local static macvlan ipvlan host-device bridge route-override multus whereabouts)
+SWIFT_CNI_PROFILE=1 swift build -c release --product swift-cni --scratch-path .build-prof >&2
 
 work=$(mktemp -d /tmp/swcni-hot.XXXXXX)
 host=swcni-hot-host-$$ pod=swcni-hot-pod-$$
 cleanup() { ip netns del "$host" 2>/dev/null || true; ip netns del "$pod" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -p "$work/bin" "$work/out"
-for p in "${products[@]}"; do
-  cp ".build-prof/release/$p" "$work/bin/$p"
-  strip --strip-debug "$work/bin/$p"   # valgrind 3.19 cannot read DWARF 5
-done
+cp .build-prof/release/swift-cni "$work/bin/swift-cni"
+strip --strip-debug "$work/bin/swift-cni"   # valgrind 3.19 cannot read DWARF 5
+link_plugins "$work/bin"
 ip netns add "$host"; ip netns add "$pod"
 ip -n "$host" link add hot0 type veth peer name hot0p
 ip -n "$host" link set hot0 up; ip -n "$host" link set hot0p up
@@ -47,7 +46,15 @@ mv='{"cniVersion":"1.0.0","name":"hotmv","type":"macvlan","master":"hot0","ipam"
 run macvlan ADD "$mv"; run macvlan DEL "$mv"
 br='{"cniVersion":"1.0.0","name":"hotbr","type":"bridge","bridge":"hotbr0","isGateway":true,"ipMasq":true,"ipam":'"$hl"'}'
 run bridge ADD "$br"; run bridge DEL "$br"
+wb='{"type":"whereabouts","range":"10.79.0.0/24","dataDir":"'$work'/wb"}'
+run whereabouts ADD '{"cniVersion":"1.0.0","name":"hotwb","type":"whereabouts","ipam":'"$wb"'}'
+mu='{"cniVersion":"1.0.0","name":"hotmu","type":"multus","cniDir":"'$work'/multus","binDir":"'$work'/bin","delegates":['"$mv"']}'
+run multus ADD "$mu" eth0; run multus DEL "$mu" eth0
 
 out=Sources/Executables/hot-symbols.txt
-cat "$work"/out/*.out | sed -n -E "s/^c?fn=\([0-9]+\) (.*)$/\1/p" | sed -E "s/'[0-9]+$//" | LC_ALL=C sort -u > "$out"
+# Ordered by how many runs execute a function, most first: what every run executes (start-up,
+# the skeleton, JSON) sits together at the very start, so a run faults in the fewest pages.
+for f in "$work"/out/*.out; do
+  sed -n -E "s/^c?fn=\([0-9]+\) (.*)$/\1/p" "$f" | sed -E "s/'[0-9]+$//" | LC_ALL=C sort -u
+done | LC_ALL=C sort | uniq -c | LC_ALL=C sort -k1,1nr -k2,2 | awk '{print $2}' > "$out"
 echo "hot-symbols: $(wc -l < "$out") functions from $n runs -> $out" >&2

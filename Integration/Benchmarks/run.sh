@@ -8,9 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Integration/setup.sh
 
-for product in macvlan ipvlan host-device bridge host-local static route-override multus whereabouts dhcp cni-bench; do
+for product in swift-cni swift-cni-full cni-bench; do
   swift build -c release --product "$product" >&2
 done
+link_plugins .build/release
 mkdir -p .build/benchmarks
 out=".build/benchmarks/$(date -u +%Y%m%dT%H%M%SZ).json"
 .build/release/cni-bench .build/release --output "$out" "$@"

@@ -30,6 +30,8 @@ struct PackagingTests {
         var removed = false
         defer { if !removed { _ = try? Command.run(["apt-get", "purge", "-y", "-q", "swift-cni"], env: Self.env) } }
         #expect(files.contains("/opt/cni/bin/whereabouts") && files.contains("/usr/bin/cnitool") && files.contains("/opt/cni/bin/dhcp"))
+        #expect(files.contains("/opt/cni/bin/swift-cni") && files.contains("/opt/cni/bin/swift-cni-full"))
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "/opt/cni/bin/whereabouts")) == "swift-cni")
         #expect(files.contains("/lib/systemd/system/swift-cni-dhcp.socket") && files.contains("/lib/systemd/system/swift-cni-dhcp.service"))
         #expect(!files.contains { $0.hasPrefix("/usr/lib/cni") }, "clashes with containernetworking-plugins")
         let version = try Command.run(["/usr/bin/cnitool", "--version"], env: Self.env)
@@ -97,6 +99,9 @@ struct PackagingTests {
             let out = try Command.run([dir.file("host/opt/cni/bin/" + p)], env: ["CNI_COMMAND": "VERSION"], stdin: #"{"cniVersion":"1.0.0"}"#)
             #expect(out.status == 0 && out.stdout.contains("supportedVersions"), "\(p): \(out.stdout)\(out.stderr)")
         }
+        // The hand-over reaches swift-cni-full on the host: it parses the daemon's flags.
+        let help = try Command.run([dir.file("host/opt/cni/bin/dhcp"), "daemon", "--help"], env: [:])
+        #expect(help.status == 0 && help.stdout.contains("-socketpath"), "\(help.stdout)\(help.stderr)")
         let wrapped = try JSONValue.parse(try dir.read("host/etc/cni/net.d/00-multus.conf"))
         #expect(wrapped["delegates"] == .array([try JSONValue.parse(master)]))
         #expect(try dir.read("host/etc/cni/net.d/multus.d/multus.kubeconfig")

@@ -112,3 +112,6 @@ int csystem_udp_socket_on_link(const char *ifname, unsigned short port) {
     }
     return fd;
 }
+
+#include <sys/mman.h>
+int csystem_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

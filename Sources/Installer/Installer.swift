@@ -37,9 +37,12 @@ public struct Installer {
         public init() {}
     }
 
-    /// The executables an install copies (those present in the source dir).
-    public static let plugins = ["macvlan", "ipvlan", "bridge", "host-device", "route-override", "host-local", "static",
-                                 "multus", "egress-router", "whereabouts", "dhcp"]
+    /// The two multi-call executables an install copies (PluginKit's Handoff: the per-pod one and
+    /// the full one it hands cluster clients and daemons to), and the plugin names linked to the
+    /// first (as `swift-cni --list` prints them).
+    public static let executables = ["swift-cni", "swift-cni-full"]
+    public static let plugins = ["bridge", "dhcp", "egress-router", "host-device", "host-local", "ipvlan", "macvlan",
+                                 "multus", "route-override", "static", "whereabouts"]
 
     public var options: Options
     public let environment: [String: String]
@@ -55,20 +58,33 @@ public struct Installer {
 
     // MARK: binaries
 
-    /// Copies each plugin to `<binDir>/<name>` through a temporary name in the same directory, so
-    /// a runtime exec'ing the plugin meanwhile finds the old file or the new one, never half of one.
+    /// Copies the executables to `<binDir>` and links each plugin name to `swift-cni` there, each
+    /// through a temporary name in the same directory, so a runtime exec'ing a plugin meanwhile
+    /// finds the old file or the new one, never half of one (and never a link to a missing file:
+    /// the executables go first).
     public func copyPlugins() throws {
         guard FileSystem.isDirectory(options.cniBinDir) else { throw InstallError("cni-bin-dir is not found: \(options.cniBinDir)") }
         let source = options.sourceDir.isEmpty ? FileSystem.directoryName((try? FileSystem.readLink("/proc/self/exe")) ?? "") : options.sourceDir
+        guard FileSystem.isExecutableFile(source + "/swift-cni") else { throw InstallError("no swift-cni executable in \(source)") }
         var copied: [String] = []
-        for name in Self.plugins where !(name == "multus" && options.skipMultusBinaryCopy) {
-            let from = source + "/" + name
-            guard FileSystem.isExecutableFile(from) else { continue }
-            try Self.copyAtomically(from, to: options.cniBinDir + "/" + name, mode: 0o755)
+        for name in Self.executables where FileSystem.isExecutableFile(source + "/" + name) {
+            try Self.copyAtomically(source + "/" + name, to: options.cniBinDir + "/" + name, mode: 0o755)
             copied.append(name)
         }
-        if copied.isEmpty { throw InstallError("no plugin found in \(source)") }
-        log("installed \(copied.joinedWith(", ")) into \(options.cniBinDir)")
+        var linked: [String] = []
+        for name in Self.plugins where !(name == "multus" && options.skipMultusBinaryCopy) {
+            try Self.linkAtomically(options.cniBinDir + "/" + name, to: "swift-cni")
+            linked.append(name)
+        }
+        log("installed \(copied.joinedWith(", ")) into \(options.cniBinDir), as \(linked.joinedWith(", "))")
+    }
+
+    /// `path` becomes a symbolic link to `target` (replacing a file or link in one rename).
+    static func linkAtomically(_ path: String, to target: String) throws {
+        let temp = FileSystem.directoryName(path) + "/." + FileSystem.baseName(path) + ".swift-cni-new"
+        _ = unlink(temp)
+        guard symlink(target, temp) == 0 else { throw SystemError("symlink", subject: temp) }
+        try FileSystem.rename(temp, path)
     }
 
     static func copyAtomically(_ from: String, to: String, mode: mode_t) throws {

@@ -1,5 +1,6 @@
 import CNI
 import DHCP
+@testable import DHCPDaemon
 @testable import DHCPIPAM
 import Foundation
 import Glibc

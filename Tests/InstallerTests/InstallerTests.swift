@@ -2,6 +2,8 @@ import CNI
 import Foundation
 import Installer
 import Kubernetes
+import LinuxSystem
+import KubernetesClient
 import Testing
 import TestSupport
 
@@ -64,7 +66,7 @@ final class NodeFixture {
         for d in ["image", "host/opt/cni/bin", "host/etc/cni/net.d", "sa"] {
             try FileManager.default.createDirectory(atPath: root.file(d), withIntermediateDirectories: true)
         }
-        for p in ["macvlan", "bridge", "multus", "whereabouts"] {
+        for p in ["swift-cni", "swift-cni-full"] {
             try root.write("image/" + p, "#!/bin/sh\necho \(p)\n")
             chmod(root.file("image/" + p), 0o755)
         }
@@ -88,8 +90,11 @@ final class NodeFixture {
         i.log = { _ in }
         try i.install()
         let bin = try FileManager.default.contentsOfDirectory(atPath: n.root.file("host/opt/cni/bin")).sorted()
-        #expect(bin == ["bridge", "macvlan", "multus", "whereabouts"])
-        #expect(try n.root.read("host/opt/cni/bin/multus") == "#!/bin/sh\necho multus\n")
+        #expect(bin == (Installer.plugins + Installer.executables).sorted())
+        #expect(try n.root.read("host/opt/cni/bin/swift-cni-full") == "#!/bin/sh\necho swift-cni-full\n")
+        for p in Installer.plugins {
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: n.root.file("host/opt/cni/bin/" + p)) == "swift-cni")
+        }
         #expect(FileManager.default.isExecutableFile(atPath: n.root.file("host/opt/cni/bin/bridge")))
         // 00-multus.conf wraps the bridge conflist.
         let multus = try JSONValue.parse(try n.root.read("host/etc/cni/net.d/00-multus.conf"))
@@ -140,6 +145,11 @@ final class NodeFixture {
         var noBin = Installer(o, environment: n.env)
         noBin.log = { _ in }
         #expect(throws: InstallError.self) { try noBin.install() }
+        o = n.options
+        o.sourceDir = n.root.file("sa")
+        var noExecutable = Installer(o, environment: n.env)
+        noExecutable.log = { _ in }
+        #expect(throws: InstallError.self) { try noExecutable.install() }
         // An explicit token path needs no POD_UID.
         o = n.options
         o.tokenFileHost = "/run/token"
@@ -147,6 +157,12 @@ final class NodeFixture {
         explicit.log = { _ in }
         try explicit.install()
         #expect(try KubeConnection.kubeconfig(path: n.conf + "/multus.d/multus.kubeconfig").tokenFile == "/run/token")
+    }
+
+    /// The names the installer links are the names the multi-call executable answers to.
+    @Test func linksEveryNameSwiftCNIAnswersTo() throws {
+        let out = try Subprocess.run(BuildProducts.path("swift-cni"), arguments: ["--list"], environment: [])
+        #expect(String(decoding: out.stdout, as: UTF8.self).split(separator: "\n").map(String.init) == Installer.plugins)
     }
 
     @Test func theExecutableWatchesAndCleansUpOnSIGTERM() throws {

@@ -1,6 +1,7 @@
 import CNI
 import Foundation
 import Kubernetes
+import KubernetesClient
 import Testing
 import TestSupport
 

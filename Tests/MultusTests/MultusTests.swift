@@ -2,6 +2,7 @@ import CNI
 import Foundation
 import IPAddressing
 import Kubernetes
+import KubernetesClient
 @testable import Multus
 import Testing
 import Yams

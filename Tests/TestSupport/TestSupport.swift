@@ -2,17 +2,33 @@ import CNI
 import Foundation
 import LinuxSystem
 
-/// Where `swift build` put this package's executables (next to the test bundle).
+/// Where `swift build` put this package's executables (next to the test bundle), with every
+/// plugin name linked to the multi-call `swift-cni` there, as an install links them.
 public enum BuildProducts {
-    public static var directory: String {
+    public static let directory: String = {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = (exe as NSString).deletingLastPathComponent
         // An .xctest bundle directory (other platforms) sits in the products directory too.
         while dir.hasSuffix(".xctest") || dir.contains(".xctest/") { dir = (dir as NSString).deletingLastPathComponent }
+        linkPlugins(in: dir)
         return dir
-    }
+    }()
 
     public static func path(_ name: String) -> String { directory + "/" + name }
+
+    /// Links each name `swift-cni --list` prints to `swift-cni` in `dir` (replacing what an
+    /// older build left there); false when `dir` has no swift-cni.
+    @discardableResult
+    public static func linkPlugins(in dir: String) -> Bool {
+        guard let out = try? Subprocess.run(dir + "/swift-cni", arguments: ["--list"], environment: []), out.status == 0 else { return false }
+        for name in String(decoding: out.stdout, as: UTF8.self).split(separator: "\n") {
+            let link = dir + "/" + name
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == "swift-cni" { continue }
+            unlink(link)
+            guard symlink("swift-cni", link) == 0 else { return false }
+        }
+        return true
+    }
 }
 
 /// A fresh directory under /tmp, removed by `remove()` (call it in a defer).

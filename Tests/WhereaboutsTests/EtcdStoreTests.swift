@@ -4,6 +4,7 @@ import PluginKit
 import Testing
 import TestSupport
 @testable import Whereabouts
+@testable import WhereaboutsCluster
 
 /// The etcd datastore against a real etcd on loopback.
 final class EtcdFixture {
@@ -21,7 +22,7 @@ final class EtcdFixture {
 
     func call(_ cmd: String, _ conf: String, id: String = "ctr1", ifName: String = "net1", pod: String = "pod1") -> Skeleton.Output {
         PluginCall(cmd, config: conf, containerID: id, ifName: ifName, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=\(pod)")
-            .run(WhereaboutsPlugin(flatFiles: []))
+            .run(WhereaboutsPlugin.withClusterStores(flatFiles: []))
     }
 
     func address(_ out: Skeleton.Output) -> String? { out.json?["ips"]?.arrayValue?.first?["address"]?.stringValue }

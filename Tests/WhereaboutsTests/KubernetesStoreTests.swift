@@ -4,6 +4,7 @@ import PluginKit
 import Testing
 import TestSupport
 @testable import Whereabouts
+@testable import WhereaboutsCluster
 
 /// The Kubernetes datastore against the API test server: upstream's object names and shapes.
 final class KubeStoreFixture {
@@ -26,7 +27,7 @@ final class KubeStoreFixture {
 
     func call(_ cmd: String, _ conf: String, id: String = "ctr1", ifName: String = "net1", pod: String = "pod1") -> Skeleton.Output {
         PluginCall(cmd, config: conf, containerID: id, ifName: ifName, args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=\(pod)")
-            .run(WhereaboutsPlugin(flatFiles: []))
+            .run(WhereaboutsPlugin.withClusterStores(flatFiles: []))
     }
 
     func allocations(_ pool: String) throws -> JSONValue? { try api.get(Self.pools + "/" + pool)?["spec"]?["allocations"] }
@@ -86,7 +87,7 @@ final class KubeStoreFixture {
         let otherNode = try TemporaryDirectory("swcni-wbk2")
         defer { otherNode.remove() }
         let o = PluginCall("ADD", config: other.replacingOccurrences(of: f.local.path, with: otherNode.path), containerID: "far", ifName: "net1",
-                           args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns2;K8S_POD_NAME=far").run(WhereaboutsPlugin(flatFiles: []))
+                           args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns2;K8S_POD_NAME=far").run(WhereaboutsPlugin.withClusterStores(flatFiles: []))
         #expect(o.exitCode == 0)
         let gc = String(c.dropLast()) + #","cni.dev/valid-attachments":[{"containerID":"c1","ifname":"net1"}]}"#
         #expect(f.call("GC", gc).exitCode == 0)

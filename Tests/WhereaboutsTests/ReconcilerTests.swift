@@ -4,6 +4,7 @@ import PluginKit
 import Testing
 import TestSupport
 @testable import Whereabouts
+@testable import WhereaboutsCluster
 
 @Suite struct ReconcilerTests {
     @Test func freesWhatNoLivePodHoldsButNothingYoungerThanTheGrace() throws {

@@ -6,6 +6,7 @@ import PluginKit
 import Testing
 import TestSupport
 @testable import Whereabouts
+@testable import WhereaboutsCluster
 
 func range(_ cidr: String, start: String? = nil, end: String? = nil, exclude: [String] = [], gateway: String? = nil) throws -> PoolRange {
     try PoolRange(subnet: IPPrefix(cidr)!, rangeStart: start.flatMap { IPAddress($0) }, rangeEnd: end.flatMap { IPAddress($0) },
@@ -177,7 +178,7 @@ final class FileStoreFixture {
 
     func call(_ cmd: String, _ conf: String, id: String = "ctr1", ifName: String = "net1", pod: String? = "pod1") -> Skeleton.Output {
         let args = pod.map { "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=\($0)" } ?? ""
-        return PluginCall(cmd, config: conf, containerID: id, ifName: ifName, args: args).run(WhereaboutsPlugin(flatFiles: []))
+        return PluginCall(cmd, config: conf, containerID: id, ifName: ifName, args: args).run(WhereaboutsPlugin.withClusterStores(flatFiles: []))
     }
 
     func addresses(_ out: Skeleton.Output) -> [String] {
@@ -303,7 +304,7 @@ final class FileStoreFixture {
         let c = f.conf(#""range":"10.9.0.0/24","addresses":[{"address":"192.168.1.5/24","gateway":"192.168.1.1"}]"#)
         let out = PluginCall("ADD", config: c, containerID: "c1", ifName: "net1",
                              args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;IP=172.16.1.5/16;GATEWAY=172.16.0.1")
-            .run(WhereaboutsPlugin(flatFiles: []))
+            .run(WhereaboutsPlugin.withClusterStores(flatFiles: []))
         #expect(out.json?["ips"] == [["address": "10.9.0.1/24"], ["address": "192.168.1.5/24", "gateway": "192.168.1.1"],
                                      ["address": "172.16.1.5/16", "gateway": "172.16.0.1"]])
         #expect(f.pool("10.9.0.0-24").count == 1)
@@ -363,7 +364,7 @@ final class FileStoreFixture {
         ipam["dataDir"] = .string(d.path)
         conf["ipam"] = .object(ipam)
         let out = PluginCall("ADD", config: JSONValue.object(conf).serializedString(), args: "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p")
-            .run(WhereaboutsPlugin(flatFiles: []))
+            .run(WhereaboutsPlugin.withClusterStores(flatFiles: []))
         #expect(out.json?["ips"] == [["address": "192.168.10.10/24", "gateway": "192.168.10.1"], ["address": "abcd::1/64"]], "\(out.text)")
         #expect(d.exists("pools/tenant-a-192.168.10.0-24"))
     }

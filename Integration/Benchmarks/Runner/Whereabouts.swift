@@ -29,6 +29,7 @@ struct WhereaboutsBenchmark {
             #"{"cniVersion":"0.3.1","name":"\#(name)","type":"macvlan","ipam":{"type":"whereabouts","datastore":"file","dataDir":"\#(dir)/file","range":"\#(range)"}}"#
         }
         lines += try compare("file store", ours: { file($0, "f-\($1)") }, upstream: nil, upstreamTarget: nil)
+        lines.append(try versusHostLocal(dir))
 
         if FileSystem.isExecutableFile("/usr/bin/etcd") {
             let etcd = try Etcd(dir: dir + "/etcd")
@@ -80,6 +81,24 @@ struct WhereaboutsBenchmark {
     }
 
     struct Result { var rate: Double; var low: Samples; var high: Samples }
+
+    /// whereabouts on its file store against host-local (both ours), one process per ADD as a
+    /// runtime runs them, alternating, each followed by its DEL (not counted): issue #19 asks the
+    /// file store to cost no more than host-local.
+    func versusHostLocal(_ dir: String) throws -> Line {
+        let wb = #"{"cniVersion":"1.0.0","name":"vs-wb","type":"macvlan","ipam":{"type":"whereabouts","dataDir":"\#(dir)/vs-wb","range":"10.99.1.0/24"}}"#
+        let hl = #"{"cniVersion":"1.0.0","name":"vs-hl","type":"macvlan","ipam":{"type":"host-local","dataDir":"\#(dir)/vs-hl","subnet":"10.99.2.0/24"}}"#
+        var w = Samples(), h = Samples()
+        for n in 0..<60 {
+            w.add(require(try invoke(ours + "/whereabouts", env("ADD", "v\(n)"), wb), "whereabouts ADD").wall * 1000)
+            _ = require(try invoke(ours + "/whereabouts", env("DEL", "v\(n)"), wb), "whereabouts DEL")
+            h.add(require(try invoke(ours + "/host-local", env("ADD", "v\(n)"), hl), "host-local ADD").wall * 1000)
+            _ = require(try invoke(ours + "/host-local", env("DEL", "v\(n)"), hl), "host-local DEL")
+        }
+        let ratio = w.median / h.median
+        return Line(name: "file store ADD vs our host-local ADD (median ms)", ours: "\(format(w.median, 2)) vs \(format(h.median, 2))",
+                    upstream: "–", ratio: format(ratio, 2) + "×", target: "≤ 1× host-local: " + (ratio <= 1 ? "met" : "MISSED"))
+    }
 
     func env(_ command: String, _ id: String) -> [String: String] {
         ["CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_NETNS": "/var/run/netns/bench", "CNI_IFNAME": "net1",

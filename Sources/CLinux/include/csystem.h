@@ -30,3 +30,6 @@ int csystem_clear_socket_error(int fd);
 int csystem_udp_socket_on_link(const char *ifname, unsigned short port);
 
 #endif
+
+/// An anonymous in-memory file (memfd_create), closed on exec unless dup'ed; -1 and errno on failure.
+int csystem_memfd(const char *name);

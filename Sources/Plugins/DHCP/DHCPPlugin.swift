@@ -14,7 +14,7 @@ public struct DHCPPlugin: Plugin {
     public func add(_ r: PluginRequest) throws -> CNIResult {
         let config = try DHCPConfig(r.config, args: CNIArgs(parsing: r.rawArgs))
         switch try send(r, config) {
-        case .result(let json): return try CNIResult(json: json, version: DHCPDaemon.protocolVersion)
+        case .result(let json): return try CNIResult(json: json, version: DaemonSocket.resultVersion)
         case .done: throw CNIError(.decodingFailure, "dhcp: the daemon answered ADD without a result")
         case .failure(let e): throw e
         }

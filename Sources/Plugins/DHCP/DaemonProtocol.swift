@@ -63,6 +63,9 @@ public enum DaemonReply: Sendable {
 
 /// A unix stream socket to the daemon.
 public enum DaemonSocket {
+    /// Results cross the socket in this version; the plugin prints them in the config's.
+    public static let resultVersion = CNIVersion.v1_1_0
+
     /// Sends one request and returns the reply's bytes. Throws SystemError (connect: ENOENT or
     /// ECONNREFUSED when no daemon listens).
     /// `timeout` bounds the wait for the reply (a probe); none by default: the daemon bounds ADD.
@@ -110,6 +113,10 @@ extension DaemonRequest {
         public var netns: String
 
         public var clientID: String { "\(containerID)/\(network)/\(ifName)" }
+
+        public init(containerID: String, network: String, ifName: String, netns: String) {
+            (self.containerID, self.network, self.ifName, self.netns) = (containerID, network, ifName, netns)
+        }
 
         public static func == (a: Identity, b: Identity) -> Bool { a.clientID == b.clientID }
         public func hash(into h: inout Hasher) { h.combine(clientID) }

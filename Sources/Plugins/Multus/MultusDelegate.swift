@@ -12,8 +12,6 @@ public protocol ClusterAPI: Sendable {
     func recordPodEvent(_ pod: Pod, reason: String, message: String, component: String) throws(KubeError)
 }
 
-extension KubeClient: ClusterAPI {}
-
 /// One network multus attaches to the pod: its configuration (a conf or a conflist object, with
 /// `name` filled and the pod's `cni-args` merged), the name network-status reports ("ns/nad", or
 /// the master conf's own name), the interface, and the per-attachment arguments.

@@ -14,20 +14,31 @@ import PluginKit
 public struct MultusPlugin: Plugin {
     public let about = "swift-cni multus: attach a pod to several networks (NetworkAttachmentDefinitions)"
     /// Makes the cluster client for a config (tests inject a fake); nil: no API.
-    let makeAPI: @Sendable (MultusConfig, [String: String]) throws -> (any ClusterAPI)?
+    let makeAPI: @Sendable (MultusConfig, PluginRequest) throws -> (any ClusterAPI)?
     let invoker: any PluginInvoker
 
+    /// `api` makes the cluster client when a verb first needs one (MultusCluster's
+    /// `kubernetesAPI`; the per-pod executable hands over to the cluster executable instead).
     public init(invoker: any PluginInvoker = ExecPluginInvoker(),
-                api: (@Sendable (MultusConfig, [String: String]) throws -> (any ClusterAPI)?)? = nil) {
+                api: @escaping @Sendable (MultusConfig, PluginRequest) throws -> (any ClusterAPI)?) {
         self.invoker = invoker
-        self.makeAPI = api ?? Self.kubernetesAPI
+        self.makeAPI = api
     }
 
-    /// The kubeconfig the config names, else the pod's service account when in a cluster, else
-    /// none (static delegates only; pod annotations are not read).
-    @Sendable static func kubernetesAPI(_ conf: MultusConfig, _ env: [String: String]) throws -> (any ClusterAPI)? {
-        if let path = conf.kubeconfig { return KubeClient(try KubeConnection.kubeconfig(path: path)) }
-        return try KubeConnection.inCluster(environment: env).map(KubeClient.init)
+    /// Whether a verb with this config may ask the API server (a kubeconfig, or a pod's service
+    /// account): without, multus runs on static delegates alone and never makes a client.
+    public static func usesCluster(_ conf: MultusConfig, _ env: [String: String]) -> Bool {
+        conf.kubeconfig != nil || InCluster.detected(env)
+    }
+
+    /// multus in the per-pod executable: static delegates here; the first verb that needs the
+    /// API server (before it has changed anything) is handed over to `swift-cni-full`. A DEL
+    /// that finds its delegate cache never needs it.
+    public static func perPod() -> MultusPlugin {
+        MultusPlugin { conf, r in
+            guard usesCluster(conf, r.environment) else { return nil }
+            try Handoff.toFull(stdin: r.stdin, why: "multus with a Kubernetes API")
+        }
     }
 
     /// The pod's identity from CNI_ARGS (K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID,
@@ -82,8 +93,8 @@ public struct MultusPlugin: Plugin {
         for (k, v) in r.environment where !ProtocolVariables.names.contains(k) { env[k] = v }
         let runtime = CNIRuntime(pluginPaths: [conf.binDir] + r.path, cacheDirectory: conf.cniDir, invoker: invoker,
                                  baseEnvironment: env)
-        let make = makeAPI, fullEnv = r.environment
-        return Context(request: r, conf: conf, podRef: PodRef(args), args: args, lazyAPI: LazyAPI { try make(conf, fullEnv) },
+        let make = makeAPI
+        return Context(request: r, conf: conf, podRef: PodRef(args), args: args, lazyAPI: LazyAPI { try make(conf, r) },
                        runtime: runtime, cache: ScratchCache(directory: conf.cniDir), log: PluginLog(level: conf.logLevel, file: conf.logFile, toStderr: conf.logToStderr,
                                                                  rotation: conf.logRotation))
     }

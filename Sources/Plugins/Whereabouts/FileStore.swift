@@ -33,7 +33,7 @@ public final class FileStore: DocumentBackend {
 
     func poolPath(_ pool: PoolRef) -> String { directory + "/pools/" + pool.name }
 
-    func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T {
+    package func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T {
         let path = poolPath(pool)
         let lock = try FileLock.acquire(path + ".lock")
         defer { FileLock.release(lock) }
@@ -154,7 +154,7 @@ public final class FileStore: DocumentBackend {
 
     func reservationPath(_ name: String) -> String { directory + "/reservations/" + name }
 
-    func claim(_ name: String, for owner: IPAllocation) throws -> ReservationClaim {
+    package func claim(_ name: String, for owner: IPAllocation) throws -> ReservationClaim {
         let target = reservationPath(name)
         let temp = reservationPath(".claim-\(getpid())-" + name)
         defer { try? FileSystem.remove(temp) }
@@ -168,7 +168,7 @@ public final class FileStore: DocumentBackend {
         }
     }
 
-    func unclaim(_ name: String, podRef: String) throws {
+    package func unclaim(_ name: String, podRef: String) throws {
         let target = reservationPath(name)
         guard let holder = try? FileSystem.read(target) else { return }
         if String(decoding: holder.prefix { $0 != UInt8(ascii: "\t") }, as: UTF8.self) == podRef {
@@ -202,8 +202,9 @@ public final class FileStore: DocumentBackend {
                 try FileSystem.remove(reservationPath(name))
             }
         }
-        for name in names where name.contains(".tmp-") {
-            if let r = name.range(of: ".tmp-"), Self.writerIsGone(name[r.upperBound...]) { try FileSystem.remove(directory + "/pools/" + name) }
+        for name in names {
+            let parts = name.split(separator: ".tmp-", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2, Self.writerIsGone(parts[1]) { try FileSystem.remove(directory + "/pools/" + name) }
         }
     }
 

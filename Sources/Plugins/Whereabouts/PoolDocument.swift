@@ -53,7 +53,7 @@ public struct PoolDocument: Sendable, Equatable {
         return ["range": .string(range), "allocations": .object(a)]
     }
 
-    static func json(_ a: IPAllocation) -> JSONValue {
+    package static func json(_ a: IPAllocation) -> JSONValue {
         ["id": .string(a.containerID), "podref": .string(a.podRef), "ifname": .string(a.ifName)]
     }
 

@@ -57,7 +57,7 @@ public enum ReservationClaim: Sendable, Equatable {
 /// A datastore that keeps a pool as one document read and written whole, with optimistic
 /// concurrency (the Kubernetes datastore: resourceVersion) or a lock (the file store), and
 /// overlapping-range reservations as objects of their own. The ADD/DEL logic over it is shared.
-protocol DocumentBackend: WhereaboutsStore {
+package protocol DocumentBackend: WhereaboutsStore {
     /// Reads the pool, runs `body` on it and writes the result if it changed — atomically with
     /// respect to every other writer; `body` may run again when another writer came first.
     func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T
@@ -131,9 +131,9 @@ extension DocumentBackend {
 }
 
 /// The pause before a writer that lost a race on a pool tries again (Kubernetes and etcd datastores).
-enum Backoff {
+package enum Backoff {
     /// 5–40 ms, growing with the attempt, random: writers that collided do not collide again.
-    static func pause(_ attempt: Int) {
+    package static func pause(_ attempt: Int) {
         let ceiling = UInt32(min(40_000, 5_000 * (1 << min(attempt, 3))))
         usleep(UInt32.random(in: 2_000...ceiling))
     }

@@ -15,6 +15,15 @@ public struct WhereaboutsConfig: Sendable {
         case kubernetes(kubeconfig: String)
         /// etcd's v3 API (upstream v0.5's `etcd_*` keys).
         case etcd(EtcdSettings)
+
+        /// As the `datastore` key spells it.
+        public var name: String {
+            switch self {
+            case .file: return "file"
+            case .kubernetes: return "kubernetes"
+            case .etcd: return "etcd"
+            }
+        }
     }
 
     public struct EtcdSettings: Sendable, Equatable {

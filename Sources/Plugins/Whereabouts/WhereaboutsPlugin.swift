@@ -2,7 +2,6 @@ import CNI
 import Glibc
 import IPAM
 import IPAddressing
-import Kubernetes
 import LinuxSystem
 import PluginKit
 
@@ -11,28 +10,38 @@ import PluginKit
 public struct WhereaboutsPlugin: Plugin {
     public let about = "swift-cni whereabouts: cluster-wide IP address management"
     /// Where to look for the flat file after `configuration_path` (tests pass their own).
-    let flatFiles: [String]
+    package let flatFiles: [String]
+    /// Makes the etcd or Kubernetes datastore (WhereaboutsCluster's; the per-pod executable hands
+    /// over to the cluster executable instead, so a file-store config never links a client).
+    let clusterStore: ClusterStoreMaker
 
-    public init(flatFiles: [String] = WhereaboutsConfig.flatFilePaths) { self.flatFiles = flatFiles }
+    public typealias ClusterStoreMaker = @Sendable (WhereaboutsConfig, PluginRequest) throws -> any WhereaboutsStore
+
+    /// whereabouts in the per-pod executable: the file store here; an etcd or Kubernetes
+    /// datastore is handed over to `swift-cni-full` before anything is done.
+    public static func perPod() -> WhereaboutsPlugin {
+        WhereaboutsPlugin { c, r in try Handoff.toFull(stdin: r.stdin, why: "whereabouts with the \(c.datastore.name) datastore") }
+    }
+
+    public init(flatFiles: [String] = WhereaboutsConfig.flatFilePaths, clusterStore: @escaping ClusterStoreMaker) {
+        (self.flatFiles, self.clusterStore) = (flatFiles, clusterStore)
+    }
 
     func config(_ r: PluginRequest) throws -> WhereaboutsConfig {
         try WhereaboutsConfig(r.config, args: r.cniArgs(known: WhereaboutsConfig.argsKeys), version: r.version, flatFiles: flatFiles)
     }
 
     /// The datastore of the config: the Kubernetes client is made only for that datastore.
-    func store(_ c: WhereaboutsConfig) throws -> any WhereaboutsStore {
+    func store(_ c: WhereaboutsConfig, _ r: PluginRequest) throws -> any WhereaboutsStore {
         switch c.datastore {
         case .file:
             return try FileStore(dataDir: c.dataDir)
-        case .kubernetes(let kubeconfig):
-            let connection = try KubeConnection.kubeconfig(path: kubeconfig)
-            return KubernetesStore(client: KubeClient(connection), namespace: connection.configuredNamespace ?? "kube-system")
-        case .etcd(let settings):
-            return try EtcdStore(settings)
+        case .kubernetes, .etcd:
+            return try clusterStore(c, r)
         }
     }
 
-    func pools(_ c: WhereaboutsConfig) -> [PoolRef] {
+    package func pools(_ c: WhereaboutsConfig) -> [PoolRef] {
         c.ranges.map { PoolRef(range: $0, networkName: c.networkName, overlapping: c.overlappingRanges) }
     }
 
@@ -41,7 +50,7 @@ public struct WhereaboutsPlugin: Plugin {
     public func add(_ r: PluginRequest) throws -> CNIResult {
         let c = try config(r)
         let log = log(c)
-        let store = try store(c)
+        let store = try store(c, r)
         let owner = IPAllocation(containerID: r.containerID, podRef: c.podRef, ifName: r.ifName, created: Int64(time(nil)))
         let journal = c.datastore == .file ? nil : try AttachmentJournal(dataDir: c.dataDir, network: c.name)
         var result = CNIResult(routes: c.routes, dns: c.dns)
@@ -74,7 +83,7 @@ public struct WhereaboutsPlugin: Plugin {
     /// even when one fails; the first failure is reported after.
     public func del(_ r: PluginRequest) throws {
         let c = try config(r)
-        let store = try store(c)
+        let store = try store(c, r)
         let log = log(c)
         var failure: (any Error)?
         for pool in pools(c) {
@@ -94,7 +103,7 @@ public struct WhereaboutsPlugin: Plugin {
     /// and the addresses of prevResult in these ranges are those.
     public func check(_ r: PluginRequest) throws {
         let c = try config(r)
-        let store = try store(c)
+        let store = try store(c, r)
         var held: [IPAddress] = []
         for pool in pools(c) {
             let mine = try store.allocations(in: pool).filter { $0.1.belongs(toContainer: r.containerID, ifName: r.ifName) }
@@ -117,7 +126,7 @@ public struct WhereaboutsPlugin: Plugin {
             throw CNIError(.unavailable, "whereabouts: invalid configuration", details: "\(error)")
         }
         let store: any WhereaboutsStore
-        do { store = try self.store(c) } catch {
+        do { store = try self.store(c, r) } catch {
             throw CNIError(.unavailable, "whereabouts: the datastore is not usable", details: "\(error)")
         }
         for pool in pools(c) {
@@ -140,7 +149,7 @@ public struct WhereaboutsPlugin: Plugin {
     public func gc(_ r: PluginRequest) throws {
         let valid = try r.config.validAttachments()
         let c = try config(r)
-        let store = try store(c)
+        let store = try store(c, r)
         if store.isNodeLocal {
             for pool in pools(c) {
                 let stale = try store.allocations(in: pool).filter { _, a in

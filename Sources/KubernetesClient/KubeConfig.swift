@@ -1,6 +1,7 @@
 import Basics
 import CNI
 import FoundationEssentials
+import Kubernetes
 import LinuxSystem
 import Yams
 
@@ -44,7 +45,7 @@ extension KubeConnection {
     /// on use), CA and namespace. nil when not running in a pod.
     public static func inCluster(environment env: [String: String],
                                  directory: String = serviceAccountDirectory) throws(KubeError) -> KubeConnection? {
-        guard let host = env["KUBERNETES_SERVICE_HOST"], !host.isEmpty, let port = env["KUBERNETES_SERVICE_PORT"], !port.isEmpty else {
+        guard InCluster.detected(env), let host = env["KUBERNETES_SERVICE_HOST"], let port = env["KUBERNETES_SERVICE_PORT"] else {
             return nil
         }
         var c = KubeConnection(server: "https://" + (host.contains(":") ? "[\(host)]" : host) + ":" + port)

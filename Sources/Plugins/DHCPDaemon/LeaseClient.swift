@@ -1,3 +1,4 @@
+import DHCPIPAM
 import CLinux
 import CNI
 import DHCP

@@ -1,7 +1,9 @@
+import Whereabouts
 import CNI
 import Glibc
 import IPAddressing
 import Kubernetes
+import KubernetesClient
 import LinuxSystem
 
 /// `whereabouts reconcile`: frees the addresses of pods that no longer exist — what upstream's
@@ -120,7 +122,7 @@ public enum Reconciler {
 
     /// Reads every pool of every config, then the live pods, then frees what no live pod holds.
     static func run(_ o: Options, environment: [String: String], now: Int64) throws -> [String] {
-        let plugin = WhereaboutsPlugin(flatFiles: WhereaboutsConfig.flatFilePaths)
+        let plugin = WhereaboutsPlugin.withClusterStores()
         var seen: [(any WhereaboutsStore, PoolRef, [(IPAddress, IPAllocation)])] = []
         if o.allPools {
             let (store, pools) = try allPools(o, environment: environment)
@@ -129,7 +131,7 @@ public enum Reconciler {
         for path in o.confs {
             for conf in try configs(path) {
                 let c = try WhereaboutsConfig(conf, args: CNIArgs(), version: try conf.version(), flatFiles: plugin.flatFiles)
-                let store = try plugin.store(c)
+                let store = try WhereaboutsPlugin.store(for: c)
                 for pool in plugin.pools(c) { seen.append((store, pool, try store.allocations(in: pool))) }
             }
         }

@@ -1,3 +1,4 @@
+import DHCPIPAM
 import CNI
 import DHCP
 import IPAddressing

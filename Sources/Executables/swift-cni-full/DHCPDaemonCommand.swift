@@ -1,19 +1,12 @@
 import ArgumentParser
 import Basics
-import DHCPIPAM
+import Glibc
+import DHCPDaemon
 import LinuxSystem
 import Logging
-import PluginKit
 
-/// `dhcp` is exec'd by the runtime as an IPAM plugin (forwarding to the daemon), and runs the
-/// daemon as `dhcp daemon [flags]` with the reference's flags (Go style: one dash; two work too).
-let arguments = CommandLine.arguments
-if arguments.count > 1 && arguments[1] == "daemon" {
-    DaemonCommand.main(Array(arguments.dropFirst(2)))
-} else {
-    Skeleton.main(DHCPPlugin())
-}
-
+/// `dhcp daemon [flags]`: the lease clients, with the reference's flags (Go style: one dash;
+/// two work too).
 /// A Go-style duration: "10s", "1m30s", "500ms", or plain seconds.
 struct Duration: ExpressibleByArgument {
     let seconds: Double
@@ -45,6 +38,11 @@ struct Duration: ExpressibleByArgument {
 }
 
 struct DaemonCommand: ParsableCommand {
+    static func run(_ arguments: [String]) -> Never {
+        main(arguments)
+        Glibc.exit(0)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "dhcp daemon",
         abstract: "Hold DHCP leases for the dhcp IPAM plugin: acquire, renew, release; resume them after a restart.",

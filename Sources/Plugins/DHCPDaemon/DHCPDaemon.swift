@@ -1,3 +1,4 @@
+import DHCPIPAM
 import CLinux
 import CNI
 import DHCP
@@ -20,9 +21,6 @@ public final class DHCPDaemon: @unchecked Sendable {
         public var timing = ClientTiming()
         public init() {}
     }
-
-    /// Results cross the socket in this version; the plugin prints them in the config's.
-    public static let protocolVersion = CNIVersion.v1_1_0
 
     let options: Options
     let logger: Logger
@@ -210,7 +208,7 @@ public final class DHCPDaemon: @unchecked Sendable {
         replaced?.stop(release: false)
         if client === fresh { fresh.start() }
         switch client.awaitLease(until: MonotonicClock.seconds() + options.timing.acquireTimeout + 5) {
-        case .success(let lease): return .result(try lease.result(priority: config.priority).json(version: Self.protocolVersion))
+        case .success(let lease): return .result(try lease.result(priority: config.priority).json(version: DaemonSocket.resultVersion))
         case .failure(let e):
             clients.withLock { all in if all[id.clientID] === client { all[id.clientID] = nil } }
             client.stop(release: true)   // a lease that came just too late is given back

@@ -1,3 +1,4 @@
+import Whereabouts
 import CNI
 import Glibc
 import IPAM

@@ -1,3 +1,4 @@
+import Whereabouts
 import Basics
 import CNI
 import Glibc

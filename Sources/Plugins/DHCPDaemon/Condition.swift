@@ -1,3 +1,4 @@
+import DHCPIPAM
 import Glibc
 
 /// A mutex and a condition variable (pthread), for a thread that waits on another's progress

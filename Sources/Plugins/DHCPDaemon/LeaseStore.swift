@@ -1,3 +1,4 @@
+import DHCPIPAM
 import Basics
 import CNI
 import DHCP

@@ -1,8 +1,10 @@
+import Whereabouts
 import CNI
 import Glibc
 import IPAM
 import IPAddressing
 import Kubernetes
+import KubernetesClient
 
 /// The Kubernetes datastore: upstream's IPPool and OverlappingRangeIPReservation objects
 /// (`whereabouts.cni.cncf.io/v1alpha1`), same names, same shapes, so a cluster can run upstream
@@ -28,7 +30,7 @@ public final class KubernetesStore: DocumentBackend {
 
     /// GETs the pool (creating an empty one when missing), runs `body`, and PATCHes what changed
     /// behind a test of the resourceVersion; 422 (the test failed) or 409 → read again.
-    func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T {
+    package func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T {
         for attempt in 0..<attempts {
             if attempt > 0 { Backoff.pause(attempt) }
             let (old, version, hasAllocations) = try fetch(pool)
@@ -78,7 +80,7 @@ public final class KubernetesStore: DocumentBackend {
         }
     }
 
-    func claim(_ name: String, for owner: IPAllocation) throws -> ReservationClaim {
+    package func claim(_ name: String, for owner: IPAllocation) throws -> ReservationClaim {
         let object: JSONValue = ["apiVersion": "whereabouts.cni.cncf.io/v1alpha1", "kind": "OverlappingRangeIPReservation",
                                  "metadata": ["name": .string(name), "namespace": .string(namespace)],
                                  // containerid: required by v0.6's schema; podref + ifname: today's.
@@ -100,7 +102,7 @@ public final class KubernetesStore: DocumentBackend {
         }
     }
 
-    func unclaim(_ name: String, podRef: String) throws {
+    package func unclaim(_ name: String, podRef: String) throws {
         let holder: String
         do {
             holder = try client.call(.GET, reservationPath(name)).json?["spec"]?["podref"]?.stringValue ?? ""

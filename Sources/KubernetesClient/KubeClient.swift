@@ -1,6 +1,7 @@
 import CNI
 import Glibc
 import HTTPBridge
+import Kubernetes
 import NIOCore
 import NIOHTTP1
 import NIOSSL

@@ -1,4 +1,0 @@
-import Bridge
-import PluginKit
-
-Skeleton.main(BridgePlugin())

@@ -1,4 +1,0 @@
-import EgressRouter
-import PluginKit
-
-Skeleton.main(EgressRouterPlugin())

@@ -1,4 +1,0 @@
-import HostDevice
-import PluginKit
-
-Skeleton.main(HostDevicePlugin())

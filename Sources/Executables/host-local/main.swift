@@ -1,4 +1,0 @@
-import HostLocal
-import PluginKit
-
-Skeleton.main(HostLocalPlugin())

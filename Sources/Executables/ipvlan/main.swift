@@ -1,4 +1,0 @@
-import Ipvlan
-import PluginKit
-
-Skeleton.main(IpvlanPlugin())

@@ -1,4 +1,0 @@
-import Macvlan
-import PluginKit
-
-Skeleton.main(MacvlanPlugin())

@@ -1,4 +1,0 @@
-import Multus
-import PluginKit
-
-Skeleton.main(MultusPlugin())

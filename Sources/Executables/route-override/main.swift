@@ -1,4 +1,0 @@
-import PluginKit
-import RouteOverride
-
-Skeleton.main(RouteOverridePlugin())

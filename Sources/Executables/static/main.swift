@@ -1,4 +1,0 @@
-import PluginKit
-import Static
-
-Skeleton.main(StaticPlugin())
