@@ -72,7 +72,7 @@ struct DelMatrixTests {
             case .bridgeIPMasq:
                 return #"{\#(head),"type":"bridge","bridge":"dmbr0","isGateway":true,"ipMasq":true\#(prev),"ipam":\#(ipam)}"#
             case .hostDevice:
-                return #"{\#(head),"type":"host-device","device":"hdev0"\#(prev),"ipam":\#(ipam)}"#
+                return #"{\#(head),"type":"host-device","device":"hdev0","dataDir":"\#(s.dir.file("hd-state"))"\#(prev),"ipam":\#(ipam)}"#
             default:
                 return #"{\#(head),"type":"macvlan","master":"vparent0"\#(prev),"ipam":\#(ipam)}"#
             }
@@ -97,6 +97,10 @@ struct DelMatrixTests {
                 }
             }
             if scenario == .hostDevice, try s.host.link("hdev0") == nil { left.append("hdev0 not back on the host") }
+            if scenario == .hostDevice, let saved = try? FileManager.default.subpathsOfDirectory(atPath: s.dir.file("hd-state")),
+               saved.contains(where: { $0.contains("/") }) {
+                left.append("host-device saved state \(saved)")
+            }
             if let d = dhcp, !d.savedLeases.isEmpty { left.append("dhcp daemon leases \(d.savedLeases)") }
             return left
         }

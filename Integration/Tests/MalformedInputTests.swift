@@ -107,7 +107,7 @@ struct InputGenerator {
                                     "routes": [["dst": "0.0.0.0/0"]], "dns": ["nameservers": ["10.0.0.53"]]]
         case "macvlan", "ipvlan": o["master"] = "lo"; o["mode"] = "bridge"; o["mtu"] = 1400; o["ipam"] = ipam
         case "bridge": o["bridge"] = "mfbr0"; o["isGateway"] = true; o["ipMasq"] = false; o["vlan"] = 5; o["ipam"] = ipam
-        case "host-device": o["device"] = "mfdev0"; o["ipam"] = ipam
+        case "host-device": o["device"] = "mfdev0"; o["dataDir"] = .string(scratch + "/hd-state"); o["ipam"] = ipam
         case "route-override": o["flushroutes"] = true; o["addroutes"] = [["dst": "192.168.0.0/24", "gw": "10.0.0.1"]]
             o["prevResult"] = ["cniVersion": "1.0.0", "interfaces": [["name": "eth0"]], "ips": [["address": "10.0.0.2/24"]]]
         case "egress-router": o["ip"] = ["addresses": ["10.125.0.10/24"], "destinations": ["80 tcp 10.200.0.1"], "gateway": "10.125.0.1"]

@@ -32,7 +32,7 @@ struct MultusTests {
                 {"cniVersion":"0.3.1","type":"macvlan","master":"vparent0","mode":"bridge",
                  "ipam":{"type":"host-local","subnet":"10.61.0.0/24","routes":[{"dst":"10.99.0.0/16"}],"gateway":"10.61.0.1","dataDir":"\#(data)"}}
                 """#)
-            try api.createNAD("ns1", "hd", config: #"{"cniVersion":"1.0.0","type":"host-device","device":"hd0"}"#)
+            try api.createNAD("ns1", "hd", config: #"{"cniVersion":"1.0.0","type":"host-device","device":"hd0","dataDir":"\#(data)/hd-state"}"#)
             try api.createNAD("ns1", "mv-static", config: #"""
                 {"cniVersion":"1.0.0","name":"mv-static","plugins":[
                   {"type":"macvlan","master":"vparent0","capabilities":{"mac":true,"ips":true},"ipam":{"type":"static"}},

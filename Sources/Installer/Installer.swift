@@ -41,6 +41,9 @@ public struct Installer {
     /// the full one it hands cluster clients and daemons to), and the plugin names linked to the
     /// first (as `swift-cni --list` prints them).
     public static let executables = ["swift-cni", "swift-cni-full"]
+    /// In a cluster, multus and whereabouts always talk to the API server: linked straight to
+    /// swift-cni-full, so no pod pays the hand-over (a .deb on a host links them to swift-cni).
+    public static let clusterPlugins = ["multus", "whereabouts"]
     public static let plugins = ["bridge", "dhcp", "egress-router", "host-device", "host-local", "ipvlan", "macvlan",
                                  "multus", "route-override", "static", "whereabouts"]
 
@@ -73,7 +76,8 @@ public struct Installer {
         }
         var linked: [String] = []
         for name in Self.plugins where !(name == "multus" && options.skipMultusBinaryCopy) {
-            try Self.linkAtomically(options.cniBinDir + "/" + name, to: "swift-cni")
+            let target = Self.clusterPlugins.contains(name) && copied.contains("swift-cni-full") ? "swift-cni-full" : "swift-cni"
+            try Self.linkAtomically(options.cniBinDir + "/" + name, to: target)
             linked.append(name)
         }
         log("installed \(copied.joinedWith(", ")) into \(options.cniBinDir), as \(linked.joinedWith(", "))")

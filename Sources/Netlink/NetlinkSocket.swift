@@ -224,9 +224,9 @@ public final class NetlinkSocket {
     /// Adds a route. `exclusive` fails when one to the same destination exists; without it the
     /// kernel keeps both (an alternative, or an ECMP sibling for IPv6), as the reference's
     /// RouteAddEcmp does; an identical route is still an error.
-    public func addRoute(_ r: Route, exclusive: Bool = true) throws(NetlinkError) {
+    public func addRoute(_ r: Route, exclusive: Bool = true, protocol: UInt8 = 3 /* RTPROT_BOOT */) throws(NetlinkError) {
         let flags = NLM_F_CREATE | NLM_F_ACK | (exclusive ? NLM_F_EXCL : 0)
-        try send(routeRequest(Int(RTM_NEWROUTE), flags: flags, r), "add route \(r.destination)")
+        try send(routeRequest(Int(RTM_NEWROUTE), flags: flags, r, protocol: `protocol`), "add route \(r.destination)")
     }
 
     /// Deletes a route whatever protocol installed it (kernel, ra, dhcp, boot…).
@@ -277,7 +277,22 @@ public final class NetlinkSocket {
     }
 
     public func routes(family: IPAddress.Family) throws(NetlinkError) -> [Route] {
-        var out: [Route] = []
+        try routesWithOrigin(family: family).map(\.route)
+    }
+
+    /// A route with who installed it (RTM protocol: 2 kernel, 3 boot, 4 static, 9 ra, 16 dhcp…)
+    /// and its type (1 unicast, 2 local, 3 broadcast, 6 blackhole…).
+    public struct RouteWithOrigin: Sendable, Equatable {
+        public var route: Route
+        public var `protocol`: UInt8
+        public var type: UInt8
+        public var isUnicast: Bool { type == Kernel.RTN_UNICAST }
+        public var isKernels: Bool { `protocol` == 2 }
+    }
+
+    /// Every route of a family in every table, with its protocol and type.
+    public func routesWithOrigin(family: IPAddress.Family) throws(NetlinkError) -> [RouteWithOrigin] {
+        var out: [RouteWithOrigin] = []
         try eachObject("list routes", alloc: { rtnl_route_alloc_cache(sk, family.af, 0, &$0) }) { r in
             guard let dst = rtnl_route_get_dst(r),
                   let prefix = IPPrefix(address: ipAddress(dst) ?? IPAddress(family: family, value: 0),
@@ -293,7 +308,7 @@ public final class NetlinkSocket {
                               priority: rtnl_route_get_priority(r), table: rtnl_route_get_table(r),
                               scope: rtnl_route_get_scope(r))
             if hops.count == 1 { route.gateway = hops[0].gateway } else { route.multipath = hops }
-            out.append(route)
+            out.append(RouteWithOrigin(route: route, protocol: rtnl_route_get_protocol(r), type: rtnl_route_get_type(r)))
         }
         return out
     }

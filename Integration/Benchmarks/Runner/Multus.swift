@@ -80,13 +80,15 @@ struct MultusBenchmark {
         let conf = #"{"cniVersion":"1.0.0","name":"mb-k8s","type":"multus","kubeconfig":"\#(server.kubeconfig)","cniDir":"\#(dir)/multus-k8s","binDir":"\#(ours)","delegates":[\#(delegate(dir, "mb-master", "10.212.0.0/16"))]}"#
         var samples = [Samples(), Samples()]
         let rounds = max(5, runs / 10)
+        // As the node image installs it: multus straight to swift-cni-full.
+        let multus = try clusterLink("multus", ours: ours, in: dir + "/cluster-bin")
         for n in 0..<rounds {
             for (i, count) in [1, 10].enumerated() {
                 let podName = "p\(count)-\(n)"
                 try server.pod(podName, networks: (0..<count).map { "n\($0)" }.joined(separator: ","))
                 let args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=\(podName)"
-                let a = require(try invoke(ours + "/multus", env("ADD", "k\(count)-\(n)", pod, args: args), conf), "multus ADD \(count) NADs")
-                _ = require(try invoke(ours + "/multus", env("DEL", "k\(count)-\(n)", pod, args: args), conf), "multus DEL \(count) NADs")
+                let a = require(try invoke(multus, env("ADD", "k\(count)-\(n)", pod, args: args), conf), "multus ADD \(count) NADs")
+                _ = require(try invoke(multus, env("DEL", "k\(count)-\(n)", pod, args: args), conf), "multus DEL \(count) NADs")
                 samples[i].add(a.wall * 1000)
             }
         }

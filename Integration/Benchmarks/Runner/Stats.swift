@@ -74,3 +74,13 @@ func withHostAndPod<T>(_ label: String, parent: String, _ body: (_ host: String,
     try ip("-n", hostName, "link", "set", parent, "up")
     return try body(hostName, podName)
 }
+
+/// `name` as the node image's installer links it for a cluster (Installer.clusterPlugins): a link
+/// to `<ours>/swift-cni-full` in `dir`, so no run pays the per-pod executable's hand-over.
+func clusterLink(_ name: String, ours: String, in dir: String) throws -> String {
+    try FileSystem.makeDirectories(dir)
+    let path = dir + "/" + name
+    _ = unlink(path)
+    guard symlink(ours + "/swift-cni-full", path) == 0 else { throw SystemError("symlink", subject: path) }
+    return path
+}

@@ -58,7 +58,10 @@ struct WhereaboutsBenchmark {
         var net = Int.random(in: 0..<50) * 4
         func nextRange() -> String { net += 4; return "10.\(100 + net / 256).\(net % 256).0/22" }
         FileSystem.writeStderr("cni-bench: whereabouts on the \(store)…\n")
-        let o = try measure(ours + "/whereabouts", conf, nextRange)
+        // The file store as a host runs it (the per-pod executable); the cluster datastores as the
+        // node image installs them (straight to swift-cni-full).
+        let binary = store == "file store" ? ours + "/whereabouts" : try clusterLink("whereabouts", ours: ours, in: "/tmp/cni-bench-wb-\(tag)/cluster-bin")
+        let o = try measure(binary, conf, nextRange)
         var lines: [Line] = []
         if let (binary, uconf) = upstream {
             let u = try measure(binary, uconf, nextRange)

@@ -3,7 +3,8 @@ import IPAddressing
 
 /// host-device's configuration (plugins §2.4): the device by `device` (name), `hwaddr`,
 /// `kernelpath`, then `runtimeConfig.deviceID` (PCI address or auxiliary device, replacing
-/// `pciBusID`), then `pciBusID` — the first one set; `ipam`, `dns`.
+/// `pciBusID`), then `pciBusID` — the first one set; `ipam`, `dns`; and ours, `dataDir`: where the
+/// device's host state (up, MTU, addresses, routes) is kept from ADD to DEL.
 public struct HostDeviceConfig: Sendable {
     public enum Selector: Sendable, Equatable {
         case name(String)
@@ -16,6 +17,8 @@ public struct HostDeviceConfig: Sendable {
     public var selector: Selector
     public var ipamType: String?
     public var dns: DNS
+    /// Where the device's host state waits for DEL (ours; upstream keeps none).
+    public var stateDirectory: String
 
     public init(_ conf: NetConf) throws(CNIError) {
         let r = JSONReader(.object(conf.raw), path: "")
@@ -42,5 +45,7 @@ public struct HostDeviceConfig: Sendable {
         }
         ipamType = conf.ipamType
         dns = conf.dns
+        stateDirectory = try r.string("dataDir") ?? DeviceStateStore.defaultDirectory
+        try Names.validateDataDirectory(stateDirectory, key: "dataDir")
     }
 }

@@ -7,7 +7,8 @@ import PluginKit
 
 /// host-device: moves a whole host link into the pod (through a temporary namespace, so udev and
 /// NetworkManager never see it renamed in the host), named CNI_IFNAME, its host name kept in the
-/// link alias; DEL moves it back under that name, left down.
+/// link alias; DEL moves it back under that name and gives it back the state it had on the host
+/// (DeviceState: up, MTU, addresses, routes through it), saved by ADD in a small file.
 public struct HostDevicePlugin: DelegatesIPAM {
     public let about = "swift-cni host-device: move a host network device into the pod"
     public let delegate: Delegate
@@ -30,8 +31,12 @@ public struct HostDevicePlugin: DelegatesIPAM {
             link = l
         }
         try pod.requireFreeName()
+        let store = DeviceStateStore(directory: conf.stateDirectory)
+        let state = try step("read the state of \(link.name)") { try DeviceState.capture(link, socket: hostSocket) }
         return try Rollback.run { rollback in
-            let inPod = try moveIn(link, to: pod, hostSocket: hostSocket, rollback: rollback)
+            try store.save(state, containerID: r.containerID, ifName: r.ifName)
+            rollback.onFailure("forget the saved state of \(link.name)") { store.remove(containerID: r.containerID, ifName: r.ifName) }
+            let inPod = try moveIn(link, to: pod, state: state, hostSocket: hostSocket, rollback: rollback)
             try pod.setUp(inPod)
             // As the reference: the config's dns, never IPAM's.
             var result = pod.result(for: inPod, dns: conf.dns)
@@ -45,7 +50,7 @@ public struct HostDevicePlugin: DelegatesIPAM {
 
     /// Host → a temporary namespace, renamed there to CNI_IFNAME with its host name as alias (our
     /// mark: DEL gives back only a link that carries one), → the pod. Each step's undo registered.
-    func moveIn(_ link: Link, to pod: PodAttachment, hostSocket: NetlinkSocket, rollback: Rollback) throws -> Link {
+    func moveIn(_ link: Link, to pod: PodAttachment, state: DeviceState, hostSocket: NetlinkSocket, rollback: Rollback) throws -> Link {
         let ifName = pod.ifName
         let host = try NetworkNamespace.current()
         let temp = try NetworkNamespace.temporary()
@@ -55,10 +60,10 @@ public struct HostDevicePlugin: DelegatesIPAM {
         }
         rollback.onFailure("return \(link.name) to the host as it was") {
             if let l = try tempSocket.link(named: link.name) ?? tempSocket.link(named: ifName) {
-                try tempSocket.setLink(index: l.index, .init(name: link.name, alias: link.alias, up: false))
+                try tempSocket.setLink(index: l.index, .init(name: link.name, up: false))
                 try tempSocket.setLink(index: l.index, .init(namespaceFD: host.fd))
-                // A move takes a link down: bring it back up if it was.
-                if link.isUp { try hostSocket.setLink(index: l.index, .init(up: true)) }
+                // A move takes a link down and its addresses and routes away: all back as it was.
+                if let back = try hostSocket.link(named: link.name) { try state.restore(on: back, socket: hostSocket) }
             }
         }
         guard let moved = try tempSocket.link(named: link.name) else {
@@ -79,17 +84,36 @@ public struct HostDevicePlugin: DelegatesIPAM {
         return inPod
     }
 
-    /// Moves the device back to the host under its original name (left down), then releases IPAM.
-    /// When the pod namespace or the device in it is already gone, only IPAM is released (the
-    /// reference leaks the reservation then: cni#1167). A link without our mark (the alias ADD
-    /// set) was never ours — e.g. the pod's own eth0 — and stays where it is. The one ordered DEL:
-    /// when the host name is taken the DEL fails and the device stays in the pod, reservation kept,
-    /// so that a later DEL (or the namespace's end, which returns the device) can finish.
+    /// Moves the device back to the host under its original name and gives it back its saved
+    /// state (up, MTU, addresses, routes), then releases IPAM. When the pod namespace or the
+    /// device in it is already gone, only IPAM is released (the reference leaks the reservation
+    /// then: cni#1167) and the saved state is dropped. A link without our mark (the alias ADD set)
+    /// was never ours — e.g. the pod's own eth0 — and stays where it is. The one ordered DEL:
+    /// when the host name is taken the DEL fails and the device stays in the pod, reservation
+    /// kept, so that a later DEL (or the namespace's end, which returns the device) can finish.
+    /// A state that cannot be put back fails the DEL too (IPAM still released) and stays saved,
+    /// so a retried DEL puts it back.
     public func del(_ r: PluginRequest) throws {
         // The namespace gone (or a leftover file where it was), and with it our claim on the
         // device: release IPAM only.
         if !r.netns.isEmpty, let pod = try NetworkNamespace.ifPresent(path: r.netns) { try moveOut(r, pod: pod) }
-        if let ipam = r.config.ipamType { try delegate.del(ipam, r) }
+        var steps = BestEffort()
+        steps.run { try restoreSavedState(r) }
+        if let ipam = r.config.ipamType { steps.run { try delegate.del(ipam, r) } }
+        try steps.finish()
+    }
+
+    /// The state ADD saved, put back on the device if it is on the host under its name; dropped
+    /// when the device is not (gone with a virtual device's namespace, or never moved).
+    func restoreSavedState(_ r: PluginRequest) throws {
+        let conf = try HostDeviceConfig(r.config)
+        let store = DeviceStateStore(directory: conf.stateDirectory)
+        guard let state = try store.load(containerID: r.containerID, ifName: r.ifName) else { return }
+        let hostSocket = try step("open a netlink socket") { try NetlinkSocket() }
+        if let link = try hostSocket.link(named: state.hostName), state.isDevice(link) {
+            try state.restore(on: link, socket: hostSocket)
+        }
+        store.remove(containerID: r.containerID, ifName: r.ifName)
     }
 
     func moveOut(_ r: PluginRequest, pod: NetworkNamespace) throws {
