@@ -78,9 +78,10 @@ struct DelMatrixTests {
             }
         }
 
-        func run(_ command: String, _ id: String, conf: String? = nil, netns: String? = nil) throws -> TestSupport.Command {
+        func run(_ command: String, _ id: String, conf: String? = nil, netns: String? = nil,
+                 extraEnv: [String: String] = [:]) throws -> TestSupport.Command {
             try s.plugin(binary, command, conf ?? self.conf(), ifName: "net1", containerID: id, netns: netns,
-                         args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p-\(id)")
+                         args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p-\(id)", extraEnv: extraEnv)
         }
 
         /// What is left of attachments on the host and in `pod` (when it still exists).

@@ -137,6 +137,19 @@ struct MultusTests {
         #expect(!FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr1")))
     }
 
+    /// The network-status cannot be written (the API server answers 500 to the status patch,
+    /// every retry): the pod's networks are undone like any failed step (upstream returns the
+    /// error and leaves them attached, unreported).
+    @Test func aNetworkStatusThatCannotBeWrittenUndoesTheNetworks() throws {
+        let sc = try Scene(annotation: "mv")
+        try sc.api.fault("PATCH", "/api/v1/namespaces/ns1/pods/web/status", status: 500, count: 100)
+        let add = try sc.run("ADD", try sc.conf())
+        #expect(add.status == 1 && add.json?["msg"]?.stringValue?.contains("network-status") == true, "\(add.stdout)")
+        #expect(sc.podLinks == ["lo"])
+        #expect(sc.reservations("cluster").isEmpty && sc.reservations("mv").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr1")))
+    }
+
     /// A conflist whose later plugin fails (route-override, after macvlan attached and reserved):
     /// that network's own work is undone too, with the networks before it.
     @Test func aNetworkWhoseChainFailsHalfWayLeavesNothing() throws {

@@ -88,6 +88,11 @@ extension CNIError {
 /// `failed to <what>` with that error's own code and its text as details ("failed to set \"net1\"
 /// up: …"); a CNIError, already said for the user, passes unchanged.
 public func step<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throws(CNIError) -> T {
+    #if DEBUG
+    if let n = FaultInjection.tick() {
+        throw CNIError(.systemFailure, "failed to \(what())", details: "fault injected at step \(n) (SWCNI_FAULT)")
+    }
+    #endif
     do {
         return try body()
     } catch let e as CNIError {

@@ -57,12 +57,25 @@ public enum Skeleton {
             errorVersion = config.cniVersionString
             try validateAttachment(command, env)
             let request = try request(command, env, stdin: stdin, config: config, supported: plugin.supportedVersions)
+            #if DEBUG
+            if command == .add { armFault(env) }
+            #endif
             out.stdout = try dispatch(plugin, request)
         } catch {
             out.report(error, cniVersion: errorVersion)
         }
         return out
     }
+
+    #if DEBUG
+    /// `SWCNI_FAULT=<plugin>:<n>` (debug builds, tests only): the ADD of the plugin run by that
+    /// name fails at its nth step (CNI's FaultInjection). A delegate run by another name is not armed.
+    static func armFault(_ env: [String: String]) {
+        guard let spec = env["SWCNI_FAULT"], let colon = spec.lastIndex(of: ":"), let n = Int(spec[spec.index(after: colon)...]),
+              let called = CommandLine.arguments.first, String(spec[..<colon]) == FileSystem.baseName(called) else { return }
+        FaultInjection.arm(atStep: n)
+    }
+    #endif
 
     /// The verb, once the variables it requires are set and the per-attachment ones are valid.
     static func validateEnvironment(_ commandText: String, _ env: [String: String]) throws(CNIError) -> Command {

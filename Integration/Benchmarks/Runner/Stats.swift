@@ -81,6 +81,8 @@ func clusterLink(_ name: String, ours: String, in dir: String) throws -> String 
     try FileSystem.makeDirectories(dir)
     let path = dir + "/" + name
     _ = unlink(path)
-    guard symlink(ours + "/swift-cni-full", path) == 0 else { throw SystemError("symlink", subject: path) }
+    guard let real = realpath(ours + "/swift-cni-full", nil) else { throw SystemError("realpath", subject: ours + "/swift-cni-full") }
+    defer { free(real) }
+    guard symlink(real, path) == 0 else { throw SystemError("symlink", subject: path) }
     return path
 }

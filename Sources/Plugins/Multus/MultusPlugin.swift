@@ -137,12 +137,14 @@ public struct MultusPlugin: Plugin {
             }
         }
         let delegates = try c.resolver.resolve(pod: pod)
-        try c.cache.write(r.containerID, .init(podNamespace: c.podRef.namespace, podName: c.podRef.name, podUID: c.podRef.uid,
-                                               infraContainerID: c.podRef.infraContainerID, netns: r.netns, delegates: delegates))
+        try step("write the delegate cache of \(r.containerID)") {
+            try c.cache.write(r.containerID, .init(podNamespace: c.podRef.namespace, podName: c.podRef.name, podUID: c.podRef.uid,
+                                                   infraContainerID: c.podRef.infraContainerID, netns: r.netns, delegates: delegates))
+        }
         var results: [CNIRuntime.VersionedResult] = []
         for (i, d) in delegates.enumerated() {
             do {
-                results.append(try c.runtime.add(d.list(), c.runtimeConf(d)))
+                results.append(try step("add network \(d.name)") { try c.runtime.add(d.list(), c.runtimeConf(d)) })
                 c.log.verbose("Add \(d.ifName) [\(results[i].result.ips.map { $0.address.description }.joined(separator: ","))] from \(d.name)")
             } catch {
                 c.log.error("ADD \(r.containerID): network \(d.name) (\(d.ifName)) failed: \(error)")
@@ -160,9 +162,15 @@ public struct MultusPlugin: Plugin {
             let status = zip(delegates, results).map { d, res in
                 NetworkStatus.entry(d, res.result, isDefault: moved ? !d.defaultRoute.isEmpty : d.isMaster)
             }
-            try step("write the network-status of pod \(pod.namespace)/\(pod.name)") {
-                try api.patchPodAnnotations(namespace: pod.namespace, name: pod.name,
-                                            [NetworkStatus.annotation: NetworkStatus.value(status)])
+            // The pod would run with networks nobody is told about (upstream returns the error and
+            // keeps them): undone like any other failed step.
+            do {
+                try step("write the network-status of pod \(pod.namespace)/\(pod.name)") {
+                    try api.patchPodAnnotations(namespace: pod.namespace, name: pod.name,
+                                                [NetworkStatus.annotation: NetworkStatus.value(status)])
+                }
+            } catch {
+                throw failedAdd(c, delegates[...], network: "network-status", error)
             }
             // Events, as upstream posts them; a pod's interfaces do not depend on them.
             for (d, res) in zip(delegates, results) {

@@ -42,15 +42,11 @@ public struct RouteOverridePlugin: Plugin {
             for change in plan.changes {
                 switch change {
                 case .delete(let route):
-                    do {
-                        try socket.deleteRoute(route)
-                    } catch let e as NetlinkError where e.isNotFound {
-                        continue
-                    } catch {
-                        throw CNIError(code: CNIError.code(of: error), msg: "route-override: failed to delete route \(route.destination)",
-                                       details: "\(error)")
+                    let deleted = try step("delete route \(route.destination) (route-override)") { () throws -> Bool in
+                        do { try socket.deleteRoute(route) } catch let e as NetlinkError where e.isNotFound { return false }
+                        return true
                     }
-                    rollback.onFailure("restore \(route.destination)") { try socket.addRoute(route) }
+                    if deleted { rollback.onFailure("restore \(route.destination)") { try socket.addRoute(route) } }
                 case .add(let route):
                     try step("add route \(route.destination) (route-override)") { try socket.addRoute(route) }
                     rollback.onFailure("remove \(route.destination)") { try socket.deleteRoute(route) }

@@ -1,0 +1,22 @@
+#if DEBUG
+import Synchronization
+
+/// A test seam, in debug builds only: the Nth `step` of this process fails as if its system call
+/// had (code 101), to prove that a failed ADD undoes every step before it (Integration's
+/// FaultInjectionTests; the skeleton arms it from `SWCNI_FAULT=<plugin>:<n>`). Release builds
+/// have no such code.
+public enum FaultInjection {
+    static let failAt = Atomic<Int>(0)
+    static let steps = Atomic<Int>(0)
+
+    public static func arm(atStep n: Int) { failAt.store(n, ordering: .relaxed) }
+
+    /// Counts a step; its number when it is the one to fail.
+    static func tick() -> Int? {
+        let target = failAt.load(ordering: .relaxed)
+        guard target > 0 else { return nil }
+        let n = steps.add(1, ordering: .relaxed).newValue
+        return n == target ? n : nil
+    }
+}
+#endif
