@@ -155,6 +155,13 @@ let package = Package(
         // answers as told. Used by unit tests of the runtime and by integration tests.
         .executableTarget(name: "cni-noop", dependencies: ["PluginKit"], path: "Integration/NoopPlugin"),
 
+        // Coverage-guided fuzzing of every config decoder, CNI_ARGS and results (Integration/Fuzz/run.sh
+        // builds it with libFuzzer and -DFUZZING); a plain build replays files (the committed corpus).
+        .executableTarget(name: "cni-fuzz-configs",
+                          dependencies: ["Bridge", "CNI", "DHCPIPAM", "EgressRouter", "HostDevice", "HostLocal", "Ipvlan", "LinuxSystem",
+                                         "Macvlan", "Multus", "RouteOverride", "Static", "Whereabouts"],
+                          path: "Integration/Fuzz/Configs"),
+
         // Helpers for tests: temporary directories, built products, processes.
         .target(name: "TestSupport", dependencies: ["CNI", "CNIInvoke", "LinuxSystem", "PluginKit"], path: "Tests/TestSupport"),
         // Benchmarks against the Go reference plugins (Integration/Benchmarks/run.sh).
@@ -176,7 +183,7 @@ let package = Package(
         .testTarget(name: "MultusTests", dependencies: ["Multus", "MultusCluster", "Kubernetes", "KubernetesClient", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "swift-cni", "swift-cni-full", "swift-cni-install"],
+        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "swift-cni", "swift-cni-full", "swift-cni-install", "cni-fuzz-configs"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

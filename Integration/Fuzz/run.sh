@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the JSON parser/serializer against Foundation (JSONFuzz.swift) and of
-# the DHCP decoders (DHCPFuzz.swift: messages, UDP/IPv4 frames, leases; half the time), as the README's test command runs it:
+# Coverage-guided fuzzing of the JSON parser/serializer against Foundation (JSONFuzz.swift), of
+# the DHCP decoders (DHCPFuzz.swift: messages, UDP/IPv4 frames, leases; half the time) and of every
+# plugin's config decoder, CNI_ARGS and results of every version (Configs/FuzzConfigs.swift), as the
+# README's test command runs it:
 #   bash Integration/Fuzz/run.sh [seconds]   (default 60)
 # Builds with libFuzzer + AddressSanitizer into .build/fuzz/, starts from the committed corpus
 # (Integration/Fuzz/corpus/json, read only) and a scratch corpus that is thrown away, and fails on
@@ -24,6 +26,22 @@ fuzz() {
     for f in "$@"; do sed -E '/^import (IPAddressing|CNI)$/d' "$f" > "$src/$(basename "$f")"; done
     swiftc -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz$name" -Onone "$src"/*.swift -o "$bin"
   fi
+  run_fuzzer "$bin" "$name" "$secs" "$maxlen" "$corpus"
+}
+
+# fuzz_product NAME SECONDS MAXLEN CORPUS: the package's cni-fuzz-NAME target, built by SwiftPM
+# with libFuzzer + AddressSanitizer in a build directory of its own (every module it imports
+# instrumented), then run as above.
+fuzz_product() {
+  local name=$1 secs=$2 maxlen=$3 corpus=$4
+  swift build --product "cni-fuzz-$name" --scratch-path .build/fuzz/spm \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING >&2
+  run_fuzzer ".build/fuzz/spm/debug/cni-fuzz-$name" "$name" "$secs" "$maxlen" "$corpus"
+}
+
+# run_fuzzer BIN NAME SECONDS MAXLEN CORPUS
+run_fuzzer() {
+  local bin=$1 name=$2 secs=$3 maxlen=$4 corpus=$5
   local work="$scratch/$name" log="$scratch/$name.log"
   mkdir -p "$work"
   set +e
@@ -49,3 +67,5 @@ fuzz json "$seconds" 4096 Integration/Fuzz/corpus/json \
 # The DHCP decoder: half the time (its input space is smaller).
 fuzz dhcp "$(( (seconds + 1) / 2 ))" 1500 Integration/Fuzz/corpus/dhcp \
   Sources/DHCP/*.swift Sources/IPAddressing/*.swift Sources/CNI/*.swift Integration/Fuzz/DHCPFuzz.swift
+# Every config decoder, CNI_ARGS and results of every version (the package's cni-fuzz-configs).
+fuzz_product configs "$seconds" 8192 Integration/Fuzz/corpus/configs

@@ -24,16 +24,17 @@ public enum Applets {
                                "multus", "route-override", "static", "whereabouts"]
 
     /// The roles that differ between the two executables.
+    /// Made only when called (a host-local run makes no multus).
     public struct Roles {
-        public var multus: MultusPlugin
-        public var whereabouts: WhereaboutsPlugin
+        public var multus: () -> MultusPlugin
+        public var whereabouts: () -> WhereaboutsPlugin
         /// `whereabouts reconcile …` (arguments after "reconcile").
         public var reconcile: ([String]) -> Never
         /// `dhcp daemon …` (arguments after "daemon").
         public var dhcpDaemon: ([String]) -> Never
 
-        public init(multus: MultusPlugin, whereabouts: WhereaboutsPlugin, reconcile: @escaping ([String]) -> Never,
-                    dhcpDaemon: @escaping ([String]) -> Never) {
+        public init(multus: @escaping () -> MultusPlugin, whereabouts: @escaping () -> WhereaboutsPlugin,
+                    reconcile: @escaping ([String]) -> Never, dhcpDaemon: @escaping ([String]) -> Never) {
             (self.multus, self.whereabouts, self.reconcile, self.dhcpDaemon) = (multus, whereabouts, reconcile, dhcpDaemon)
         }
     }
@@ -54,12 +55,12 @@ public enum Applets {
         case "host-local": Skeleton.main(HostLocalPlugin())
         case "ipvlan": Skeleton.main(IpvlanPlugin())
         case "macvlan": Skeleton.main(MacvlanPlugin())
-        case "multus": Skeleton.main(roles.multus)
+        case "multus": Skeleton.main(roles.multus())
         case "route-override": Skeleton.main(RouteOverridePlugin())
         case "static": Skeleton.main(StaticPlugin())
         case "whereabouts":
             if rest.first == "reconcile" { roles.reconcile(Array(rest.dropFirst())) }
-            Skeleton.main(roles.whereabouts)
+            Skeleton.main(roles.whereabouts())
         default:
             if rest == ["--list"] {
                 print(names.joined(separator: "\n"))

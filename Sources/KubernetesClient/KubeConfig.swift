@@ -31,7 +31,7 @@ public struct KubeConnection: Sendable {
         if let token, !token.isEmpty { return token }
         guard let tokenFile, !tokenFile.isEmpty else { return nil }
         do {
-            return String(decoding: try FileSystem.read(tokenFile), as: UTF8.self).trimmingWhitespace
+            return String(decoding: try FileSystem.read(tokenFile, atMost: 1 << 20), as: UTF8.self).trimmingWhitespace
         } catch {
             throw KubeError(.configuration, "read token file \(tokenFile)", error.description)
         }
@@ -62,7 +62,7 @@ extension KubeConnection {
     /// are relative to the file's directory, as kubectl reads them.
     public static func kubeconfig(path: String) throws(KubeError) -> KubeConnection {
         let text: String
-        do { text = String(decoding: try FileSystem.read(path), as: UTF8.self) } catch {
+        do { text = String(decoding: try FileSystem.read(path, atMost: 1 << 20), as: UTF8.self) } catch {
             throw KubeError(.configuration, "read kubeconfig \(path)", error.description)
         }
         let root: Node
@@ -100,7 +100,7 @@ extension KubeConnection {
                 return Array(d)
             }
             guard let p = node[key]?.string, !p.isEmpty else { return nil }
-            do { return try FileSystem.read(file(p)) } catch { throw fail("\(key): \(error)") }
+            do { return try FileSystem.read(file(p), atMost: 1 << 20) } catch { throw fail("\(key): \(error)") }
         }
 
         func connection() throws(KubeError) -> KubeConnection {

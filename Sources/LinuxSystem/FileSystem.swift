@@ -18,6 +18,21 @@ public enum FileSystem {
         return try readAll(fd: fd, subject: path, chunk: min(hint, 65536))
     }
 
+    /// A file a config names (a kubeconfig, a flat config): the whole of it, or EFBIG past
+    /// `limit` bytes — a path such as /dev/zero must not hang a plugin or fill its memory.
+    public static func read(_ path: String, atMost limit: Int) throws(SystemError) -> [UInt8] {
+        let fd = try retryingEINTR("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = try retryingEINTR("read", subject: path) { buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            if n == 0 { return out }
+            out.append(contentsOf: buf[0..<n])
+            if out.count > limit { throw SystemError("read", errno: EFBIG, subject: path) }
+        }
+    }
+
     /// A small file in one read (open, read, close: no fstat, no read to see the end) when it
     /// fits in `limit` bytes; longer ones are read on to the end. For stores of many tiny files.
     public static func readSmall(_ path: String, limit: Int = 512) throws(SystemError) -> [UInt8] {

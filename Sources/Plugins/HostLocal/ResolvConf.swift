@@ -23,7 +23,7 @@ enum ResolvConf {
     }
 
     static func load(_ path: String) throws(CNIError) -> DNS {
-        do { return parse(String(decoding: try FileSystem.read(path), as: UTF8.self)) } catch {
+        do { return parse(String(decoding: try FileSystem.read(path, atMost: 1 << 20), as: UTF8.self)) } catch {
             throw CNIError(.invalidNetworkConfig, "cannot read resolvConf", details: error.description)
         }
     }

@@ -171,7 +171,7 @@ struct DelegateResolver {
     }
 
     func read(_ file: String) throws -> [UInt8] {
-        do { return try FileSystem.read(file) } catch { throw CNIError(.ioFailure, "multus: cannot read \(file)", details: error.description) }
+        do { return try FileSystem.read(file, atMost: 1 << 20) } catch { throw CNIError(.ioFailure, "multus: cannot read \(file)", details: error.description) }
     }
 
     /// The pod's `cni-args` merged into `args.cni` of every plugin of the configuration.

@@ -81,7 +81,7 @@ public struct WhereaboutsConfig: Sendable {
         flatFile = nil
         for path in candidates where FileSystem.exists(path) {
             let flat: JSONValue
-            do { flat = try JSONValue.parse(try FileSystem.read(path)) } catch {
+            do { flat = try JSONValue.parse(try FileSystem.read(path, atMost: 1 << 20)) } catch {
                 throw CNIError.invalidConfig("whereabouts flat file \(path) cannot be read", details: "\(error)")
             }
             guard let object = flat.objectValue else { throw CNIError.invalidConfig("whereabouts flat file \(path) is not a JSON object") }

@@ -63,7 +63,7 @@ final class EtcdClient {
         let secure = s.caCertFile != nil || s.certFile != nil
         endpoints = s.endpoints.map { $0.hasPrefix("http://") || $0.hasPrefix("https://") ? $0 : (secure ? "https://" : "http://") + $0 }
         do {
-            func file(_ path: String?) throws -> [UInt8]? { try path.map { try FileSystem.read($0) } }
+            func file(_ path: String?) throws -> [UInt8]? { try path.map { try FileSystem.read($0, atMost: 1 << 20) } }
             let tls = secure ? try BlockingHTTPClient.tlsConfiguration(caPEM: file(s.caCertFile), certificatePEM: file(s.certFile),
                                                                      keyPEM: file(s.keyFile)) : nil
             http = BlockingHTTPClient(tls: tls, connectTimeout: .seconds(1), readTimeout: .seconds(5), retryConnecting: false)
