@@ -13,6 +13,7 @@ packages=(
   iptables                        # the bridge's ipMasqBackend "iptables", and Go's bridge (it masquerades with iptables)
   iputils-ping                    # ping: traffic between test pods
   podman runc                     # a real runtime running a container on our bridge (PodmanTests)
+  containerd                      # the other runtime: ctr run --cni (ContainerdTests)
   busybox-static                  # the container's root filesystem (PodmanTests) and the guest's init
   time                            # GNU time: peak RSS in the benchmarks
   python3 openssl curl            # the Kubernetes API test server (Integration/KubeAPI), its CA, requests to it
