@@ -13,7 +13,8 @@ struct DelMatrixTests {
     enum Scenario: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case macvlanHostLocal = "macvlan + host-local", macvlanStatic = "macvlan + static",
              macvlanWhereabouts = "macvlan + whereabouts", macvlanDHCP = "macvlan + dhcp",
-             bridgeIPMasq = "bridge (ipMasq) + host-local", hostDevice = "host-device + host-local"
+             bridgeIPMasq = "bridge (ipMasq) + host-local", hostDevice = "host-device + host-local",
+             ipvlanHostLocal = "ipvlan + host-local"   // the guest kernel's (DelMatrixGuestTests)
         var testDescription: String { rawValue }
     }
 
@@ -46,6 +47,7 @@ struct DelMatrixTests {
             switch scenario {
             case .bridgeIPMasq: return BuildProducts.path("bridge")
             case .hostDevice: return BuildProducts.path("host-device")
+            case .ipvlanHostLocal: return BuildProducts.path("ipvlan")
             default: return BuildProducts.path("macvlan")
             }
         }
@@ -57,7 +59,7 @@ struct DelMatrixTests {
             let routes = #""routes":[{"dst":"192.168.240.0/24"}\#(route)]"#
             let ipam: String
             switch scenario {
-            case .macvlanHostLocal, .bridgeIPMasq, .hostDevice:
+            case .macvlanHostLocal, .bridgeIPMasq, .hostDevice, .ipvlanHostLocal:
                 ipam = #"{"type":"host-local","subnet":"10.88.0.0/30","dataDir":"\#(s.dataDir)",\#(routes)}"#
             case .macvlanStatic:
                 ipam = #"{"type":"static","addresses":[{"address":"10.88.0.2/24"}],\#(routes)}"#
@@ -73,6 +75,8 @@ struct DelMatrixTests {
                 return #"{\#(head),"type":"bridge","bridge":"dmbr0","isGateway":true,"ipMasq":true\#(prev),"ipam":\#(ipam)}"#
             case .hostDevice:
                 return #"{\#(head),"type":"host-device","device":"hdev0","dataDir":"\#(s.dir.file("hd-state"))"\#(prev),"ipam":\#(ipam)}"#
+            case .ipvlanHostLocal:
+                return #"{\#(head),"type":"ipvlan","master":"vparent0","mode":"l2"\#(prev),"ipam":\#(ipam)}"#
             default:
                 return #"{\#(head),"type":"macvlan","master":"vparent0"\#(prev),"ipam":\#(ipam)}"#
             }
@@ -117,8 +121,15 @@ struct DelMatrixTests {
         }
     }
 
-    @Test(arguments: Scenario.allCases, Case.allCases)
+    /// Every scenario this kernel runs (ipvlan's rows run in the guest: DelMatrixGuestTests).
+    static let hostScenarios = Scenario.allCases.filter { $0 != .ipvlanHostLocal }
+
+    @Test(arguments: hostScenarios, Case.allCases)
     func delSucceedsAndLeavesNothing(scenario: Scenario, delCase: Case) throws {
+        try Self.check(scenario, delCase)
+    }
+
+    static func check(_ scenario: Scenario, _ delCase: Case) throws {
         let sc = try Scene(scenario)
         let s = sc.s
         switch delCase {
@@ -190,7 +201,7 @@ extension DelMatrixTests.Scene {
     /// With the parent gone no second ADD can run: the store is read instead.
     func storeIsEmpty() throws -> Bool {
         switch scenario {
-        case .macvlanHostLocal, .bridgeIPMasq, .hostDevice:
+        case .macvlanHostLocal, .bridgeIPMasq, .hostDevice, .ipvlanHostLocal:
             let files = (try? FileManager.default.contentsOfDirectory(atPath: s.dataDir + "/dm")) ?? []
             return files.allSatisfy { $0 == "lock" || $0.hasPrefix("last_reserved_ip") }
         case .macvlanWhereabouts:

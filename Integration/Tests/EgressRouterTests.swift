@@ -175,6 +175,37 @@ struct EgressRouterTests {
 
     /// A bad destination is code 7 and nothing is set up; a failure after the link exists
     /// (an unreachable gateway) undoes everything, the pod's own default route included.
+    /// The DEL matrix's rows for egress-router (issue #18, item 1): DEL without ADD, with
+    /// CNI_NETNS empty (containerd) and then the namespace gone, with the master gone, and with
+    /// an older prevResult — rc 0 each time, and nothing of the router left where it can be seen.
+    @Test func delEveryWayARuntimeSendsIt() throws {
+        let conf = #"{"cniVersion":"1.0.0","type":"egress-router","name":"egress-router","interfaceArgs":{"master":"uplink0"},"ip":{"addresses":["192.168.12.99/24"],"gateway":"192.168.12.1","destinations":["80 tcp 192.168.12.91 8080"]}}"#
+        func clean(_ sc: Scene) throws -> Bool {
+            try sc.s.pod.link("net1") == nil && (try sc.ruleset()["nftables"]?.arrayValue ?? []).allSatisfy { $0["table"] == nil }
+        }
+        let sc = try Scene()
+        #expect(try sc.run("DEL", conf).status == 0)                               // without ADD
+        let add = try sc.run("ADD", conf)
+        try #require(add.status == 0, "\(add.stdout)")
+        let old = try CNIResult(json: try #require(add.json), version: .v1_0_0).json(version: .v0_4_0)
+        let withPrev = String(conf.dropLast()) + #","prevResult":"# + old.serializedString() + "}"
+        #expect(try sc.run("DEL", withPrev).status == 0)                           // an older prevResult
+        #expect(try clean(sc))
+        try #require(try sc.run("ADD", conf).status == 0)
+        try sc.s.host.ip("link", "del", "uplink0")                                  // the master gone
+        #expect(try sc.run("DEL", conf).status == 0)
+        #expect(try clean(sc))
+
+        let sc2 = try Scene()
+        try #require(try sc2.run("ADD", conf).status == 0)
+        let empty = try sc2.s.plugin(BuildProducts.path("egress-router"), "DEL", conf, ifName: "net1", netns: "")
+        #expect(empty.status == 0, "\(empty.stdout)")                              // CNI_NETNS empty (containerd),
+        let path = sc2.s.pod.path
+        sc2.s.pod.delete()                                                          // then the namespace gone
+        #expect(try sc2.s.plugin(BuildProducts.path("egress-router"), "DEL", conf, ifName: "net1", netns: path).status == 0)
+        #expect(try sc2.run("DEL", conf).status == 0)                              // and DEL twice
+    }
+
     @Test func badInputChangesNothing() throws {
         let sc = try Scene()
         let bad = try sc.run("ADD", sc.conf(#"{"addresses":["192.168.12.99/24"],"gateway":"192.168.12.1","destinations":["80 icmp 192.168.12.91"]}"#))

@@ -118,4 +118,27 @@ struct FaultInjectionTests {
         #expect(try routes() != before)  // the last ADD got through
         #expect(try s.plugin(BuildProducts.path("macvlan"), "DEL", mv, ifName: "net1", containerID: "c1").status == 0)
     }
+
+    /// egress-router: a fault in any of its steps (macvlan, addresses, routes, sysctls, nft
+    /// rules) leaves the router pod as it was — no net1, no rule table, the same routes.
+    @Test func egressRouterLeavesThePodAsItWas() throws {
+        let sc = try EgressRouterTests.Scene()
+        let conf = sc.conf(#"{"addresses":["192.168.12.99/24"],"gateway":"192.168.12.1","destinations":["80 tcp 192.168.12.91 8080","192.168.12.92"]}"#)
+        func routes() throws -> [String] {
+            (try sc.s.pod.ipJSON("route", "show").arrayValue ?? []).map { "\($0["dst"]?.stringValue ?? "") \($0["gateway"]?.stringValue ?? "")" }.sorted()
+        }
+        let before = try routes()
+        let faults = try everyStep("egress-router", add: { env in
+            try sc.s.plugin(BuildProducts.path("egress-router"), "ADD", conf, ifName: "net1", extraEnv: env)
+        }, left: {
+            var l: [String] = []
+            if try sc.s.pod.link("net1") != nil { l.append("net1 in the pod") }
+            if !(try sc.ruleset()["nftables"]?.arrayValue ?? []).allSatisfy({ $0["table"] == nil }) { l.append("an nft table in the pod") }
+            if try routes() != before { l.append("routes \(try routes()) instead of \(before)") }
+            return l
+        }, "egress-router")
+        #expect(faults > 0)
+        FileSystem.writeStderr("fault injection egress-router: \(faults) faults, nothing left\n")
+        #expect(try sc.run("DEL", conf).status == 0)
+    }
 }

@@ -1,5 +1,6 @@
 import CNI
 import Foundation
+import LinuxSystem
 import NetNS
 import Netlink
 import Testing
@@ -218,6 +219,26 @@ struct IpvlanGuestTests {
         #expect(ours.json?["interfaces"]?.arrayValue?.first?["name"] == go.json?["interfaces"]?.arrayValue?.first?["name"])
         #expect(ourState == goState, "ours \(ourState.serializedString())\ngo   \(goState.serializedString())")
     }
+
+    /// Fault injection (issue #18, item 2) for ipvlan: its nth step fails, n = 1, 2, … until ADD
+    /// gets through; after each failure no link in the pod and no reservation.
+    @Test func aFailedADDLeavesNothing() throws {
+        let s = try scene()
+        let c = conf(s, mode: "l2")
+        var faults = 0
+        for n in 1...60 {
+            let add = try s.plugin(ipvlan, "ADD", c, extraEnv: ["SWCNI_FAULT": "ipvlan:\(n)"])
+            if add.status == 0 { break }
+            faults = n
+            let code = add.json?["code"]?.intValue
+            #expect(code != nil && code != 999, "step \(n): \(add.stdout)")
+            #expect(try s.pod.link("eth0") == nil && reservations(s) == 0, "step \(n) left something: \(add.stdout)")
+        }
+        #expect(faults > 0)
+        FileSystem.writeStderr("fault injection ipvlan: \(faults) faults, nothing left\n")
+        #expect(try s.plugin(ipvlan, "DEL", c).status == 0)
+        #expect(reservations(s) == 0)
+    }
 }
 
 /// The Netlink module's bridge primitives against Debian's kernel (the project machines' bridge
@@ -263,5 +284,15 @@ extension NetNS {
     func ipJSONBridge(_ args: String...) throws -> JSONValue {
         let out = try Command.must(["ip", "netns", "exec", name, "bridge", "-j"] + args)
         return try JSONValue.parse(out.stdout.isEmpty ? "[]" : out.stdout)
+    }
+}
+
+
+/// The DEL matrix's ipvlan rows (issue #18, item 1), on the guest's kernel.
+@Suite(.enabled(if: Guest.active, "runs in the kernel-lab guest (Integration/KernelLab)"))
+struct DelMatrixGuestTests {
+    @Test(arguments: DelMatrixTests.Case.allCases)
+    func ipvlanDelSucceedsAndLeavesNothing(delCase: DelMatrixTests.Case) throws {
+        try DelMatrixTests.check(.ipvlanHostLocal, delCase)
     }
 }
