@@ -32,7 +32,7 @@ import TestSupport
         defer { dir.remove() }
         let bin = try binDirectory(dir, full: false)
         let names = try Command.must([bin + "/swift-cni", "--list"], env: Self.env).stdout.split(separator: "\n")
-        #expect(names.count == 11)
+        #expect(names.count == 12)
         for name in names {
             let out = try plugin(bin, String(name), "VERSION", #"{"cniVersion":"1.0.0"}"#)
             #expect(out.status == 0 && out.json?["supportedVersions"] != nil, "\(name): \(out.stdout)")

@@ -137,6 +137,26 @@ struct MultusTests {
         #expect(!FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr1")))
     }
 
+    /// auxiliaryCNIChainName on a host (clusterNetwork a file, no API): the chain in its
+    /// subdirectory runs after the pod's networks behind our passthru — here Debian's Go tuning
+    /// sets a sysctl on the pod's eth0 — and DEL runs it again in reverse.
+    @Test func theAuxiliaryChainRunsAfterThePodsNetworks() throws {
+        let s = try HostAndPod()
+        try s.dir.write("net.d/10-cluster.conflist", #"{"cniVersion":"1.0.0","name":"cluster","plugins":[{"type":"macvlan","master":"\#(s.parent)","ipam":{"type":"host-local","subnet":"10.64.0.0/24","dataDir":"\#(s.dataDir)"}}]}"#)
+        try s.dir.write("net.d/aux-chain/10-tune.conf", #"{"name":"tune","type":"tuning","sysctl":{"net.ipv4.conf.eth0.arp_filter":"1"}}"#)
+        let conf = #"{"cniVersion":"1.0.0","name":"multus-cni-network","type":"multus","clusterNetwork":"\#(s.dir.file("net.d/10-cluster.conflist"))","auxiliaryCNIChainName":"aux-chain","cniDir":"\#(s.dir.file("multus"))","binDir":"\#(BuildProducts.directory)"}"#
+        let path = BuildProducts.directory + ":/usr/lib/cni"
+        let add = try s.plugin(multus, "ADD", conf, cniPath: path)
+        try #require(add.status == 0, "\(add.stdout)")
+        #expect(add.json?["ips"]?.arrayValue?.first?["address"] == "10.64.0.2/24")  // the master's result
+        #expect(try s.pod.run(["cat", "/proc/sys/net/ipv4/conf/eth0/arp_filter"], env: [:]).stdout == "1\n")
+        let cached = try JSONValue.parse(try s.dir.read("multus/ctr1")).objectValue?["delegates"]?.arrayValue ?? []
+        #expect(cached.count == 2)
+        let del = try s.plugin(multus, "DEL", conf, cniPath: path)
+        #expect(del.status == 0, "\(del.stdout)")
+        #expect(try s.pod.link("eth0") == nil && !FileManager.default.fileExists(atPath: s.dir.file("multus/ctr1")))
+    }
+
     /// The network-status cannot be written (the API server answers 500 to the status patch,
     /// every retry): the pod's networks are undone like any failed step (upstream returns the
     /// error and leaves them attached, unreported).

@@ -21,7 +21,7 @@ import Whereabouts
 public enum Applets {
     /// Every plugin name, as installed in /opt/cni/bin.
     public static let names = ["bridge", "dhcp", "egress-router", "host-device", "host-local", "ipvlan", "macvlan",
-                               "multus", "route-override", "static", "whereabouts"]
+                               "multus", "passthru", "route-override", "static", "whereabouts"]
 
     /// The roles that differ between the two executables.
     /// Made only when called (a host-local run makes no multus).
@@ -56,6 +56,7 @@ public enum Applets {
         case "ipvlan": Skeleton.main(IpvlanPlugin())
         case "macvlan": Skeleton.main(MacvlanPlugin())
         case "multus": Skeleton.main(roles.multus())
+        case "passthru": Skeleton.main(PassthruPlugin())
         case "route-override": Skeleton.main(RouteOverridePlugin())
         case "static": Skeleton.main(StaticPlugin())
         case "whereabouts":

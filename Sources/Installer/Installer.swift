@@ -45,7 +45,7 @@ public struct Installer {
     /// swift-cni-full, so no pod pays the hand-over (a .deb on a host links them to swift-cni).
     public static let clusterPlugins = ["multus", "whereabouts"]
     public static let plugins = ["bridge", "dhcp", "egress-router", "host-device", "host-local", "ipvlan", "macvlan",
-                                 "multus", "route-override", "static", "whereabouts"]
+                                 "multus", "passthru", "route-override", "static", "whereabouts"]
 
     public var options: Options
     public let environment: [String: String]

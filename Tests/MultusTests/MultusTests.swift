@@ -72,6 +72,28 @@ final class FakeAPI: ClusterAPI, @unchecked Sendable {
         try MultusConfig(NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"multus-cni-network","type":"multus","confDir":"\#(dir.file("net.d"))"\#(extra)}"#.utf8)))
     }
 
+    /// auxiliaryCNIChainName: `<dir of clusterNetwork>/<name>/*.conf` behind a passthru, as the
+    /// last network (net<index>); nothing there, no chain; clusterNetwork not a path, code 7.
+    @Test func auxiliaryChain() throws {
+        let cluster = dir.file("cluster/00-first.conflist")
+        try dir.write("cluster/aux-chain/20-sbr.conf", #"{"name":"sbr","type":"sbr"}"#)
+        try dir.write("cluster/aux-chain/10-tune.conf", #"{"name":"tune","type":"tuning","sysctl":{"net.ipv4.conf.eth0.arp_filter":"1"}}"#)
+        try dir.write("cluster/aux-chain/ignored.json", #"{"type":"bridge"}"#)
+        var r = DelegateResolver(conf: try conf(#","clusterNetwork":"\#(cluster)","auxiliaryCNIChainName":"aux-chain""#), api: nil, ifName: "eth0")
+        let ds = try r.resolve(pod: nil)
+        #expect(ds.map(\.ifName) == ["eth0", "net1"] && ds[1].name == "aux-chain" && !ds[1].isMaster)
+        let plugins = ds[1].config["plugins"]?.arrayValue ?? []
+        #expect(plugins.map { $0["type"]?.stringValue ?? "" } == ["passthru", "tuning", "sbr"])
+        #expect(ds[1].config["name"] == "aux-chain" && ds[1].config["cniVersion"] == "1.0.0")
+        r = DelegateResolver(conf: try conf(#","clusterNetwork":"\#(cluster)","auxiliaryCNIChainName":"no-such-dir""#), api: nil, ifName: "eth0")
+        #expect(try r.resolve(pod: nil).count == 1)
+        r = DelegateResolver(conf: try conf(#","clusterNetwork":"by-name","auxiliaryCNIChainName":"aux-chain""#), api: nil, ifName: "eth0")
+        #expect((#expect(throws: CNIError.self) { try r.resolve(pod: nil) })?.code == 7)
+        try dir.write("cluster/aux-chain/30-bad.conf", #"{"name":"no-type"}"#)
+        r = DelegateResolver(conf: try conf(#","clusterNetwork":"\#(cluster)","auxiliaryCNIChainName":"aux-chain""#), api: nil, ifName: "eth0")
+        #expect((#expect(throws: CNIError.self) { try r.resolve(pod: nil) })?.code == 7)
+    }
+
     @Test func clusterNetworkFromANADThenByNameThenADirectory() throws {
         let api = FakeAPI()
         api.nad("kube-system", "default-net", #"{"cniVersion":"1.0.0","type":"bridge"}"#)

@@ -23,6 +23,7 @@ struct DelegateResolver {
                 delegates.append(try annotationDelegate(sel))
             }
         }
+        if let aux = try auxiliaryChain() { delegates.append(aux) }
         try assignInterfaces(&delegates)
         try checkDefaultRoutes(delegates)
         return delegates
@@ -127,6 +128,35 @@ struct DelegateResolver {
         if let g = sel.infinibandGUID { caps["infinibandGUID"] = .string(g) }
         return MultusDelegate(name: "\(sel.namespace)/\(sel.name)", config: config, ifName: sel.interface ?? "", isMaster: false,
                               capabilityArgs: caps, extraArgs: extra, defaultRoute: sel.defaultRoute)
+    }
+
+    /// `auxiliaryCNIChainName` (upstream's subdirectory chain): the plugin configurations in
+    /// `<directory of clusterNetwork>/<name>/*.conf`, in name order, run as one more network after
+    /// the pod's, behind a `passthru` that hands them an empty result (so tuning, sbr and the like
+    /// act on the pod's existing interfaces). No such file: no chain. Unlike upstream, a file
+    /// that cannot be read or has no `type` is an error, not a chain silently skipped.
+    func auxiliaryChain() throws -> MultusDelegate? {
+        guard let name = conf.auxiliaryCNIChainName else { return nil }
+        guard let cluster = conf.clusterNetwork, cluster.contains("/") else {
+            throw CNIError.invalidConfig("multus: auxiliaryCNIChainName needs clusterNetwork to be a path",
+                                         details: "clusterNetwork is \(conf.clusterNetwork.map { "\"\($0)\"" } ?? "unset")")
+        }
+        try Names.validateNetworkName(name)
+        let dir = FileSystem.directoryName(cluster) + "/" + name
+        var plugins: [JSONValue] = [["type": "passthru", "name": "passthru-cni"]]
+        for file in ConfigLoader.files(in: dir, extensions: ["conf"]) {
+            let plugin = try parse(try read(file), file)
+            guard let type = plugin["type"]?.stringValue, !type.isEmpty else {
+                throw CNIError.invalidConfig("multus: the auxiliary chain's \(file) has no \"type\"")
+            }
+            plugins.append(.object(plugin))
+        }
+        guard plugins.count > 1 else { return nil }
+        var list = JSONObject()
+        list["cniVersion"] = .string(conf.cniVersion)
+        list["name"] = .string(name)
+        list["plugins"] = .array(plugins)
+        return MultusDelegate(name: name, config: list, ifName: "", isMaster: false)
     }
 
     /// With namespaceIsolation, a pod may use networks of its own namespace and the global ones.

@@ -159,7 +159,9 @@ public struct MultusPlugin: Plugin {
         }
         if let api = try c.api, let pod {
             let moved = delegates.contains { !$0.defaultRoute.isEmpty }
-            let status = zip(delegates, results).map { d, res in
+            // As upstream: a network whose result has no interface and no address (the auxiliary
+            // chain) has no entry.
+            let status = zip(delegates, results).filter { !$1.result.interfaces.isEmpty || !$1.result.ips.isEmpty }.map { d, res in
                 NetworkStatus.entry(d, res.result, isDefault: moved ? !d.defaultRoute.isEmpty : d.isMaster)
             }
             // The pod would run with networks nobody is told about (upstream returns the error and
