@@ -32,7 +32,12 @@ struct ContainerdTests {
             for d in ["root", "state", "net.d", "ipam", "rootfs/bin", "rootfs/proc", "rootfs/sys", "rootfs/dev", "rootfs/etc", "rootfs/tmp"] {
                 try FileManager.default.createDirectory(atPath: dir.file(d), withIntermediateDirectories: true)
             }
-            try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: dir.file("rootfs/bin/busybox"))
+            // A hard link, not a copy: a file just written can still be open for writing in a child
+            // another test is forking meanwhile, and exec'ing it fails with ETXTBSY.
+            if link("/bin/busybox", dir.file("rootfs/bin/busybox")) != 0 {
+                try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: dir.file("rootfs/bin/busybox"))
+                usleep(200_000)
+            }
             try Command.must(["chroot", dir.file("rootfs"), "/bin/busybox", "--install", "-s", "/bin"])
             try dir.write("config.toml", """
                 version = 2

@@ -296,3 +296,4 @@ struct DelMatrixGuestTests {
         try DelMatrixTests.check(.ipvlanHostLocal, delCase)
     }
 }
+

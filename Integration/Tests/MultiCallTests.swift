@@ -13,7 +13,12 @@ import TestSupport
     func binDirectory(_ dir: TemporaryDirectory, full: Bool) throws -> String {
         let bin = dir.file("bin")
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: BuildProducts.path("swift-cni"), toPath: bin + "/swift-cni")
+        // A hard link (the same file, elsewhere): a copy just written may still be open for writing
+        // in a child another test forks meanwhile, and exec'ing it would fail with ETXTBSY.
+        if link(BuildProducts.path("swift-cni"), bin + "/swift-cni") != 0 {
+            try FileManager.default.copyItem(atPath: BuildProducts.path("swift-cni"), toPath: bin + "/swift-cni")
+            usleep(200_000)
+        }
         if full { try FileManager.default.createSymbolicLink(atPath: bin + "/swift-cni-full", withDestinationPath: BuildProducts.path("swift-cni-full")) }
         #expect(BuildProducts.linkPlugins(in: bin))
         return bin
