@@ -45,7 +45,14 @@ public struct HostDeviceConfig: Sendable {
         }
         ipamType = conf.ipamType
         dns = conf.dns
-        stateDirectory = try r.string("dataDir") ?? DeviceStateStore.defaultDirectory
-        try Names.validateDataDirectory(stateDirectory, key: "dataDir")
+        stateDirectory = try Self.stateDirectory(conf)
+    }
+
+    /// `dataDir` alone (DEL reads only this: a DEL whose device selector no longer parses still
+    /// gives back what it can and releases IPAM).
+    public static func stateDirectory(_ conf: NetConf) throws(CNIError) -> String {
+        let dir = try JSONReader(.object(conf.raw), path: "").string("dataDir") ?? DeviceStateStore.defaultDirectory
+        try Names.validateDataDirectory(dir, key: "dataDir")
+        return dir
     }
 }

@@ -106,8 +106,7 @@ public struct HostDevicePlugin: DelegatesIPAM {
     /// The state ADD saved, put back on the device if it is on the host under its name; dropped
     /// when the device is not (gone with a virtual device's namespace, or never moved).
     func restoreSavedState(_ r: PluginRequest) throws {
-        let conf = try HostDeviceConfig(r.config)
-        let store = DeviceStateStore(directory: conf.stateDirectory)
+        let store = DeviceStateStore(directory: try HostDeviceConfig.stateDirectory(r.config))
         guard let state = try store.load(containerID: r.containerID, ifName: r.ifName) else { return }
         let hostSocket = try step("open a netlink socket") { try NetlinkSocket() }
         if let link = try hostSocket.link(named: state.hostName), state.isDevice(link) {
