@@ -9,7 +9,10 @@ public enum FaultInjection {
     static let failAt = Atomic<Int>(0)
     static let steps = Atomic<Int>(0)
 
-    public static func arm(atStep n: Int) { failAt.store(n, ordering: .relaxed) }
+    public static func arm(atStep n: Int) {
+        steps.store(0, ordering: .relaxed)
+        failAt.store(n, ordering: .relaxed)
+    }
 
     /// Counts a step; its number when it is the one to fail.
     static func tick() -> Int? {

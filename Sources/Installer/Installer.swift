@@ -85,7 +85,7 @@ public struct Installer {
 
     /// `path` becomes a symbolic link to `target` (replacing a file or link in one rename).
     static func linkAtomically(_ path: String, to target: String) throws {
-        let temp = FileSystem.directoryName(path) + "/." + FileSystem.baseName(path) + ".swift-cni-new"
+        let temp = FileSystem.directoryName(path) + "/." + FileSystem.baseName(path) + ".swift-cni-new-\(getpid())"
         _ = unlink(temp)
         guard symlink(target, temp) == 0 else { throw SystemError("symlink", subject: temp) }
         try FileSystem.rename(temp, path)
@@ -93,8 +93,13 @@ public struct Installer {
 
     static func copyAtomically(_ from: String, to: String, mode: mode_t) throws {
         let bytes = try FileSystem.read(from)
-        let temp = FileSystem.directoryName(to) + "/." + FileSystem.baseName(to) + ".swift-cni-new"
-        try FileSystem.writeNew(temp, bytes, mode: mode)
+        // A temporary name of this process's own: two installers at once (old and new DaemonSet
+        // pods) never write the same file.
+        let temp = FileSystem.directoryName(to) + "/." + FileSystem.baseName(to) + ".swift-cni-new-\(getpid())"
+        do { try FileSystem.writeNew(temp, bytes, mode: mode) } catch {
+            _ = unlink(temp)
+            throw error
+        }
         _ = chmod(temp, mode)
         let fd = open(temp, O_RDONLY | O_CLOEXEC)
         if fd >= 0 { _ = fsync(fd); close(fd) }

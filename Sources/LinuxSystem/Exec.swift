@@ -17,6 +17,12 @@ public enum Exec {
 
     static func replaceStdin(_ stdin: [UInt8], for path: String) throws(SystemError) {
         let fd = try retryingEINTR("memfd_create") { csystem_memfd("stdin") }
+        if fd == 0 {
+            // Started without a stdin: the memfd took fd 0 itself; it must stay open across exec.
+            _ = fcntl(0, F_SETFD, 0)
+        }
+        var done = false
+        defer { if fd != 0 && !done { close(fd) } }
         var written = 0
         while written < stdin.count {
             let n = stdin.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
@@ -26,7 +32,8 @@ public enum Exec {
         }
         guard lseek(fd, 0, SEEK_SET) == 0 else { throw SystemError("lseek", subject: "stdin for \(path)") }
         // dup2 clears close-on-exec on fd 0; the memfd itself closes on exec.
-        guard dup2(fd, 0) == 0 else { throw SystemError("dup2", subject: "stdin for \(path)") }
+        guard fd == 0 || dup2(fd, 0) == 0 else { throw SystemError("dup2", subject: "stdin for \(path)") }
+        done = true
     }
 
     /// The directory of this process's executable (through /proc/self/exe: the file the kernel
