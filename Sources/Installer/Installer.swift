@@ -67,7 +67,7 @@ public struct Installer {
     /// the executables go first).
     public func copyPlugins() throws {
         guard FileSystem.isDirectory(options.cniBinDir) else { throw InstallError("cni-bin-dir is not found: \(options.cniBinDir)") }
-        let source = options.sourceDir.isEmpty ? FileSystem.directoryName((try? FileSystem.readLink("/proc/self/exe")) ?? "") : options.sourceDir
+        let source = options.sourceDir.isEmpty ? ((try? Exec.ownDirectory()) ?? "") : options.sourceDir
         guard FileSystem.isExecutableFile(source + "/swift-cni") else { throw InstallError("no swift-cni executable in \(source)") }
         var copied: [String] = []
         for name in Self.executables where FileSystem.isExecutableFile(source + "/" + name) {
