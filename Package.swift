@@ -45,6 +45,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        // kubelet's PodResources API (gRPC over a unix socket) for multus's resourceName: HTTP/2
+        // (already under AsyncHTTPClient), protobuf read by hand (Kubernetes/PodResources.swift).
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.38.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
         // The dhcp daemon's structured logs.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
@@ -97,6 +100,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ]),
         // Kubernetes objects and errors (pure); the client over HTTPBridge, with kubeconfig in YAML.
         .target(name: "Kubernetes", dependencies: ["CNI"]),
@@ -158,7 +163,7 @@ let package = Package(
         // Coverage-guided fuzzing of every config decoder, CNI_ARGS and results (Integration/Fuzz/run.sh
         // builds it with libFuzzer and -DFUZZING); a plain build replays files (the committed corpus).
         .executableTarget(name: "cni-fuzz-configs",
-                          dependencies: ["Bridge", "CNI", "DHCPIPAM", "EgressRouter", "HostDevice", "HostLocal", "Ipvlan", "LinuxSystem",
+                          dependencies: ["Bridge", "CNI", "DHCPIPAM", "EgressRouter", "HostDevice", "HostLocal", "Ipvlan", "Kubernetes", "LinuxSystem",
                                          "Macvlan", "Multus", "RouteOverride", "Static", "Whereabouts"],
                           path: "Integration/Fuzz/Configs"),
 

@@ -18,6 +18,7 @@ packages=(
   time                            # GNU time: peak RSS in the benchmarks
   python3 openssl curl            # the Kubernetes API test server (Integration/KubeAPI), its CA, requests to it
   python3-pip                     # kubernetes-validate (below) for the manifests in Conf/kubernetes
+  python3-grpcio python3-protobuf protobuf-compiler  # the kubelet PodResources stand-in (Integration/KubeAPI)
   etcd-server etcd-client         # real etcd 3.4 for whereabouts' etcd datastore (tests, benchmarks)
   lintian                         # the .deb of Integration/package.sh is checked with it (PackagingTests)
   dnsmasq-base                    # a real DHCP server for the dhcp plugin's tests and benchmark

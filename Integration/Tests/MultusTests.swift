@@ -270,6 +270,76 @@ struct MultusTests {
     }
 
     /// Ten networks on one pod.
+    /// NADs annotated with a resourceName (SR-IOV's way): the pod's devices of that resource, as
+    /// kubelet's PodResources API lists them (grpcio over a unix socket), one per network in
+    /// order, in every plugin's config (deviceID, pciBusID) and as the deviceID capability; the
+    /// device plugin's device-info file handed over as CNIDeviceInfoFile and shown in
+    /// network-status; DEL removes it. A kubelet that refuses the call fails the ADD cleanly.
+    @Test func resourceNameNetworksGetThePodsDevices() throws {
+        let sc = try Scene(annotation: #"[{"name":"vf-a"},{"name":"mv"},{"name":"vf-b","interface":"vf1"}]"#)
+        let kubelet = try PodResourcesServer(pods: [
+            ("ns1", "other", [("intel.com/sriov_a", ["0000:03:00.7"])]),
+            ("ns1", "web", [("intel.com/sriov_a", ["0000:03:00.2", "0000:03:00.3"])]),
+        ])
+        let log = sc.s.dir.file("noop.log"), devinfo = sc.s.dir.file("devinfo"), netns = sc.s.pod.path
+        try sc.s.dir.write("devinfo/dp/intel.com-sriov_a-0000:03:00.2-device.json",
+                           #"{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:03:00.2"}}"#)
+        let sriov = ["k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov_a"]
+        try sc.api.createNAD("ns1", "vf-a", config: #"""
+            {"cniVersion":"1.0.0","type":"cni-noop","capabilities":{"deviceID":true,"CNIDeviceInfoFile":true},
+             "noop":{"log":"\#(log)","result":{"cniVersion":"1.0.0","interfaces":[{"name":"net1","sandbox":"\#(netns)"}],
+                                              "ips":[{"address":"10.70.0.5/24","interface":0}]}}}
+            """#, annotations: sriov)
+        try sc.api.createNAD("ns1", "vf-b", config: #"""
+            {"cniVersion":"1.0.0","name":"vf-b","plugins":[
+              {"type":"cni-noop","noop":{"log":"\#(log)","result":{"cniVersion":"1.0.0","interfaces":[{"name":"vf1","sandbox":"\#(netns)"}]}}},
+              {"type":"cni-noop","noop":{"log":"\#(log)"}}]}
+            """#, annotations: sriov)
+        let conf = try sc.conf(#","kubeletRootDir":"\#(kubelet.kubeletRoot)","deviceInfoDir":"\#(devinfo)""#)
+        let add = try sc.run("ADD", conf)
+        try #require(add.status == 0, "\(add.stdout)")
+        let calls = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { try? JSONValue.parse(String($0)) }
+        let configs = calls.compactMap { $0["stdin"]?.stringValue.flatMap { try? JSONValue.parse($0) } }
+        try #require(configs.count == 3, "\(calls)")
+        // vf-a: the pod's first device, in its config and as its capabilities.
+        #expect(configs[0]["deviceID"] == "0000:03:00.2" && configs[0]["pciBusID"] == "0000:03:00.2")
+        #expect(configs[0]["runtimeConfig"]?["deviceID"] == "0000:03:00.2")
+        let infoFile = devinfo + "/cni/ns1-vf-a-ctr1_net1"
+        #expect(configs[0]["runtimeConfig"]?["CNIDeviceInfoFile"]?.stringValue == infoFile)
+        #expect((try? String(contentsOfFile: infoFile, encoding: .utf8))?.contains("0000:03:00.2") == true)
+        // vf-b, a conflist: the second device in both plugins.
+        #expect(configs[1...].allSatisfy { $0["deviceID"] == "0000:03:00.3" && $0["pciBusID"] == "0000:03:00.3" })
+        // The macvlan network between them is untouched and real.
+        #expect(sc.podLinks == ["eth0", "lo", "net2"])
+        #expect(try sc.s.pod.addresses("net2") == ["10.61.0.2/24"])
+        let status = sc.networkStatus
+        #expect(status.map { $0["interface"]?.stringValue ?? "" } == ["eth0", "net1", "net2", "vf1"])
+        #expect(status[1]["device-info"]?["pci"]?["pci-address"] == "0000:03:00.2")
+        #expect(status[1]["ips"] == ["10.70.0.5"])
+        #expect(status[2]["device-info"] == nil && status[3]["device-info"] == nil)
+
+        let del = try sc.run("DEL", conf)
+        #expect(del.status == 0, "\(del.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: infoFile))
+        let dels = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { try? JSONValue.parse(String($0)) }.filter { $0["command"] == "DEL" }
+        // The DELs get the devices the ADD had (from multus's cache, without asking kubelet).
+        kubelet.stop()
+        #expect(dels.compactMap { $0["stdin"]?.stringValue.flatMap { try? JSONValue.parse($0) }?["deviceID"]?.stringValue }.sorted()
+                == ["0000:03:00.2", "0000:03:00.3", "0000:03:00.3"])
+        #expect(sc.podLinks == ["lo"] && sc.reservations("mv").isEmpty && sc.reservations("cluster").isEmpty)
+
+        // kubelet refusing: the ADD fails and leaves nothing.
+        let refusing = try PodResourcesServer()
+        try refusing.failWith("PERMISSION_DENIED")
+        let failed = try sc.run("ADD", try sc.conf(#","kubeletRootDir":"\#(refusing.kubeletRoot)","deviceInfoDir":"\#(devinfo)""#),
+                                containerID: "ctr2")
+        #expect(failed.status == 1 && failed.json?["details"]?.stringValue?.contains("gRPC status 7") == true, "\(failed.stdout)")
+        #expect(sc.podLinks == ["lo"] && sc.reservations("mv").isEmpty && sc.reservations("cluster").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr2")))
+    }
+
     @Test func tenNetworks() throws {
         var nads: [(String, String)] = []
         for i in 0..<10 {

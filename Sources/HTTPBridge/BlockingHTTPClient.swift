@@ -51,7 +51,7 @@ public final class BlockingHTTPClient: @unchecked Sendable {
     /// One event loop thread serves the few sequential requests of a plugin process (the default
     /// is one per core, each a thread to start and tear down). Set once, before NIO's shared
     /// group exists (NIO traps on a second setting).
-    private static let oneEventLoop: Void = { NIOSingletons.groupLoopCountSuggestion = 1 }()
+    static let oneEventLoop: Void = { NIOSingletons.groupLoopCountSuggestion = 1 }()
 
     func client() -> HTTPClient {
         if let http { return http }

@@ -27,7 +27,15 @@ final class FakeAPI: ClusterAPI, @unchecked Sendable {
     }
     var events: [String] = []
     func recordPodEvent(_ pod: Pod, reason: String, message: String, component: String) throws(KubeError) { events.append("\(reason): \(message)") }
-    func nad(_ ns: String, _ name: String, _ config: String) { nads["\(ns)/\(name)"] = .init(namespace: ns, name: name, config: config) }
+    func nad(_ ns: String, _ name: String, _ config: String, annotations: [String: String] = [:]) {
+        nads["\(ns)/\(name)"] = .init(namespace: ns, name: name, config: config, annotations: annotations)
+    }
+    var devices = PodDevices()
+    var deviceReads: [String] = []
+    func podDevices(_ pod: Pod, kubeletRoot: String) throws(KubeError) -> PodDevices {
+        deviceReads.append("\(pod.namespace)/\(pod.name) \(kubeletRoot)")
+        return devices
+    }
 }
 
 @Suite struct NetworkSelectionTests {
@@ -198,16 +206,20 @@ final class FakeAPI: ClusterAPI, @unchecked Sendable {
         var names: [String] = []
         for doc in try Yams.compose_all(yaml: text) {
             let name = try #require(doc["metadata"]?["name"]?.string)
-            api.nad("default", name, try #require(doc["spec"]?["config"]?.string))
+            var annotations: [String: String] = [:]
+            for (k, v) in doc["metadata"]?["annotations"]?.mapping ?? [:] { annotations[k.string ?? ""] = v.string ?? "" }
+            api.nad("default", name, try #require(doc["spec"]?["config"]?.string), annotations: annotations)
             names.append(name)
         }
-        #expect(names.count == 7)
+        #expect(names.count == 8)
+        api.devices = PodDevices(["openshift.io/intelnics": ["0000:18:02.5"]])
         let conf = try MultusConfig(NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"m","type":"multus","delegates":[{"type":"bridge"}]}"#.utf8)))
         let r = DelegateResolver(conf: conf, api: api, ifName: "eth0")
         let d = try r.resolve(pod: Pod(namespace: "default", name: "p", annotations: [NetworkSelection.annotation: names.joined(separator: ",")]))
         #expect(d.dropFirst().map(\.name) == names.map { "default/\($0)" })
-        #expect(d.dropFirst().map(\.ifName) == (1...7).map { "net\($0)" })
+        #expect(d.dropFirst().map(\.ifName) == (1...8).map { "net\($0)" })
         for delegate in d.dropFirst() { _ = try delegate.list() }
+        #expect(d[8].config["pciBusID"] == "0000:18:02.5" && d[8].config["type"] == "host-device")
         #expect(try d[1].list().name == "my-cni2-conf")
     }
 }
@@ -221,5 +233,76 @@ final class FakeAPI: ClusterAPI, @unchecked Sendable {
         #expect(throws: CNIError.self) {
             try MultusConfig(NetConf(bytes: Array(#"{"cniVersion":"1.0.0","name":"m","type":"multus","logOptions":{"maxSize":-1},"delegates":[{"type":"bridge"}]}"#.utf8)))
         }
+    }
+}
+
+/// `k8s.v1.cni.cncf.io/resourceName`: the pod's devices of that resource (from kubelet, read
+/// once), one per network in order, written into every plugin as deviceID and pciBusID, given
+/// to non-master delegates as the deviceID capability with a CNIDeviceInfoFile.
+@Suite struct ResourceNameTests {
+    @Test func devicesGoToTheNetworksThatNameTheirResourceInOrder() throws {
+        let dir = try TemporaryDirectory("swcni-multus-dev")
+        defer { dir.remove() }
+        let api = FakeAPI()
+        let sriov = ["k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov_a"]
+        api.nad("kube-system", "cluster", #"{"cniVersion":"1.0.0","type":"bridge"}"#)
+        api.nad("ns1", "vf", #"{"cniVersion":"1.0.0","type":"sriov","vlan":5}"#, annotations: sriov)
+        api.nad("ns1", "vf-list", #"{"cniVersion":"1.0.0","name":"vl","plugins":[{"type":"sriov"},{"type":"tuning"}]}"#, annotations: sriov)
+        api.nad("ns1", "plain", #"{"cniVersion":"1.0.0","type":"macvlan"}"#)
+        api.devices = PodDevices(["intel.com/sriov_a": ["0000:03:00.2", "0000:03:00.3"]])
+        let pod = Pod(namespace: "ns1", name: "web", uid: "u1", annotations: [NetworkSelection.annotation: #"""
+            [{"name":"vf","deviceID":"0000:99:00.1"},{"name":"plain","deviceID":"0000:04:00.5"},{"name":"vf-list"},{"name":"vf","interface":"vf3"}]
+            """#])
+        let conf = try MultusConfig(NetConf(bytes: Array(#"""
+            {"cniVersion":"1.0.0","name":"multus-cni-network","type":"multus","clusterNetwork":"cluster","kubeletRootDir":"/k"}
+            """#.utf8)))
+        var d = try DelegateResolver(conf: conf, api: api, ifName: "eth0").resolve(pod: pod)
+        #expect(api.deviceReads == ["ns1/web /k"])
+        #expect(d.map(\.ifName) == ["eth0", "net1", "net2", "net3", "vf3"])
+        // The first device to the first network naming the resource; the resource's device wins
+        // over the selection's own deviceID.
+        #expect(d[1].config["deviceID"] == "0000:03:00.2" && d[1].config["pciBusID"] == "0000:03:00.2" && d[1].config["vlan"] == 5)
+        #expect(d[1].capabilityArgs["deviceID"] == "0000:03:00.2")
+        #expect(d[1].device == Device(resourceName: "intel.com/sriov_a", id: "0000:03:00.2"))
+        // No resource: the selection's deviceID as a capability, the config untouched.
+        #expect(d[2].config["deviceID"] == nil && d[2].capabilityArgs["deviceID"] == "0000:04:00.5" && d[2].device == nil)
+        // A conflist: every plugin.
+        #expect(d[3].config["plugins"]?.arrayValue?.map { $0["deviceID"]?.stringValue ?? "" } == ["0000:03:00.3", "0000:03:00.3"])
+        #expect(d[3].config["plugins"]?.arrayValue?.map { $0["pciBusID"]?.stringValue ?? "" } == ["0000:03:00.3", "0000:03:00.3"])
+        // The pod has no third device: the network goes without one (as upstream).
+        #expect(d[4].config["deviceID"] == nil && d[4].device == nil && d[4].capabilityArgs["deviceID"] == nil)
+        #expect(d[0].config["deviceID"] == nil)
+
+        DeviceInfo.assign(&d, directory: "/run/di", containerID: "c1")
+        #expect(d.map { DeviceInfo.file($0) } == [nil, "/run/di/cni/ns1-vf-c1_net1", "/run/di/cni/ns1-plain-c1_net2",
+                                                   "/run/di/cni/ns1-vf-list-c1_net3", nil])
+        // The device survives the delegate cache (DEL and the copy use it).
+        #expect(try MultusDelegate(json: d[1].json) == d[1])
+
+        // No resourceName anywhere, or a pod without a name: kubelet is not asked.
+        let quiet = FakeAPI()
+        quiet.nad("kube-system", "cluster", #"{"cniVersion":"1.0.0","type":"bridge"}"#)
+        quiet.nad("ns1", "plain", #"{"cniVersion":"1.0.0","type":"macvlan"}"#)
+        _ = try DelegateResolver(conf: conf, api: quiet, ifName: "eth0")
+            .resolve(pod: Pod(namespace: "ns1", name: "web", annotations: [NetworkSelection.annotation: "plain"]))
+        #expect(quiet.deviceReads.isEmpty)
+    }
+
+    @Test func theDevicePluginsFileIsCopiedAndReadBack() throws {
+        let dir = try TemporaryDirectory("swcni-multus-devinfo")
+        defer { dir.remove() }
+        let info = #"{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:03:00.2"}}"#
+        try dir.write("devinfo/dp/intel.com-sriov_a-0000:03:00.2-device.json", info)
+        var d = [MultusDelegate(name: "ns1/vf", config: JSONObject([("type", .string("sriov"))]), ifName: "net1", isMaster: false)]
+        d[0].device = Device(resourceName: "intel.com/sriov_a", id: "0000:03:00.2")
+        DeviceInfo.assign(&d, directory: dir.file("devinfo"), containerID: "c1")
+        try DeviceInfo.copyFromDevicePlugin(d[0], directory: dir.file("devinfo"))
+        #expect(DeviceInfo.read(d[0])?["pci"]?["pci-address"] == "0000:03:00.2")
+        DeviceInfo.remove(d[0])
+        #expect(DeviceInfo.read(d[0]) == nil && !FileManager.default.fileExists(atPath: dir.file("devinfo/cni/ns1-vf-c1_net1")))
+        // No file from the device plugin: an error the ADD logs, nothing written.
+        d[0].device = Device(resourceName: "intel.com/sriov_a", id: "0000:03:00.3")
+        #expect(throws: (any Error).self) { try DeviceInfo.copyFromDevicePlugin(d[0], directory: dir.file("devinfo")) }
+        #expect(DeviceInfo.read(d[0]) == nil)
     }
 }

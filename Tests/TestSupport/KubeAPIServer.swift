@@ -27,24 +27,11 @@ public final class KubeAPIServer: @unchecked Sendable {
         dir = try TemporaryDirectory("swcni-kubeapi")
         try Self.makeCertificates(dir)
         try dir.write("token", token + "\n")
-        let p = Process()
         let args = [Self.script, "--cert", dir.file("server.pem"), "--key", dir.file("server.key"), "--token-file", dir.file("token")]
-        if let netns {
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-            p.arguments = ["--net=\(netns)", "/usr/bin/python3"] + args
-        } else {
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            p.arguments = args
-        }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
+        let (p, text) = try netns.map { try ServerProcess.start("/usr/bin/nsenter", ["--net=\($0)", "/usr/bin/python3"] + args) }
+            ?? ServerProcess.start("/usr/bin/python3", args)
         process = p
         // "listening <port>" once it accepts connections.
-        var line = Data()
-        while let b = try out.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
-        let text = String(decoding: line, as: UTF8.self)
         guard text.hasPrefix("listening "), let port = Int(text.dropFirst(10)) else {
             p.terminate()
             throw CommandFailed(argv: [Self.script], status: -1, output: "no port: \(text)")
@@ -57,12 +44,7 @@ public final class KubeAPIServer: @unchecked Sendable {
         dir.remove()
     }
 
-    public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    public func stop() { ServerProcess.stop(process) }
 
     static func makeCertificates(_ d: TemporaryDirectory) throws {
         try TestCA.make(d)
@@ -127,10 +109,11 @@ public final class KubeAPIServer: @unchecked Sendable {
     }
 
     /// A NetworkAttachmentDefinition whose spec.config is `config`.
-    public func createNAD(_ namespace: String, _ name: String, config: String) throws {
+    public func createNAD(_ namespace: String, _ name: String, config: String, annotations: [String: String] = [:]) throws {
         let c = JSONValue.string(config).serializedString()
+        let a = JSONValue.object(JSONObject(annotations.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
         try createNamespaceObject("/apis/k8s.cni.cncf.io/v1/namespaces/\(namespace)/network-attachment-definitions",
-                                  #"{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","metadata":{"name":"\#(name)"},"spec":{"config":\#(c)}}"#)
+                                  #"{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","metadata":{"name":"\#(name)","annotations":\#(a.serializedString())},"spec":{"config":\#(c)}}"#)
     }
 
     public func get(_ path: String) throws -> JSONValue? {

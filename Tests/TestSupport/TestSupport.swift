@@ -124,3 +124,28 @@ public struct CommandFailed: Error, CustomStringConvertible {
 public func jsonLines(_ text: String) throws -> [JSONValue] {
     try text.split(separator: "\n").map { try JSONValue.parse(String($0)) }
 }
+
+/// A server a test starts (the API and kubelet stand-ins): its first line on stdout says it is
+/// ready; stderr is dropped; it is ended by its PID.
+public enum ServerProcess {
+    /// Starts it and waits for its first line.
+    public static func start(_ executable: String, _ arguments: [String]) throws -> (process: Process, firstLine: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        var line = Data()
+        while let b = try out.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
+        return (p, String(decoding: line, as: UTF8.self))
+    }
+
+    public static func stop(_ p: Process) {
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+    }
+}

@@ -5,6 +5,7 @@ import EgressRouter
 import HostDevice
 import HostLocal
 import Ipvlan
+import Kubernetes
 import Macvlan
 import Multus
 import RouteOverride
@@ -13,7 +14,8 @@ import Whereabouts
 
 /// Coverage-guided fuzzing of every config decoder, CNI_ARGS and results of every version (issue
 /// #18, item 4). One input is tried every way: as CNI_ARGS text; as a network config (NetConf,
-/// then each plugin's config — they read the keys they know whatever `type` says); as a result,
+/// then each plugin's config — they read the keys they know whatever `type` says); as kubelet's
+/// PodResources answer and device checkpoint (multus's resourceName); as a result,
 /// read in every version and printed in every other. Nothing may trap (Swift's checks and
 /// AddressSanitizer's); a result printed in its own version must read back the same.
 /// Built by Integration/Fuzz/run.sh with libFuzzer (`-DFUZZING`); a plain build is a replayer:
@@ -25,6 +27,11 @@ enum ConfigFuzz {
     static func one(_ bytes: [UInt8]) {
         let text = String(decoding: bytes, as: UTF8.self)
         if let a = try? CNIArgs(parsing: text) { _ = a.pairs.count }
+        // kubelet's answers to multus: a PodResources List response (protobuf, gRPC-framed or
+        // not) and the device checkpoint.
+        _ = try? PodDevices.fromListResponse(bytes, namespace: "ns1", name: "web")
+        if let message = try? GRPCFrame.decode(bytes) { _ = try? PodDevices.fromListResponse(message, namespace: "ns1", name: "web") }
+        _ = try? PodDevices.fromCheckpoint(bytes, podUID: "u1")
         guard let json = try? JSONValue.parse(bytes) else { return }
         if let conf = try? NetConf(json: json, requireName: false) {
             let version = CNIVersion(rawValue: conf.cniVersionString) ?? .latest

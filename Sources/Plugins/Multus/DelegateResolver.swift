@@ -13,6 +13,8 @@ struct DelegateResolver {
     let api: (any ClusterAPI)?
     /// CNI_IFNAME: the master's interface.
     let ifName: String
+    /// The pod's devices, read from kubelet when a NAD first names a resourceName.
+    let devices = DeviceAllocation()
 
     /// Every delegate for `pod` (nil: no API or no pod name: static and cluster networks only).
     func resolve(pod: Pod?) throws -> [MultusDelegate] {
@@ -20,7 +22,7 @@ struct DelegateResolver {
         if let pod, let text = pod.annotations[NetworkSelection.annotation] {
             for sel in try NetworkSelection.parse(text, podNamespace: pod.namespace) {
                 try checkIsolation(sel, podNamespace: pod.namespace)
-                delegates.append(try annotationDelegate(sel))
+                delegates.append(try annotationDelegate(sel, pod: pod))
             }
         }
         if let aux = try auxiliaryChain() { delegates.append(aux) }
@@ -33,12 +35,10 @@ struct DelegateResolver {
     func masterAndDefaults(pod: Pod?) throws -> [MultusDelegate] {
         var out: [MultusDelegate] = []
         if let cluster = conf.clusterNetwork {
-            let (name, config) = try named(cluster, namespace: conf.multusNamespace)
-            out.append(MultusDelegate(name: name, config: config, ifName: ifName, isMaster: true))
+            out.append(try named(cluster, namespace: conf.multusNamespace, pod: pod).delegate(ifName: ifName, isMaster: true))
             let isSystem = pod.map { conf.systemNamespaces.contains($0.namespace) } ?? false
             for n in conf.defaultNetworks where !isSystem {
-                let (name, config) = try named(n, namespace: conf.multusNamespace)
-                out.append(MultusDelegate(name: name, config: config, ifName: "", isMaster: false))
+                out.append(try named(n, namespace: conf.multusNamespace, pod: pod).delegate(ifName: "", isMaster: false))
             }
         } else {
             for (i, d) in conf.delegates.enumerated() {
@@ -50,21 +50,34 @@ struct DelegateResolver {
         // The pod's default-network annotation replaces the master (looked up in multusNamespace).
         if let pod, let text = pod.annotations[NetworkSelection.defaultNetworkAnnotation], !text.isEmpty,
            let sel = try NetworkSelection.parse(text, podNamespace: conf.multusNamespace).first {
-            let (name, config) = try named(sel.name, namespace: conf.multusNamespace)
-            out[0] = MultusDelegate(name: name, config: config, ifName: ifName, isMaster: true)
+            out[0] = try named(sel.name, namespace: conf.multusNamespace, pod: pod).delegate(ifName: ifName, isMaster: true)
         }
         if !out.isEmpty { out[0].capabilityArgs = conf.runtimeConfig }
         return out
     }
 
+    /// A network as found: the name network-status gives it, its configuration, and the device
+    /// kubelet gave the pod for it (a NAD with a resourceName).
+    struct Found {
+        var name: String
+        var config: JSONObject
+        var device: Device?
+
+        func delegate(ifName: String, isMaster: Bool) -> MultusDelegate {
+            var d = MultusDelegate(name: name, config: config, ifName: ifName, isMaster: isMaster)
+            d.device = device
+            return d
+        }
+    }
+
     /// A network by name: a NetworkAttachmentDefinition in `namespace` (when there is an API),
     /// else the configuration of that name in confDir, else a directory's first configuration,
-    /// else a file. Returns the name network-status gives it and its configuration.
-    func named(_ network: String, namespace: String) throws -> (String, JSONObject) {
+    /// else a file.
+    func named(_ network: String, namespace: String, pod: Pod?) throws -> Found {
         if let api {
             do {
                 let nad = try api.networkAttachmentDefinition(namespace: namespace, name: network)
-                return ("\(namespace)/\(network)", try config(of: nad))
+                return try found(nad, pod: pod)
             } catch let e as KubeError where e.isNotFound {
                 // Not a NAD: a file.
             } catch {
@@ -72,7 +85,7 @@ struct DelegateResolver {
             }
         }
         if let list = try? ConfigLoader.loadList(directory: conf.confDir, name: network) {
-            return (list.name, try parse(list.bytes, network))
+            return Found(name: list.name, config: try parse(list.bytes, network))
         }
         if FileSystem.isDirectory(network) {
             guard let file = (ConfigLoader.files(in: network, extensions: ["conflist"])
@@ -80,14 +93,59 @@ struct DelegateResolver {
                 throw CNIError.invalidConfig("multus: no network configuration in directory \(network)")
             }
             let c = try parse(try read(file), file)
-            return (c["name"]?.stringValue ?? network, c)
+            return Found(name: c["name"]?.stringValue ?? network, config: c)
         }
         if FileSystem.exists(network) {
             let c = try parse(try read(network), network)
-            return (c["name"]?.stringValue ?? network, c)
+            return Found(name: c["name"]?.stringValue ?? network, config: c)
         }
         throw CNIError.invalidConfig("multus: network \"\(network)\" not found",
                                      details: "no NetworkAttachmentDefinition in \(namespace), no configuration of that name in \(conf.confDir), and no such file")
+    }
+
+    /// A NAD as a network: its configuration and, when it names a resourceName, the pod's next
+    /// device of that resource written into every plugin as `deviceID` and `pciBusID`.
+    func found(_ nad: NetworkAttachmentDefinition, pod: Pod?) throws -> Found {
+        var f = Found(name: "\(nad.namespace)/\(nad.name)", config: try config(of: nad))
+        if let d = try device(for: nad, pod: pod) {
+            f.device = d
+            f.config = Self.withDeviceID(f.config, d.id)
+        }
+        return f
+    }
+
+    static let resourceNameAnnotation = "k8s.v1.cni.cncf.io/resourceName"
+
+    /// The device of a NAD's `k8s.v1.cni.cncf.io/resourceName` for the pod: as upstream, the
+    /// i-th device ID of that resource for the i-th network naming it, none when the pod has no
+    /// more (the plugin then goes without, as upstream).
+    func device(for nad: NetworkAttachmentDefinition, pod: Pod?) throws -> Device? {
+        guard let resource = nad.annotations[Self.resourceNameAnnotation], !resource.isEmpty,
+              let pod, !pod.name.isEmpty, !pod.namespace.isEmpty, let api else { return nil }
+        return try devices.next(resource) { () throws(KubeError) in try api.podDevices(pod, kubeletRoot: conf.kubeletRootDir) }
+    }
+
+    /// `deviceID` and `pciBusID` set in the configuration, or in every plugin of a conflist.
+    static func withDeviceID(_ config: JSONObject, _ id: String) -> JSONObject {
+        eachPlugin(config) { p in
+            p["deviceID"] = .string(id)
+            p["pciBusID"] = .string(id)
+        }
+    }
+
+    /// A change made to a conf, or to every plugin of a conflist.
+    static func eachPlugin(_ config: JSONObject, _ change: (inout JSONObject) -> Void) -> JSONObject {
+        var c = config
+        guard let plugins = config["plugins"]?.arrayValue else {
+            change(&c)
+            return c
+        }
+        c["plugins"] = .array(plugins.map { v in
+            guard var p = v.objectValue else { return v }
+            change(&p)
+            return .object(p)
+        })
+        return c
     }
 
     /// A NAD's configuration: `spec.config` (its `name` filled from the NAD's when missing), or,
@@ -102,7 +160,7 @@ struct DelegateResolver {
         return c
     }
 
-    func annotationDelegate(_ sel: NetworkSelection) throws -> MultusDelegate {
+    func annotationDelegate(_ sel: NetworkSelection, pod: Pod?) throws -> MultusDelegate {
         guard let api else { throw CNIError.invalidConfig("multus: the pod asks for networks but there is no Kubernetes API") }
         let nad: NetworkAttachmentDefinition
         do {
@@ -113,7 +171,8 @@ struct DelegateResolver {
         } catch {
             throw error
         }
-        var config = try config(of: nad)
+        let f = try found(nad, pod: pod)
+        var config = f.config
         if let args = sel.cniArgs { config = Self.mergeCNIArgs(config, args) }
         var caps = JSONObject()
         var extra: [CNIArgs.Pair] = []
@@ -124,10 +183,13 @@ struct DelegateResolver {
         if let mac = sel.mac { caps["mac"] = .string(mac); extra.append(.init("MAC", mac)) }
         if let p = sel.portMappings { caps["portMappings"] = p }
         if let b = sel.bandwidth { caps["bandwidth"] = b }
-        if let d = sel.deviceID { caps["deviceID"] = .string(d) }
+        // The resource's device wins over the selection's own deviceID (as upstream).
+        if let d = f.device?.id ?? sel.deviceID { caps["deviceID"] = .string(d) }
         if let g = sel.infinibandGUID { caps["infinibandGUID"] = .string(g) }
-        return MultusDelegate(name: "\(sel.namespace)/\(sel.name)", config: config, ifName: sel.interface ?? "", isMaster: false,
-                              capabilityArgs: caps, extraArgs: extra, defaultRoute: sel.defaultRoute)
+        var d = MultusDelegate(name: f.name, config: config, ifName: sel.interface ?? "", isMaster: false,
+                               capabilityArgs: caps, extraArgs: extra, defaultRoute: sel.defaultRoute)
+        d.device = f.device
+        return d
     }
 
     /// `auxiliaryCNIChainName` (upstream's subdirectory chain): the plugin configurations in
@@ -206,18 +268,12 @@ struct DelegateResolver {
 
     /// The pod's `cni-args` merged into `args.cni` of every plugin of the configuration.
     static func mergeCNIArgs(_ config: JSONObject, _ args: JSONObject) -> JSONObject {
-        func merged(_ plugin: JSONObject) -> JSONObject {
-            var p = plugin
+        eachPlugin(config) { p in
             var a = p["args"]?.objectValue ?? JSONObject()
             var cni = a["cni"]?.objectValue ?? JSONObject()
             for e in args { cni[e.key] = e.value }
             a["cni"] = .object(cni)
             p["args"] = .object(a)
-            return p
         }
-        guard let plugins = config["plugins"]?.arrayValue else { return merged(config) }
-        var c = config
-        c["plugins"] = .array(plugins.map { $0.objectValue.map { .object(merged($0)) } ?? $0 })
-        return c
     }
 }

@@ -1,12 +1,16 @@
 import Basics
 import CNI
+import Kubernetes
 import PluginKit
 
 /// multus's configuration (meta-and-openshift-plugins §1), every key of the thin plugin's:
 /// `clusterNetwork` or `delegates` (the master is the first), `defaultNetworks`, `kubeconfig`,
 /// `confDir`, `cniDir`, `binDir`, `namespaceIsolation`, `globalNamespaces`, `systemNamespaces`,
 /// `multusNamespace`, `readinessindicatorfile`, `logFile`/`logLevel`/`logToStderr`/`logOptions`,
-/// `capabilities`/`runtimeConfig` (for the master), `retryDeleteOnError`, `auxiliaryCNIChainName`.
+/// `capabilities`/`runtimeConfig` (for the master), `retryDeleteOnError`, `auxiliaryCNIChainName`;
+/// and ours: `kubeletRootDir` (kubelet's `--root-dir`, where its PodResources socket and device
+/// checkpoint are; upstream hard-codes /var/lib/kubelet, which MicroK8s and others move) and
+/// `deviceInfoDir` (the NPWG device-info directory, /var/run/k8s.cni.cncf.io/devinfo).
 public struct MultusConfig: Sendable {
     public var name: String
     public var cniVersion: String
@@ -32,6 +36,8 @@ public struct MultusConfig: Sendable {
     public var runtimeConfig: JSONObject
     public var retryDeleteOnError: Bool
     public var auxiliaryCNIChainName: String?
+    public var kubeletRootDir: String
+    public var deviceInfoDir: String
 
     public static let defaultConfDir = "/etc/cni/multus/net.d"
     public static let defaultCNIDir = "/var/lib/cni/multus"
@@ -77,6 +83,8 @@ public struct MultusConfig: Sendable {
         runtimeConfig = conf.runtimeConfig
         retryDeleteOnError = try r.bool("retryDeleteOnError") ?? false
         auxiliaryCNIChainName = try r.string("auxiliaryCNIChainName").flatMap { $0.isEmpty ? nil : $0 }
+        kubeletRootDir = try Self.path(r, "kubeletRootDir") ?? "/var/lib/kubelet"
+        deviceInfoDir = try Self.path(r, "deviceInfoDir") ?? DeviceInfoFiles.defaultDirectory
     }
 
     static func path(_ r: JSONReader, _ key: String) throws(CNIError) -> String? {

@@ -10,6 +10,9 @@ public protocol ClusterAPI: Sendable {
     func patchPodAnnotations(namespace: String, name: String, _ annotations: [String: String?]) throws(KubeError)
     /// A Normal event on the pod (as upstream: reason AddedInterface, "Add net1 [ips] from ns/nad").
     func recordPodEvent(_ pod: Pod, reason: String, message: String, component: String) throws(KubeError)
+    /// The devices kubelet gave the pod, per resource name (its PodResources API under
+    /// `kubeletRoot`, else its device checkpoint).
+    func podDevices(_ pod: Pod, kubeletRoot: String) throws(KubeError) -> PodDevices
 }
 
 /// One network multus attaches to the pod: its configuration (a conf or a conflist object, with
@@ -27,6 +30,8 @@ public struct MultusDelegate: Sendable, Equatable {
     /// CNI_ARGS of this delegate beyond the pod's (legacy `IP=`, `MAC=`).
     public var extraArgs: [CNIArgs.Pair]
     public var defaultRoute: [IPAddress]
+    /// The device kubelet gave the pod for this network (its NAD's resourceName).
+    public var device: Device?
 
     /// The configuration as the runtime runs it: a conflist as is, a conf wrapped as one.
     public func list() throws(CNIError) -> NetworkConfigList {
@@ -44,6 +49,10 @@ public struct MultusDelegate: Sendable, Equatable {
         o["capabilityArgs"] = .object(capabilityArgs)
         o["args"] = .array(extraArgs.map { [.string($0.key), .string($0.value)] })
         o["defaultRoute"] = .array(defaultRoute.map { .string($0.description) })
+        if let device {
+            o["resourceName"] = .string(device.resourceName)
+            o["deviceID"] = .string(device.id)
+        }
         return .object(o)
     }
 
@@ -72,5 +81,8 @@ public struct MultusDelegate: Sendable, Equatable {
         self.init(name: try r.requiredString("name"), config: config, ifName: try r.requiredString("ifName"),
                   isMaster: try r.bool("master") ?? false, capabilityArgs: try r.object("capabilityArgs") ?? JSONObject(),
                   extraArgs: args, defaultRoute: routes)
+        if let resource = try r.string("resourceName"), let id = try r.string("deviceID") {
+            device = Device(resourceName: resource, id: id)
+        }
     }
 }

@@ -17,7 +17,10 @@ extension MultusPlugin {
         let delegates = try delegatesForTeardown(&c)
         var steps = BestEffort()
         for d in delegates.reversed() {
-            steps.run { try prefixed("multus: DEL of network \(d.name) (\(d.ifName))") { try c.runtime.del(d.list(), c.runtimeConf(d)) } }
+            steps.run {
+                try prefixed("multus: DEL of network \(d.name) (\(d.ifName))") { try c.runtime.del(d.list(), c.runtimeConf(d)) }
+                DeviceInfo.remove(d)
+            }
         }
         do { try steps.finish() } catch {
             c.log.error("DEL \(r.containerID): \(error) (the delegate cache stays for the next DEL)")

@@ -136,13 +136,20 @@ public struct MultusPlugin: Plugin {
                 throw CNIError(.invalidEnvironment, "multus: pod \(p.namespace)/\(p.name) has UID \(p.uid), not \(c.podRef.uid)")
             }
         }
-        let delegates = try c.resolver.resolve(pod: pod)
+        var delegates = try c.resolver.resolve(pod: pod)
+        DeviceInfo.assign(&delegates, directory: c.conf.deviceInfoDir, containerID: r.containerID)
         try step("write the delegate cache of \(r.containerID)") {
             try c.cache.write(r.containerID, .init(podNamespace: c.podRef.namespace, podName: c.podRef.name, podUID: c.podRef.uid,
                                                    infraContainerID: c.podRef.infraContainerID, netns: r.netns, delegates: delegates))
         }
         var results: [CNIRuntime.VersionedResult] = []
         for (i, d) in delegates.enumerated() {
+            if d.device != nil {
+                // The device plugin's description of the device, for the delegate and network-status.
+                do { try DeviceInfo.copyFromDevicePlugin(d, directory: c.conf.deviceInfoDir) } catch {
+                    c.log.verbose("ADD \(r.containerID): no device info for \(d.name) from the device plugin: \(error)")
+                }
+            }
             do {
                 results.append(try step("add network \(d.name)") { try c.runtime.add(d.list(), c.runtimeConf(d)) })
                 c.log.verbose("Add \(d.ifName) [\(results[i].result.ips.map { $0.address.description }.joined(separator: ","))] from \(d.name)")
@@ -162,7 +169,7 @@ public struct MultusPlugin: Plugin {
             // As upstream: a network whose result has no interface and no address (the auxiliary
             // chain) has no entry.
             let status = zip(delegates, results).filter { !$1.result.interfaces.isEmpty || !$1.result.ips.isEmpty }.map { d, res in
-                NetworkStatus.entry(d, res.result, isDefault: moved ? !d.defaultRoute.isEmpty : d.isMaster)
+                NetworkStatus.entry(d, res.result, isDefault: moved ? !d.defaultRoute.isEmpty : d.isMaster, deviceInfo: DeviceInfo.read(d))
             }
             // The pod would run with networks nobody is told about (upstream returns the error and
             // keeps them): undone like any other failed step.
@@ -219,7 +226,12 @@ public struct MultusPlugin: Plugin {
     func undoAdd(_ c: Context, _ done: ArraySlice<MultusDelegate>) -> [String] {
         var failures: [String] = []
         for d in done.reversed() {
-            do { try c.runtime.del(d.list(), c.runtimeConf(d)) } catch { failures.append("undo \(d.name): \(error)") }
+            do {
+                try c.runtime.del(d.list(), c.runtimeConf(d))
+                DeviceInfo.remove(d)
+            } catch {
+                failures.append("undo \(d.name): \(error)")
+            }
         }
         return failures
     }

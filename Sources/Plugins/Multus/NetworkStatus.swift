@@ -3,13 +3,14 @@ import IPAddressing
 
 /// `k8s.v1.cni.cncf.io/network-status` (NPWG spec §4.1.2.1.9): per attached network its name
 /// ("ns/nad", or the master's conf name), interface, IPs without prefix length, MAC, MTU,
-/// default, DNS and gateways, as upstream writes it.
+/// default, DNS, gateways and device-info (the NPWG device-info file of the delegate), as upstream
+/// writes it.
 enum NetworkStatus {
     static let annotation = "k8s.v1.cni.cncf.io/network-status"
 
     /// `isDefault`: the network holds the pod's default route (the master, unless a selection
     /// took it with `default-route`).
-    static func entry(_ d: MultusDelegate, _ result: CNIResult, isDefault: Bool) -> JSONValue {
+    static func entry(_ d: MultusDelegate, _ result: CNIResult, isDefault: Bool, deviceInfo: JSONValue? = nil) -> JSONValue {
         var o = JSONObject()
         o["name"] = .string(d.name)
         o["interface"] = .string(d.ifName)
@@ -25,6 +26,7 @@ enum NetworkStatus {
         }
         o["default"] = .bool(isDefault)
         if !result.dns.isEmpty { o["dns"] = result.dns.json }
+        if let deviceInfo { o["device-info"] = deviceInfo }
         let gateways = ips.compactMap(\.gateway)
         if !gateways.isEmpty { o["gateway"] = .array(gateways.map { .string($0.description) }) }
         return .object(o)

@@ -3,7 +3,11 @@ import KubernetesClient
 import Multus
 import PluginKit
 
-extension KubeClient: ClusterAPI {}
+extension KubeClient: ClusterAPI {
+    public func podDevices(_ pod: Pod, kubeletRoot: String) throws(KubeError) -> PodDevices {
+        try KubeletPodResources.devices(of: pod, kubeletRoot: kubeletRoot)
+    }
+}
 
 extension MultusPlugin {
     /// multus with the Kubernetes client: the kubeconfig the config names, else the pod's service
