@@ -27,7 +27,7 @@ bash Integration/Fuzz/run.sh "${SWCNI_FUZZ_SECONDS:-60}"
 if [ "${SWCNI_GUEST:-1}" = 1 ]; then   # SWCNI_GUEST=0 skips the guest pass (local iteration only)
   echo "== tests in the kernel-lab guest (Integration/KernelLab/run-in-guest.sh)"
   bash Integration/KernelLab/run-in-guest.sh .build/debug/swift-cniPackageTests.xctest \
-    --testing-library swift-testing --filter "GuestKernelTests|IpvlanGuestTests|BridgeNetlinkGuestTests|BridgeVLANGuestTests|BridgeTests|DelMatrixGuestTests"
+    --testing-library swift-testing --filter "GuestKernelTests|IpvlanGuestTests|BridgeNetlinkGuestTests|BridgeVLANGuestTests|BridgeTests|DelMatrixGuestTests|MultusGuestTests"
 fi
 
 # Everything else on this machine's kernel (the guest suites report themselves skipped here).

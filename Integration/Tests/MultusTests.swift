@@ -356,3 +356,34 @@ struct MultusTests {
         #expect(sc.podLinks == ["lo"])
     }
 }
+
+/// multus in the kernel-lab guest (Debian's kernel has ipvlan): a pod's ipvlan network from a
+/// NetworkAttachmentDefinition on the API test server, beside the cluster network.
+@Suite(.enabled(if: Guest.active, "runs in the kernel-lab guest (Integration/KernelLab)"))
+struct MultusGuestTests {
+    @Test func anIpvlanNetworkFromANAD() throws {
+        let sc = try MultusTests.Scene(annotation: #"[{"name":"iv","interface":"iv1"}]"#)
+        try sc.s.host.ip("link", "add", "ivm0", "type", "dummy")
+        try sc.s.host.ip("link", "set", "ivm0", "up")
+        try sc.api.createNAD("ns1", "iv", config: #"""
+            {"cniVersion":"1.0.0","type":"ipvlan","master":"ivm0","mode":"l2",
+             "ipam":{"type":"host-local","subnet":"10.64.0.0/24","dataDir":"\#(sc.s.dataDir)"}}
+            """#)
+        let conf = try sc.conf()
+        let add = try sc.run("ADD", conf)
+        try #require(add.status == 0, "\(add.stdout)")
+        #expect(sc.podLinks == ["eth0", "iv1", "lo"])
+        #expect(try sc.s.pod.link("iv1")?["linkinfo"]?["info_kind"] == "ipvlan")
+        #expect(try sc.s.pod.addresses("iv1") == ["10.64.0.2/24"])
+        let status = sc.networkStatus
+        #expect(status.map { $0["name"]?.stringValue ?? "" } == ["kube-system/cluster", "ns1/iv"])
+        #expect(status[1]["interface"] == "iv1" && status[1]["ips"] == ["10.64.0.2"])
+        // ipvlan shares the master's MAC: network-status says the same as the kernel.
+        #expect(status[1]["mac"]?.stringValue == (try sc.s.host.link("ivm0")?["address"]?.stringValue))
+        #expect(sc.reservations("iv") == ["10.64.0.2"])
+        #expect(try sc.run("CHECK", conf).status == 0)
+        let del = try sc.run("DEL", conf)
+        #expect(del.status == 0, "\(del.stdout)")
+        #expect(sc.podLinks == ["lo"] && sc.reservations("iv").isEmpty && sc.reservations("cluster").isEmpty)
+    }
+}

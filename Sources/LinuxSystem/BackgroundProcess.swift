@@ -2,18 +2,20 @@ import CLinux
 import Glibc
 
 /// A long-running program started without waiting for it (a server a test or a benchmark needs:
-/// dnsmasq, a DHCP daemon): stdin and stdout on /dev/null, stderr to a file. Stopped by its PID
+/// dnsmasq, a DHCP daemon): stdin on /dev/null, stdout and stderr to files (/dev/null unless
+/// named). Stopped by its PID
 /// (TERM, then KILL after `grace`) and reaped, at the latest when the object goes.
 public final class BackgroundProcess: @unchecked Sendable {
     public let pid: pid_t
     private var reaped = false
 
-    public init(_ path: String, arguments: [String] = [], environment: [String]? = nil, stderrPath: String = "/dev/null") throws(SystemError) {
+    public init(_ path: String, arguments: [String] = [], environment: [String]? = nil, stdoutPath: String = "/dev/null",
+                stderrPath: String = "/dev/null") throws(SystemError) {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }

@@ -1,5 +1,6 @@
 import CNI
 import Foundation
+import LinuxSystem
 
 /// The Kubernetes API test server (Integration/KubeAPI/kube-api-server.py) for one test: a CA
 /// and a server certificate made with openssl, a bearer token, the server on a free loopback
@@ -8,7 +9,7 @@ public final class KubeAPIServer: @unchecked Sendable {
     public let dir: TemporaryDirectory
     public let port: Int
     public let token = "swcni-test-token-\(UInt32.random(in: 0...UInt32.max))"
-    private let process: Process
+    private let process: BackgroundProcess
 
     public var server: String { "https://127.0.0.1:\(port)" }
     public var caFile: String { dir.file("ca.pem") }
@@ -28,12 +29,13 @@ public final class KubeAPIServer: @unchecked Sendable {
         try Self.makeCertificates(dir)
         try dir.write("token", token + "\n")
         let args = [Self.script, "--cert", dir.file("server.pem"), "--key", dir.file("server.key"), "--token-file", dir.file("token")]
-        let (p, text) = try netns.map { try ServerProcess.start("/usr/bin/nsenter", ["--net=\($0)", "/usr/bin/python3"] + args) }
-            ?? ServerProcess.start("/usr/bin/python3", args)
+        let here = dir.path
+        let (p, text) = try netns.map { try ServerProcess.start("/usr/bin/nsenter", ["--net=\($0)", "/usr/bin/python3"] + args, directory: here) }
+            ?? ServerProcess.start("/usr/bin/python3", args, directory: here)
         process = p
         // "listening <port>" once it accepts connections.
         guard text.hasPrefix("listening "), let port = Int(text.dropFirst(10)) else {
-            p.terminate()
+            ServerProcess.stop(p)
             throw CommandFailed(argv: [Self.script], status: -1, output: "no port: \(text)")
         }
         self.port = port

@@ -1,12 +1,13 @@
 import CNI
 import Foundation
+import LinuxSystem
 
 /// kubelet's PodResources API for one test (Integration/KubeAPI/pod-resources-server.py, grpcio):
 /// a kubelet root directory of its own whose `pod-resources/kubelet.sock` serves List from the
 /// pods the test sets; stopped (by its PID) and its files removed when the fixture goes away.
 public final class PodResourcesServer: @unchecked Sendable {
     public let root: TemporaryDirectory
-    private let process: Process
+    private let process: BackgroundProcess
 
     public var kubeletRoot: String { root.path }
     public var socket: String { root.file("pod-resources/kubelet.sock") }
@@ -22,7 +23,7 @@ public final class PodResourcesServer: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: root.file("pod-resources"), withIntermediateDirectories: true)
         try Self.write(pods, in: root)
         let (p, line) = try ServerProcess.start("/usr/bin/python3", [Self.script, "--socket", root.file("pod-resources/kubelet.sock"),
-                                                                     "--pods", root.file("pods.json")])
+                                                                     "--pods", root.file("pods.json")], directory: root.path)
         process = p
         guard line == "listening" else {
             stop()

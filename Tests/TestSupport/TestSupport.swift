@@ -125,27 +125,24 @@ public func jsonLines(_ text: String) throws -> [JSONValue] {
     try text.split(separator: "\n").map { try JSONValue.parse(String($0)) }
 }
 
-/// A server a test starts (the API and kubelet stand-ins): its first line on stdout says it is
-/// ready; stderr is dropped; it is ended by its PID.
+/// A server a test starts (the API and kubelet stand-ins): its first line on stdout (a file in
+/// `directory`) says it is ready; stderr is dropped; it is ended by its PID. Spawned with
+/// posix_spawn, not Foundation's Process (whose CFSocket wake-up cannot be made in the
+/// kernel-lab guest's chroot).
 public enum ServerProcess {
-    /// Starts it and waits for its first line.
-    public static func start(_ executable: String, _ arguments: [String]) throws -> (process: Process, firstLine: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
-        var line = Data()
-        while let b = try out.fileHandleForReading.read(upToCount: 1), !b.isEmpty, b != Data("\n".utf8) { line += b }
-        return (p, String(decoding: line, as: UTF8.self))
+    /// Starts it and waits (up to 30 s) for its first line; "" when it ended or never said one.
+    public static func start(_ executable: String, _ arguments: [String], directory: String) throws -> (process: BackgroundProcess, firstLine: String) {
+        let out = directory + "/server.stdout"
+        let p = try BackgroundProcess(executable, arguments: arguments, stdoutPath: out)
+        for _ in 0..<3000 {
+            if let text = try? String(contentsOfFile: out, encoding: .utf8), let newline = text.firstIndex(of: "\n") {
+                return (p, String(text[..<newline]))
+            }
+            guard p.isRunning else { break }
+            usleep(10_000)
+        }
+        return (p, "")
     }
 
-    public static func stop(_ p: Process) {
-        if p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-        }
-    }
+    public static func stop(_ p: BackgroundProcess) { p.stop(SIGKILL, grace: 0) }
 }
