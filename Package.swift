@@ -114,7 +114,7 @@ let package = Package(
         ]),
         .target(name: "Multus", dependencies: ["Basics", "CNI", "CNIInvoke", "CNIRuntime", "IPAddressing", "Kubernetes", "LinuxSystem", "NetNS", "Netlink", "PluginKit"],
                 path: "Sources/Plugins/Multus"),
-        .target(name: "MultusCluster", dependencies: ["Multus", "Kubernetes", "KubernetesClient", "PluginKit"],
+        .target(name: "MultusCluster", dependencies: ["CNIInvoke", "Multus", "Kubernetes", "KubernetesClient", "PluginKit"],
                 path: "Sources/Plugins/MultusCluster"),
         .target(name: "EgressRouter", dependencies: ["CNI", "Firewall", "IPAddressing", "InterfaceSetup", "LinuxSystem", "NetNS", "Netlink", "PluginKit"],
                 path: "Sources/Plugins/EgressRouter"),
@@ -134,8 +134,8 @@ let package = Package(
                 path: "Sources/Plugins/DHCPDaemon"),
 
         // The two multi-call executables (Applets): every plugin by the name it is run as.
-        .target(name: "Applets", dependencies: ["Basics", "Bridge", "DHCPIPAM", "EgressRouter", "HostDevice", "HostLocal", "Ipvlan", "Macvlan",
-                                                "LinuxSystem", "Multus", "PluginKit", "RouteOverride", "Static", "Whereabouts"]),
+        .target(name: "Applets", dependencies: ["Basics", "Bridge", "CNI", "CNIInvoke", "DHCPIPAM", "EgressRouter", "HostDevice", "HostLocal", "Ipvlan",
+                                                "Macvlan", "LinuxSystem", "Multus", "PluginKit", "RouteOverride", "Static", "Whereabouts"]),
         .executableTarget(name: "swift-cni", dependencies: ["Applets", "Multus", "PluginKit", "Whereabouts"],
                           path: "Sources/Executables/swift-cni", linkerSettings: staticRelease),
         .executableTarget(name: "swift-cni-full", dependencies: ["Applets", "Basics", "DHCPDaemon", "LinuxSystem", "Multus", "MultusCluster",

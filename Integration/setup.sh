@@ -16,6 +16,7 @@ packages=(
   containerd                      # the other runtime: ctr run --cni (ContainerdTests)
   busybox-static                  # the container's root filesystem (PodmanTests) and the guest's init
   time                            # GNU time: peak RSS in the benchmarks
+  strace                          # which processes multus starts (MultusTests)
   python3 openssl curl            # the Kubernetes API test server (Integration/KubeAPI), its CA, requests to it
   python3-pip                     # kubernetes-validate (below) for the manifests in Conf/kubernetes
   python3-grpcio python3-protobuf protobuf-compiler  # the kubelet PodResources stand-in (Integration/KubeAPI)

@@ -155,10 +155,11 @@ enum GoCNITool {
 
 extension HostAndPod {
     /// Runs a plugin binary from the host namespace exactly as a runtime execs it.
+    /// `prefix`: arguments before the plugin's own (a wrapper such as strace as `binary`).
     func plugin(_ binary: String, _ command: String, _ conf: String, ifName: String = "eth0",
                 containerID: String = "ctr1", netns: String? = nil, args: String = "",
-                cniPath: String = BuildProducts.directory, extraEnv: [String: String] = [:]) throws -> Command {
-        try host.exec([binary], env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command,
+                cniPath: String = BuildProducts.directory, extraEnv: [String: String] = [:], prefix: [String] = []) throws -> Command {
+        try host.exec([binary] + prefix, env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command,
                                      "CNI_CONTAINERID": containerID, "CNI_NETNS": netns ?? pod.path,
                                      "CNI_IFNAME": ifName, "CNI_ARGS": args, "CNI_PATH": cniPath].merging(extraEnv) { $1 })
             .withStdin(conf)

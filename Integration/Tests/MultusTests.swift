@@ -340,6 +340,43 @@ struct MultusTests {
         #expect(!FileManager.default.fileExists(atPath: sc.s.dir.file("multus/ctr2")))
     }
 
+    /// multus runs a delegate that is one of its own executable's plugins inside its own process
+    /// (no exec: one process start less per network), and execs everything else — here Go's
+    /// bridge, found in binDir under a name we also have. strace shows the execs; the kernel
+    /// shows both networks, and DEL takes both away.
+    @Test func ourOwnDelegatesRunInMultussProcessOthersAreExecd() throws {
+        let s = try HostAndPod()
+        let bin = s.dir.file("bin")
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for name in ["macvlan", "host-local"] {
+            try FileManager.default.createSymbolicLink(atPath: bin + "/" + name, withDestinationPath: BuildProducts.path("swift-cni"))
+        }
+        try FileManager.default.createSymbolicLink(atPath: bin + "/bridge", withDestinationPath: "/usr/lib/cni/bridge")
+        let data = s.dataDir
+        let conf = #"""
+            {"cniVersion":"1.0.0","name":"multus-local","type":"multus","cniDir":"\#(s.dir.file("multus"))","binDir":"\#(bin)","delegates":[
+              {"cniVersion":"1.0.0","name":"own","type":"macvlan","master":"vparent0","mode":"bridge",
+               "ipam":{"type":"host-local","subnet":"10.65.0.0/24","dataDir":"\#(data)"}},
+              {"cniVersion":"0.4.0","name":"go","type":"bridge","bridge":"swgobr0",
+               "ipam":{"type":"host-local","subnet":"10.66.0.0/24","dataDir":"\#(data)"}}]}
+            """#
+        let trace = s.dir.file("execs")
+        let add = try s.plugin("/usr/bin/strace", "ADD", conf, cniPath: bin, extraEnv: [:],
+                               prefix: ["-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", trace, BuildProducts.path("multus")])
+        try #require(add.status == 0, "\(add.stdout)")
+        let execs = ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n")
+            .filter { $0.contains("execve(") && !$0.contains("ENOENT") }
+            .compactMap { line in line.split(separator: "\"").dropFirst().first.map { URL(fileURLWithPath: String($0)).lastPathComponent } }
+        #expect(execs == ["multus", "host-local", "bridge", "host-local"], "\(execs)")
+        #expect(try s.pod.addresses("eth0") == ["10.65.0.2/24"])
+        #expect(try s.pod.addresses("net1") == ["10.66.0.2/24"])
+        #expect(try s.pod.link("eth0")?["linkinfo"]?["info_kind"] == "macvlan")
+        let del = try s.plugin(BuildProducts.path("multus"), "DEL", conf, cniPath: bin)
+        #expect(del.status == 0, "\(del.stdout)")
+        #expect(((try? s.pod.ipJSON("link", "show").arrayValue) ?? []).compactMap { $0["ifname"]?.stringValue } == ["lo"])
+        _ = try? s.host.ip("link", "del", "swgobr0")
+    }
+
     @Test func tenNetworks() throws {
         var nads: [(String, String)] = []
         for i in 0..<10 {

@@ -14,6 +14,18 @@ public enum FaultInjection {
         failAt.store(n, ordering: .relaxed)
     }
 
+    /// `body` with the fault state of its own (disarmed until something in it arms it), this
+    /// process's put back after: a delegate run inside this process counts its own steps.
+    public static func isolated<T>(_ body: () throws -> T) rethrows -> T {
+        let (target, count) = (failAt.load(ordering: .relaxed), steps.load(ordering: .relaxed))
+        failAt.store(0, ordering: .relaxed)
+        defer {
+            failAt.store(target, ordering: .relaxed)
+            steps.store(count, ordering: .relaxed)
+        }
+        return try body()
+    }
+
     /// Counts a step; its number when it is the one to fail.
     static func tick() -> Int? {
         let target = failAt.load(ordering: .relaxed)

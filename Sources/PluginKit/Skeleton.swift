@@ -32,8 +32,9 @@ public enum Skeleton {
         exit(out.exitCode)
     }
 
-    /// One invocation. `readStdin` is called only for verbs that take a config.
-    public static func run(_ plugin: some Plugin, environment env: [String: String],
+    /// One invocation. `readStdin` is called only for verbs that take a config. `calledAs`: the
+    /// plugin's name (default: this process's argv[0]), for a delegate run inside another plugin's process.
+    public static func run(_ plugin: some Plugin, environment env: [String: String], calledAs: String? = nil,
                            readStdin: () throws(SystemError) -> [UInt8]) -> Output {
         var out = Output()
         var errorVersion = CNIVersion.latest.rawValue
@@ -58,7 +59,7 @@ public enum Skeleton {
             try validateAttachment(command, env)
             let request = try request(command, env, stdin: stdin, config: config, supported: plugin.supportedVersions)
             #if DEBUG
-            if command == .add { armFault(env) }
+            if command == .add { armFault(env, calledAs: calledAs ?? CommandLine.arguments.first.map(FileSystem.baseName) ?? "") }
             #endif
             out.stdout = try dispatch(plugin, request)
         } catch {
@@ -70,9 +71,9 @@ public enum Skeleton {
     #if DEBUG
     /// `SWCNI_FAULT=<plugin>:<n>` (debug builds, tests only): the ADD of the plugin run by that
     /// name fails at its nth step (CNI's FaultInjection). A delegate run by another name is not armed.
-    static func armFault(_ env: [String: String]) {
+    static func armFault(_ env: [String: String], calledAs: String) {
         guard let spec = env["SWCNI_FAULT"], let colon = spec.lastIndex(of: ":"), let n = Int(spec[spec.index(after: colon)...]),
-              let called = CommandLine.arguments.first, String(spec[..<colon]) == FileSystem.baseName(called) else { return }
+              String(spec[..<colon]) == calledAs else { return }
         FaultInjection.arm(atStep: n)
     }
     #endif

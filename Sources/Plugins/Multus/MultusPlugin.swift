@@ -34,8 +34,8 @@ public struct MultusPlugin: Plugin {
     /// multus in the per-pod executable: static delegates here; the first verb that needs the
     /// API server (before it has changed anything) is handed over to `swift-cni-full`. A DEL
     /// that finds its delegate cache never needs it.
-    public static func perPod() -> MultusPlugin {
-        MultusPlugin { conf, r in
+    public static func perPod(invoker: any PluginInvoker = ExecPluginInvoker()) -> MultusPlugin {
+        MultusPlugin(invoker: invoker) { conf, r in
             guard usesCluster(conf, r.environment) else { return nil }
             try Handoff.toFull(stdin: r.stdin, why: "multus with a Kubernetes API")
         }
