@@ -7,7 +7,7 @@ import NetNS
 /// by run so both see the same machine state. Prints a table (ours, reference, ratio of medians)
 /// and writes the same as JSON. Never asserts: timings are reported, not tested.
 ///
-/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|whereabouts|multus|dhcp|fill]
+/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|main|whereabouts|multus|dhcp|fill|ports]
 let argv = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = argv.firstIndex(of: name), i + 1 < argv.count else { return nil }
@@ -99,6 +99,19 @@ if option("--only") == "fill" {
     }
     print(table)
     exit(0)
+}
+if option("--only") == "ports" {
+    print(bridgePortsTable(try BridgePortsBenchmark(ours: ours, reference: reference, runs: min(runs, 30)).run()))
+    exit(0)
+}
+/// The bridge-ports lines as a table, with each side's growth (issue #19: ours ≤ 1.1×).
+func bridgePortsTable(_ lines: [BridgePortsBenchmark.Line]) -> String {
+    var table = sideBySide("bridge ports", lines.map { ($0.name, $0.ours, $0.reference) }, digits: 2)
+    if lines.count == 2 {
+        let o = lines[1].ours.median / lines[0].ours.median, g = lines[1].reference.median / lines[0].reference.median
+        table += "\nwith 200 ports / first ports: ours \(format(o, 2))× (target ≤ 1.1×: \(o <= 1.1 ? "met" : "MISSED")), Go \(format(g, 2))×\n"
+    }
+    return table
 }
 if option("--only") == "whereabouts" {
     var table = "| whereabouts | ours | upstream | ours/upstream | target |\n|---|---|---|---|---|\n"
@@ -261,6 +274,9 @@ let multusLines = !mainOnly && FileSystem.exists(ours + "/multus")
 let whereaboutsLines = !mainOnly && FileSystem.exists(ours + "/whereabouts")
     ? try WhereaboutsBenchmark(ours: ours, peers: option("--peers") ?? "/var/cache/swift-cni-peers").run() : []
 
+// 5b. bridge ADD with 200 ports on the bridge against the first ports.
+let portsLines = !mainOnly ? try BridgePortsBenchmark(ours: ours, reference: reference, runs: min(runs, 30)).run() : []
+
 // 6. Install size: our executables (every plugin is a name of one of them) against Debian's Go
 // plugins, per plugin × the number of plugins we install (issue #19's measure).
 var sizes: [JSONValue] = []
@@ -297,6 +313,7 @@ if !multusLines.isEmpty {
         table += "| \(l.name) | \(format(l.a.median, 2)) (\(format(l.a.p90, 2))) ms | \(format(l.b.median, 2)) (\(format(l.b.p90, 2))) ms | \(diff) | \(l.target) |\n"
     }
 }
+if !portsLines.isEmpty { table += "\n" + bridgePortsTable(portsLines) }
 if !whereaboutsLines.isEmpty {
     table += "\n| whereabouts | ours | upstream | ours/upstream | target |\n|---|---|---|---|---|\n"
     for l in whereaboutsLines { table += "| \(l.name) | \(l.ours) | \(l.upstream) | \(l.ratio) | \(l.target) |\n" }
