@@ -32,6 +32,32 @@ import TestSupport
                         stdin: conf)
     }
 
+    /// The processes a run starts, as strace sees its execs (the first is the plugin itself).
+    func execs(_ bin: String, _ name: String, _ command: String, _ conf: String, trace: String) throws -> [String] {
+        _ = try Command.run(["/usr/bin/strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", trace, bin + "/" + name],
+                            env: Self.env.merging(["CNI_COMMAND": command, "CNI_CONTAINERID": "mc1", "CNI_NETNS": "/var/run/netns/swcni-none",
+                                                   "CNI_IFNAME": "net1", "CNI_PATH": bin]) { $1 },
+                            stdin: conf)
+        return ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n")
+            .filter { $0.contains("execve(") && !$0.contains("ENOENT") }
+            .compactMap { line in line.split(separator: "\"").dropFirst().first.map { URL(fileURLWithPath: String($0)).lastPathComponent } }
+    }
+
+    /// A main plugin runs its IPAM in its own process when the IPAM plugin found in CNI_PATH is
+    /// this executable (InProcessInvoker), and execs it when it is anything else.
+    @Test(.enabled(if: Root.required && FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")))
+    func ourIPAMRunsInTheMainPluginsProcess() throws {
+        let dir = try TemporaryDirectory("swcni-mc-inproc")
+        defer { dir.remove() }
+        let bin = try binDirectory(dir, full: false)
+        let conf = #"{"cniVersion":"1.0.0","name":"mc","type":"macvlan","master":"nonexistent0","ipam":{"type":"host-local","subnet":"10.67.0.0/24","dataDir":"\#(dir.file("ipam"))"}}"#
+        // DEL releases through IPAM even with the namespace and master gone.
+        #expect(try execs(bin, "macvlan", "DEL", conf, trace: dir.file("t1")) == ["macvlan"])
+        try FileManager.default.removeItem(atPath: bin + "/host-local")
+        try FileManager.default.createSymbolicLink(atPath: bin + "/host-local", withDestinationPath: "/usr/lib/cni/host-local")
+        #expect(try execs(bin, "macvlan", "DEL", conf, trace: dir.file("t2")) == ["macvlan", "host-local"])
+    }
+
     @Test func everyNameRunsAndAnUnknownNameIsRefused() throws {
         let dir = try TemporaryDirectory("swcni-multicall")
         defer { dir.remove() }

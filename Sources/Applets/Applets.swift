@@ -1,5 +1,6 @@
 import Basics
 import Bridge
+import CNIInvoke
 import DHCPIPAM
 import EgressRouter
 import Glibc
@@ -45,16 +46,18 @@ public enum Applets {
         let argv = CommandLine.arguments
         let called = argv.first.map(FileSystem.baseName) ?? ""
         let rest = Array(argv.dropFirst())
+        // A main plugin's IPAM, when it is one of ours, runs in this process (InProcessInvoker).
+        let ipam = { Delegate(invoker: InProcessInvoker()) }
         switch called {
-        case "bridge": Skeleton.main(BridgePlugin())
+        case "bridge": Skeleton.main(BridgePlugin(delegate: ipam()))
         case "dhcp":
             if rest.first == "daemon" { roles.dhcpDaemon(Array(rest.dropFirst())) }
             Skeleton.main(DHCPPlugin())
         case "egress-router": Skeleton.main(EgressRouterPlugin())
-        case "host-device": Skeleton.main(HostDevicePlugin())
+        case "host-device": Skeleton.main(HostDevicePlugin(delegate: ipam()))
         case "host-local": Skeleton.main(HostLocalPlugin())
-        case "ipvlan": Skeleton.main(IpvlanPlugin())
-        case "macvlan": Skeleton.main(MacvlanPlugin())
+        case "ipvlan": Skeleton.main(IpvlanPlugin(delegate: ipam()))
+        case "macvlan": Skeleton.main(MacvlanPlugin(delegate: ipam()))
         case "multus": Skeleton.main(roles.multus())
         case "passthru": Skeleton.main(PassthruPlugin())
         case "route-override": Skeleton.main(RouteOverridePlugin())

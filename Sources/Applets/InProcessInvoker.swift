@@ -12,30 +12,32 @@ import PluginKit
 import RouteOverride
 import Static
 
-/// How multus runs a delegate that is one of this executable's own plugins: in this process,
+/// How a delegate that is one of this executable's own plugins is run — multus's networks, a main
+/// plugin's IPAM (macvlan's host-local): in this process,
 /// through the same skeleton, with exactly the environment and stdin an exec would get — one
 /// process start (exec, libc's and Swift's start-up, page faults) less per network. A plugin
 /// found in CNI_PATH as anything else (a Go plugin, another version of ours) is exec'd as the
 /// spec says. Only plugins that never hand over to `swift-cni-full` and never exit the process
-/// run here; a namespace a plugin enters is always left again (NetNS.run), on this thread.
+/// run here; a namespace a plugin enters is always left again (NetNS.run), on this thread. The
+/// price: a delegate that traps (a bug) takes the caller with it — multus's delegate cache,
+/// written before its first delegate, is left for the runtime's DEL — where an exec'd one's crash
+/// was an error the caller undid.
 public struct InProcessInvoker: PluginInvoker {
     /// The plugins that may run inside multus's process.
     public static let names: Set<String> = ["bridge", "egress-router", "host-device", "host-local", "ipvlan", "macvlan",
                                             "passthru", "route-override", "static"]
 
     let exec = ExecPluginInvoker()
-    /// This executable, and `swift-cni` beside it when this is `swift-cni-full` (the installer puts
-    /// them together; the per-pod one is the other's subset).
+    /// This executable (a link or hard link to it is the same file; a copy, or `swift-cni` beside
+    /// `swift-cni-full`, may be another version: exec'd).
     let own: [[UInt64]]
+
+    init(own: [[UInt64]]) { self.own = own }
 
     public init() {
         var own: [[UInt64]] = []
-        if let me = try? FileSystem.readLink("/proc/self/exe") {
-            if let id = FileSystem.identity(me) { own.append(id) }
-            if FileSystem.baseName(me) == "swift-cni-full", let id = FileSystem.identity(FileSystem.directoryName(me) + "/swift-cni") {
-                own.append(id)
-            }
-        }
+        // An executable replaced on disk while this one runs reads "… (deleted)": nothing is ours.
+        if let me = try? FileSystem.readLink("/proc/self/exe"), let id = FileSystem.identity(me) { own.append(id) }
         self.own = own
     }
 
@@ -44,14 +46,18 @@ public struct InProcessInvoker: PluginInvoker {
               let id = FileSystem.identity(path), own.contains(id) else {
             return try exec.invoke(type: type, paths: paths, environment: environment, stdin: stdin)
         }
-        guard let out = Self.run(type, environment: environment, stdin: stdin) else {
+        guard let out = run(type, environment: environment, stdin: stdin) else {
             return try exec.invoke(type: type, paths: paths, environment: environment, stdin: stdin)
         }
+        // What the plugin says on stderr goes where an exec'd one's would: ours.
+        if !out.stderr.isEmpty { try? FileSystem.writeAll(fd: 2, out.stderr) }
         if out.exitCode == 0 { return out.stdout }
         throw PluginFailure.interpret(type: type, status: out.exitCode, stdout: out.stdout, stderr: out.stderr)
     }
 
-    static func run(_ type: String, environment: [String: String], stdin: [UInt8]) -> Skeleton.Output? {
+    /// The plugin, its own delegates (IPAM) run the same way.
+    func run(_ type: String, environment: [String: String], stdin: [UInt8]) -> Skeleton.Output? {
+        let ipam = Delegate(invoker: InProcessInvoker(own: own))
         func skeleton(_ plugin: some Plugin) -> Skeleton.Output {
             #if DEBUG
             FaultInjection.isolated { Skeleton.run(plugin, environment: environment, calledAs: type) { stdin } }
@@ -60,12 +66,12 @@ public struct InProcessInvoker: PluginInvoker {
             #endif
         }
         switch type {
-        case "bridge": return skeleton(BridgePlugin())
+        case "bridge": return skeleton(BridgePlugin(delegate: ipam))
         case "egress-router": return skeleton(EgressRouterPlugin())
-        case "host-device": return skeleton(HostDevicePlugin())
+        case "host-device": return skeleton(HostDevicePlugin(delegate: ipam))
         case "host-local": return skeleton(HostLocalPlugin())
-        case "ipvlan": return skeleton(IpvlanPlugin())
-        case "macvlan": return skeleton(MacvlanPlugin())
+        case "ipvlan": return skeleton(IpvlanPlugin(delegate: ipam))
+        case "macvlan": return skeleton(MacvlanPlugin(delegate: ipam))
         case "passthru": return skeleton(PassthruPlugin())
         case "route-override": return skeleton(RouteOverridePlugin())
         case "static": return skeleton(StaticPlugin())

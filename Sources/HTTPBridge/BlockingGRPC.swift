@@ -11,12 +11,14 @@ public enum BlockingGRPC {
     public enum Failure: Error, Sendable, CustomStringConvertible {
         /// No connection, a reset or a timeout: the server did not answer.
         case transport(String)
-        /// The server answered with a non-OK gRPC status (or a non-200 HTTP status).
+        /// The server answered with a non-OK gRPC status.
         case status(Int, String)
+        /// An answer that is not a gRPC response (a non-200 HTTP status, one over the size limit).
+        case invalid(String)
 
         public var description: String {
             switch self {
-            case .transport(let m): return m
+            case .transport(let m), .invalid(let m): return m
             case .status(let code, let m): return "gRPC status \(code)\(m.isEmpty ? "" : ": \(m)")"
             }
         }
@@ -89,7 +91,7 @@ public enum BlockingGRPC {
             case .headers(let h):
                 if let s = h.headers.first(name: ":status") { httpStatus = s }
                 if httpStatus != nil && httpStatus != "200" {
-                    finish(.failure(Failure.status(2, "HTTP status \(httpStatus ?? "")")))
+                    finish(.failure(Failure.invalid("HTTP status \(httpStatus ?? "")")))
                 } else if let grpc = h.headers.first(name: "grpc-status") {
                     let code = Int(grpc) ?? 2
                     finish(code == 0 ? .success(body) : .failure(Failure.status(code, h.headers.first(name: "grpc-message") ?? "")))
@@ -99,7 +101,7 @@ public enum BlockingGRPC {
             case .data(let d):
                 if case .byteBuffer(var b) = d.data {
                     guard body.count + b.readableBytes <= limit else {
-                        finish(.failure(Failure.transport("response larger than \(limit) bytes")))
+                        finish(.failure(Failure.invalid("a response larger than \(limit) bytes")))
                         return
                     }
                     body += b.readBytes(length: b.readableBytes) ?? []

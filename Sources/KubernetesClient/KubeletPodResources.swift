@@ -1,3 +1,4 @@
+import CNI
 import HTTPBridge
 import Kubernetes
 import LinuxSystem
@@ -10,11 +11,13 @@ import NIOCore
 public enum KubeletPodResources {
     public static let defaultRootDirectory = "/var/lib/kubelet"
 
+    /// kubelet not answering (yet) is "try again later" (11); an answer that cannot be used, or a
+    /// refusal that will not change, is ours (120).
     public static func devices(of pod: Pod, kubeletRoot: String = defaultRootDirectory,
-                               timeoutSeconds: Int64 = 10) throws(KubeError) -> PodDevices {
+                               timeoutSeconds: Int64 = 10) throws(CNIError) -> PodDevices {
         let socket = kubeletRoot + "/pod-resources/kubelet.sock"
         if FileSystem.exists(socket) {
-            let operation = "list pod resources on \(socket)"
+            let failed = "multus: cannot list the pod's devices on kubelet's PodResources API (\(socket))"
             let body: [UInt8]
             do {
                 // ListPodResourcesRequest has no fields: an empty message.
@@ -22,23 +25,38 @@ public enum KubeletPodResources {
                                              request: GRPCFrame.encode([]), timeout: .seconds(timeoutSeconds))
             } catch {
                 switch error {
-                case .transport(let m): throw KubeError(.transport, operation, m)
-                case .status(let code, let m): throw KubeError(.invalidResponse, operation, "gRPC status \(code): \(m)")
+                case .transport(let m): throw CNIError(.tryAgainLater, failed, details: m)
+                case .status(let code, _) where transientGRPCStatuses.contains(code):
+                    throw CNIError(.tryAgainLater, failed, details: error.description)
+                case .status, .invalid: throw CNIError(code: CNIError.Code.kubernetesAPI.rawValue, msg: failed, details: error.description)
                 }
             }
-            guard let message = try GRPCFrame.decode(body) else {
-                throw KubeError(.invalidResponse, operation, "a truncated message (\(body.count) bytes)")
+            do {
+                guard let message = try GRPCFrame.decode(body) else {
+                    throw KubeError(.invalidResponse, "read the answer", "a truncated message (\(body.count) bytes)")
+                }
+                return try PodDevices.fromListResponse(message, namespace: pod.namespace, name: pod.name)
+            } catch {
+                throw CNIError(code: CNIError.Code.kubernetesAPI.rawValue, msg: failed, details: "\(error)")
             }
-            return try PodDevices.fromListResponse(message, namespace: pod.namespace, name: pod.name)
         }
         let checkpoint = kubeletRoot + "/device-plugins/kubelet_internal_checkpoint"
         let bytes: [UInt8]
         do {
             bytes = try FileSystem.read(checkpoint, atMost: 16 << 20)
         } catch {
-            throw KubeError(.transport, "read kubelet's devices", "neither \(socket) nor \(checkpoint): \(error)")
+            throw CNIError(.tryAgainLater, "multus: kubelet's devices cannot be read",
+                           details: "neither \(socket) nor \(checkpoint): \(error)")
         }
-        guard !pod.uid.isEmpty else { throw KubeError(.invalidResponse, "read \(checkpoint)", "the pod has no UID to look up") }
-        return try PodDevices.fromCheckpoint(bytes, podUID: pod.uid)
+        let failed = "multus: cannot read the pod's devices from kubelet's checkpoint \(checkpoint)"
+        guard !pod.uid.isEmpty else {
+            throw CNIError(code: CNIError.Code.kubernetesAPI.rawValue, msg: failed, details: "the pod has no UID to look up")
+        }
+        do { return try PodDevices.fromCheckpoint(bytes, podUID: pod.uid) } catch {
+            throw CNIError(code: CNIError.Code.kubernetesAPI.rawValue, msg: failed, details: error.description)
+        }
     }
+
+    /// UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED: worth another try.
+    static let transientGRPCStatuses: Set<Int> = [14, 4, 8, 10]
 }

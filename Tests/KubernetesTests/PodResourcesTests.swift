@@ -1,3 +1,4 @@
+import CNI
 @testable import Kubernetes
 import KubernetesClient
 import TestSupport
@@ -89,19 +90,22 @@ import Testing
         #expect(try KubeletPodResources.devices(of: web, kubeletRoot: kubelet.kubeletRoot).byResource == ["intel.com/sriov_a": ["0000:03:00.5"]])
         // A gRPC error status is an error, naming it.
         try kubelet.failWith("PERMISSION_DENIED")
-        let denied = #expect(throws: KubeError.self) { try KubeletPodResources.devices(of: web, kubeletRoot: kubelet.kubeletRoot) }
-        #expect(denied?.message.contains("gRPC status 7") == true, "\(String(describing: denied))")
+        let denied = #expect(throws: CNIError.self) { try KubeletPodResources.devices(of: web, kubeletRoot: kubelet.kubeletRoot) }
+        #expect(denied?.code == 120 && denied?.details.contains("gRPC status 7") == true, "\(String(describing: denied))")
+        // UNAVAILABLE is worth another try.
+        try kubelet.failWith("UNAVAILABLE")
+        #expect((#expect(throws: CNIError.self) { try KubeletPodResources.devices(of: web, kubeletRoot: kubelet.kubeletRoot) })?.code == 11)
         // kubelet gone, its socket left: no answer (11, try again later).
         kubelet.stop()
-        let gone = #expect(throws: KubeError.self) { try KubeletPodResources.devices(of: web, kubeletRoot: kubelet.kubeletRoot, timeoutSeconds: 2) }
-        #expect(gone?.cniError.code == 11, "\(String(describing: gone))")
+        let gone = #expect(throws: CNIError.self) { try KubeletPodResources.devices(of: web, kubeletRoot: kubelet.kubeletRoot, timeoutSeconds: 2) }
+        #expect(gone?.code == 11, "\(String(describing: gone))")
     }
 
     @Test func theCheckpointWhenThereIsNoSocket() throws {
         let root = try TemporaryDirectory("swcni-kubelet-cp")
         defer { root.remove() }
         // Neither: no answer.
-        #expect((#expect(throws: KubeError.self) { try KubeletPodResources.devices(of: web, kubeletRoot: root.path) })?.cniError.code == 11)
+        #expect((#expect(throws: CNIError.self) { try KubeletPodResources.devices(of: web, kubeletRoot: root.path) })?.code == 11)
         try root.write("device-plugins/kubelet_internal_checkpoint", #"""
             {"Data":{"PodDeviceEntries":[{"PodUID":"u1","ContainerName":"c","ResourceName":"intel.com/sriov_a","DeviceIDs":{"0":["0000:03:00.2"]},"AllocResp":""}],
              "RegisteredDevices":{}},"Checksum":0}

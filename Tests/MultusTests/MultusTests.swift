@@ -32,7 +32,7 @@ final class FakeAPI: ClusterAPI, @unchecked Sendable {
     }
     var devices = PodDevices()
     var deviceReads: [String] = []
-    func podDevices(_ pod: Pod, kubeletRoot: String) throws(KubeError) -> PodDevices {
+    func podDevices(_ pod: Pod, kubeletRoot: String) throws(CNIError) -> PodDevices {
         deviceReads.append("\(pod.namespace)/\(pod.name) \(kubeletRoot)")
         return devices
     }
@@ -286,6 +286,41 @@ final class FakeAPI: ClusterAPI, @unchecked Sendable {
         _ = try DelegateResolver(conf: conf, api: quiet, ifName: "eth0")
             .resolve(pod: Pod(namespace: "ns1", name: "web", annotations: [NetworkSelection.annotation: "plain"]))
         #expect(quiet.deviceReads.isEmpty)
+    }
+
+    /// The cluster network and the default networks count devices too (upstream reads them in
+    /// that order); the master gets its device in its config only, the others as a capability too.
+    @Test func theClusterAndDefaultNetworksTakeDevicesFirst() throws {
+        let api = FakeAPI()
+        let sriov = ["k8s.v1.cni.cncf.io/resourceName": "r/x"]
+        api.nad("kube-system", "cluster", #"{"cniVersion":"1.0.0","type":"sriov"}"#, annotations: sriov)
+        api.nad("kube-system", "extra", #"{"cniVersion":"1.0.0","type":"sriov"}"#, annotations: sriov)
+        api.nad("ns1", "vf", #"{"cniVersion":"1.0.0","type":"sriov"}"#, annotations: sriov)
+        api.devices = PodDevices(["r/x": ["a", "b", "c"]])
+        let conf = try MultusConfig(NetConf(bytes: Array(#"""
+            {"cniVersion":"1.0.0","name":"m","type":"multus","clusterNetwork":"cluster","defaultNetworks":["extra"]}
+            """#.utf8)))
+        let d = try DelegateResolver(conf: conf, api: api, ifName: "eth0")
+            .resolve(pod: Pod(namespace: "ns1", name: "web", annotations: [NetworkSelection.annotation: "vf"]))
+        #expect(d.map { $0.config["deviceID"]?.stringValue ?? "" } == ["a", "b", "c"])
+        #expect(d.map { $0.capabilityArgs["deviceID"]?.stringValue ?? "" } == ["", "b", "c"])
+        // A DEL that must resolve again goes on without devices when kubelet fails.
+        final class Failing: ClusterAPI, @unchecked Sendable {
+            let inner: FakeAPI
+            init(_ inner: FakeAPI) { self.inner = inner }
+            func pod(namespace: String, name: String) throws(KubeError) -> Pod { try inner.pod(namespace: namespace, name: name) }
+            func networkAttachmentDefinition(namespace: String, name: String) throws(KubeError) -> NetworkAttachmentDefinition {
+                try inner.networkAttachmentDefinition(namespace: namespace, name: name)
+            }
+            func patchPodAnnotations(namespace: String, name: String, _ annotations: [String: String?]) throws(KubeError) {}
+            func recordPodEvent(_ pod: Pod, reason: String, message: String, component: String) throws(KubeError) {}
+            func podDevices(_ pod: Pod, kubeletRoot: String) throws(CNIError) -> PodDevices { throw CNIError(.tryAgainLater, "no kubelet") }
+        }
+        let pod = Pod(namespace: "ns1", name: "web", annotations: [NetworkSelection.annotation: "vf"])
+        #expect((#expect(throws: CNIError.self) { try DelegateResolver(conf: conf, api: Failing(api), ifName: "eth0").resolve(pod: pod) })?.code == 11)
+        let teardown = DelegateResolver(conf: conf, api: Failing(api), ifName: "eth0", devices: DeviceAllocation(bestEffort: true))
+        #expect(try teardown.resolve(pod: pod).map(\.name) == ["kube-system/cluster", "kube-system/extra", "ns1/vf"])
+        #expect(teardown.devices.ignored?.code == 11)
     }
 
     @Test func theDevicePluginsFileIsCopiedAndReadBack() throws {

@@ -36,7 +36,7 @@ public final class KubeAPIServer: @unchecked Sendable {
         // "listening <port>" once it accepts connections.
         guard text.hasPrefix("listening "), let port = Int(text.dropFirst(10)) else {
             ServerProcess.stop(p)
-            throw CommandFailed(argv: [Self.script], status: -1, output: "no port: \(text)")
+            throw CommandFailed(argv: [Self.script], status: -1, output: "no port: \(text) \(ServerProcess.stderr(in: here))")
         }
         self.port = port
     }

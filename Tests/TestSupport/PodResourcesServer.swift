@@ -27,7 +27,7 @@ public final class PodResourcesServer: @unchecked Sendable {
         process = p
         guard line == "listening" else {
             stop()
-            throw CommandFailed(argv: [Self.script], status: -1, output: "did not start: \(line)")
+            throw CommandFailed(argv: [Self.script], status: -1, output: "did not start: \(line) \(ServerProcess.stderr(in: root.path))")
         }
     }
 

@@ -126,14 +126,15 @@ public func jsonLines(_ text: String) throws -> [JSONValue] {
 }
 
 /// A server a test starts (the API and kubelet stand-ins): its first line on stdout (a file in
-/// `directory`) says it is ready; stderr is dropped; it is ended by its PID. Spawned with
+/// `directory`) says it is ready; stderr goes to `server.stderr` there (`stderr(in:)` for a
+/// failure message); it is ended by its PID. Spawned with
 /// posix_spawn, not Foundation's Process (whose CFSocket wake-up cannot be made in the
 /// kernel-lab guest's chroot).
 public enum ServerProcess {
     /// Starts it and waits (up to 30 s) for its first line; "" when it ended or never said one.
     public static func start(_ executable: String, _ arguments: [String], directory: String) throws -> (process: BackgroundProcess, firstLine: String) {
         let out = directory + "/server.stdout"
-        let p = try BackgroundProcess(executable, arguments: arguments, stdoutPath: out)
+        let p = try BackgroundProcess(executable, arguments: arguments, stdoutPath: out, stderrPath: directory + "/server.stderr")
         for _ in 0..<3000 {
             if let text = try? String(contentsOfFile: out, encoding: .utf8), let newline = text.firstIndex(of: "\n") {
                 return (p, String(text[..<newline]))
@@ -145,4 +146,9 @@ public enum ServerProcess {
     }
 
     public static func stop(_ p: BackgroundProcess) { p.stop(SIGKILL, grace: 0) }
+
+    /// What the server said on stderr (the last 2,000 characters).
+    public static func stderr(in directory: String) -> String {
+        String(((try? String(contentsOfFile: directory + "/server.stderr", encoding: .utf8)) ?? "").suffix(2000))
+    }
 }

@@ -14,7 +14,7 @@ struct DelegateResolver {
     /// CNI_IFNAME: the master's interface.
     let ifName: String
     /// The pod's devices, read from kubelet when a NAD first names a resourceName.
-    let devices = DeviceAllocation()
+    var devices = DeviceAllocation()
 
     /// Every delegate for `pod` (nil: no API or no pod name: static and cluster networks only).
     func resolve(pod: Pod?) throws -> [MultusDelegate] {
@@ -50,7 +50,9 @@ struct DelegateResolver {
         // The pod's default-network annotation replaces the master (looked up in multusNamespace).
         if let pod, let text = pod.annotations[NetworkSelection.defaultNetworkAnnotation], !text.isEmpty,
            let sel = try NetworkSelection.parse(text, podNamespace: conf.multusNamespace).first {
-            out[0] = try named(sel.name, namespace: conf.multusNamespace, pod: pod).delegate(ifName: ifName, isMaster: true)
+            // Its devices counted on their own, as upstream reads them anew for it.
+            let own = DelegateResolver(conf: conf, api: api, ifName: ifName, devices: DeviceAllocation(bestEffort: devices.bestEffort))
+            out[0] = try own.named(sel.name, namespace: conf.multusNamespace, pod: pod).delegate(ifName: ifName, isMaster: true)
         }
         if !out.isEmpty { out[0].capabilityArgs = conf.runtimeConfig }
         return out
@@ -66,6 +68,8 @@ struct DelegateResolver {
         func delegate(ifName: String, isMaster: Bool) -> MultusDelegate {
             var d = MultusDelegate(name: name, config: config, ifName: ifName, isMaster: isMaster)
             d.device = device
+            // As upstream, a device is a capability of the networks other than the master.
+            if let device, !isMaster { d.capabilityArgs["deviceID"] = .string(device.id) }
             return d
         }
     }
@@ -122,7 +126,7 @@ struct DelegateResolver {
     func device(for nad: NetworkAttachmentDefinition, pod: Pod?) throws -> Device? {
         guard let resource = nad.annotations[Self.resourceNameAnnotation], !resource.isEmpty,
               let pod, !pod.name.isEmpty, !pod.namespace.isEmpty, let api else { return nil }
-        return try devices.next(resource) { () throws(KubeError) in try api.podDevices(pod, kubeletRoot: conf.kubeletRootDir) }
+        return try devices.next(resource) { () throws(CNIError) in try api.podDevices(pod, kubeletRoot: conf.kubeletRootDir) }
     }
 
     /// `deviceID` and `pciBusID` set in the configuration, or in every plugin of a conflist.

@@ -12,13 +12,25 @@ public struct Device: Sendable, Equatable {
 }
 
 /// The pod's devices per resource, read once (the first NAD with a resourceName asks kubelet),
-/// handed out in order: the i-th network naming a resource gets its i-th device ID.
+/// handed out in order: the i-th network naming a resource gets its i-th device ID. For a
+/// teardown (`bestEffort`), kubelet failing means no devices (kept in `ignored` for the log): a
+/// DEL must not depend on kubelet.
 final class DeviceAllocation {
     private var devices: PodDevices?
     private var used: [String: Int] = [:]
+    let bestEffort: Bool
+    private(set) var ignored: CNIError?
 
-    func next(_ resource: String, read: () throws(KubeError) -> PodDevices) throws(KubeError) -> Device? {
-        if devices == nil { devices = try read() }
+    init(bestEffort: Bool = false) { self.bestEffort = bestEffort }
+
+    func next(_ resource: String, read: () throws(CNIError) -> PodDevices) throws(CNIError) -> Device? {
+        if devices == nil {
+            do { devices = try read() } catch {
+                guard bestEffort else { throw error }
+                ignored = error
+                devices = PodDevices()
+            }
+        }
         let ids = devices?.byResource[resource] ?? []
         let i = used[resource, default: 0]
         guard i < ids.count else { return nil }

@@ -12,7 +12,7 @@ public protocol ClusterAPI: Sendable {
     func recordPodEvent(_ pod: Pod, reason: String, message: String, component: String) throws(KubeError)
     /// The devices kubelet gave the pod, per resource name (its PodResources API under
     /// `kubeletRoot`, else its device checkpoint).
-    func podDevices(_ pod: Pod, kubeletRoot: String) throws(KubeError) -> PodDevices
+    func podDevices(_ pod: Pod, kubeletRoot: String) throws(CNIError) -> PodDevices
 }
 
 /// One network multus attaches to the pod: its configuration (a conf or a conflist object, with

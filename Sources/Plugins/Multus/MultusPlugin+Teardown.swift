@@ -44,17 +44,21 @@ extension MultusPlugin {
             }
             return entry.delegates
         }
+        let resolver = try c.teardownResolver
+        defer {
+            if let e = resolver.devices.ignored { c.log.error("DEL \(c.request.containerID): devices not read (\(e)); the networks go without") }
+        }
         guard let api = try c.api, c.podRef.isSet else {
             // No cluster: the static delegates are all there is.
-            return try c.resolver.resolve(pod: nil)
+            return try resolver.resolve(pod: nil)
         }
         do {
             let pod = try api.pod(namespace: c.podRef.namespace, name: c.podRef.name)
-            return try c.resolver.resolve(pod: pod)
+            return try resolver.resolve(pod: pod)
         } catch let e as KubeError where e.isNotFound {
             // The pod is gone and with it its annotation: the networks every pod gets still go.
-            var ds = try c.resolver.masterAndDefaults(pod: nil)
-            try c.resolver.assignInterfaces(&ds)
+            var ds = try resolver.masterAndDefaults(pod: nil)
+            try resolver.assignInterfaces(&ds)
             return ds
         } catch let e as KubeError {
             throw CNIError(.tryAgainLater, "multus: no delegate cache for \(c.request.containerID) and the pod cannot be read",

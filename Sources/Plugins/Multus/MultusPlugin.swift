@@ -70,6 +70,11 @@ public struct MultusPlugin: Plugin {
 
         var resolver: DelegateResolver { get throws { DelegateResolver(conf: conf, api: try api, ifName: request.ifName) } }
 
+        /// For DEL: kubelet not answering means no devices (a DEL must not depend on it).
+        var teardownResolver: DelegateResolver {
+            get throws { DelegateResolver(conf: conf, api: try api, ifName: request.ifName, devices: DeviceAllocation(bestEffort: true)) }
+        }
+
         /// What one delegate is run with: its interface, the pod's arguments and its own.
         func runtimeConf(_ d: MultusDelegate) -> RuntimeConf {
             var pairs: [CNIArgs.Pair] = [.init("IgnoreUnknown", "true"), .init("K8S_POD_NAMESPACE", podRef.namespace),

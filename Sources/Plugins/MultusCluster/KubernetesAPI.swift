@@ -1,3 +1,4 @@
+import CNI
 import CNIInvoke
 import Kubernetes
 import KubernetesClient
@@ -5,7 +6,7 @@ import Multus
 import PluginKit
 
 extension KubeClient: ClusterAPI {
-    public func podDevices(_ pod: Pod, kubeletRoot: String) throws(KubeError) -> PodDevices {
+    public func podDevices(_ pod: Pod, kubeletRoot: String) throws(CNIError) -> PodDevices {
         try KubeletPodResources.devices(of: pod, kubeletRoot: kubeletRoot)
     }
 }
