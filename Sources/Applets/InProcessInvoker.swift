@@ -23,7 +23,7 @@ import Static
 /// written before its first delegate, is left for the runtime's DEL — where an exec'd one's crash
 /// was an error the caller undid.
 public struct InProcessInvoker: PluginInvoker {
-    /// The plugins that may run inside multus's process.
+    /// The plugins that may run inside another plugin's process.
     public static let names: Set<String> = ["bridge", "egress-router", "host-device", "host-local", "ipvlan", "macvlan",
                                             "passthru", "route-override", "static"]
 
