@@ -39,6 +39,25 @@ struct NetlinkNamespaceTests {
         #expect(links.map(\.name) == ["lo"])
     }
 
+    /// One link's addresses come from a dump the kernel filters (the cost of a bridge's gateway
+    /// check must not grow with its ports); the socket's later dumps still work.
+    @Test func oneLinksAddressesAmongMany() throws {
+        let ns = try NetNS("nl")
+        let target = try NetworkNamespace(path: ns.path)
+        let sock = try target.run { try NetlinkSocket() }
+        for i in 0..<20 {
+            try sock.createVeth(name: "m\(i)", peer: "n\(i)", NetlinkSocket.LinkChanges())
+            let l = try #require(try sock.link(named: "m\(i)"))
+            try sock.addAddress(index: l.index, IPPrefix("10.90.\(i).1/24")!, noDAD: true)
+            try sock.addAddress(index: l.index, IPPrefix("fd00:90:\(i)::1/64")!, noDAD: true)
+        }
+        let m7 = try #require(try sock.link(named: "m7"))
+        #expect(Set(try sock.addresses(index: m7.index).map(\.prefix.description)) == ["10.90.7.1/24", "fd00:90:7::1/64"])
+        #expect(try sock.addresses().count >= 40)
+        #expect(try sock.links().count == 41)
+        #expect(try sock.addresses(index: 99_999).isEmpty)
+    }
+
     @Test func linksAddressesRoutesAndNeighbours() throws {
         let ns = try NetNS("nl")
         let target = try NetworkNamespace(path: ns.path)

@@ -19,8 +19,8 @@ extension NetlinkSocket {
     func eachObject(_ operation: String, alloc: (inout OpaquePointer?) -> Int32,
                     _ visit: (OpaquePointer) -> Void) throws(NetlinkError) {
         var cache: OpaquePointer?
+        defer { nl_cache_free(cache) }   // also one allocated before a failure (nl_cache_free(NULL) is fine)
         try NetlinkError.check(alloc(&cache), operation)
-        defer { nl_cache_free(cache) }
         var obj = nl_cache_get_first(cache)
         while let o = obj {
             obj = nl_cache_get_next(o)

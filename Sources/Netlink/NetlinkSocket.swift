@@ -183,9 +183,19 @@ public final class NetlinkSocket {
 
     // MARK: Addresses
 
+    /// The addresses of the namespace, or of one link: then the kernel filters the dump
+    /// (NETLINK_GET_STRICT_CHK with the index in the request, kernels ≥ 4.20), so the cost does
+    /// not grow with the namespace's other links — a bridge's gateway check on a host with 200
+    /// ports read every port's IPv6 link-local address. Filtered here too, whatever the kernel did.
     public func addresses(index: Int32? = nil) throws(NetlinkError) -> [LinkAddress] {
         var out: [LinkAddress] = []
-        try eachObject("list addresses", alloc: { rtnl_addr_alloc_cache(sk, &$0) }) { a in
+        let alloc: (inout OpaquePointer?) -> Int32 = { cache in
+            guard let index, let filtered = self.filteredAddressDump(index: index, into: &cache) else {
+                return rtnl_addr_alloc_cache(self.sk, &cache)
+            }
+            return filtered
+        }
+        try eachObject("list addresses", alloc: alloc) { a in
             let idx = rtnl_addr_get_ifindex(a)
             if let index, idx != index { return }
             guard let ip = ipAddress(rtnl_addr_get_local(a)),
@@ -194,6 +204,30 @@ public final class NetlinkSocket {
                                    scope: UInt8(truncatingIfNeeded: rtnl_addr_get_scope(a))))
         }
         return out
+    }
+
+    /// An RTM_GETADDR dump of one link's addresses into a new address cache; nil (nothing
+    /// allocated) when the socket cannot ask for strict checking, so the caller dumps them all.
+    func filteredAddressDump(index: Int32, into cache: inout OpaquePointer?) -> Int32? {
+        // The cache first: once the request is sent, its answer must be read.
+        let made = nl_cache_alloc_name("route/addr", &cache)
+        guard made >= 0 else { return made }
+        let fd = nl_socket_get_fd(sk)
+        var on: Int32 = 1, off: Int32 = 0
+        let solNetlink: Int32 = 270, strictCheck: Int32 = 12   // SOL_NETLINK, NETLINK_GET_STRICT_CHK
+        guard setsockopt(fd, solNetlink, strictCheck, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            nl_cache_free(cache)
+            cache = nil
+            return nil
+        }
+        // The flag is read when a dump starts: off again at once, for the socket's later dumps
+        // (libnl's link dumps send a bare rtgenmsg, which strict checking refuses).
+        var h = ifaddrmsg()
+        h.ifa_index = UInt32(bitPattern: index)
+        let sent = nl_send_simple(sk, Int32(RTM_GETADDR), NLM_F_DUMP, &h, MemoryLayout<ifaddrmsg>.size)
+        _ = setsockopt(fd, solNetlink, strictCheck, &off, socklen_t(MemoryLayout<Int32>.size))
+        guard sent >= 0 else { return sent }
+        return nl_cache_pickup(sk, cache)
     }
 
     func addressRequest(_ type: Int, flags: Int32, index: Int32, _ prefix: IPPrefix, noDAD: Bool) -> NetlinkMessage {
