@@ -24,29 +24,25 @@ import Static
 /// was an error the caller undid.
 public struct InProcessInvoker: PluginInvoker {
     /// The plugins that may run inside another plugin's process.
-    public static let names: Set<String> = ["bridge", "egress-router", "host-device", "host-local", "ipvlan", "macvlan",
-                                            "passthru", "route-override", "static"]
+    public static let names = ["bridge", "egress-router", "host-device", "host-local", "ipvlan", "macvlan", "passthru",
+                               "route-override", "static"]
 
     let exec = ExecPluginInvoker()
-    /// This executable (a link or hard link to it is the same file; a copy, or `swift-cni` beside
-    /// `swift-cni-full`, may be another version: exec'd).
-    let own: [[UInt64]]
 
-    init(own: [[UInt64]]) { self.own = own }
+    public init() {}
 
-    public init() {
-        var own: [[UInt64]] = []
-        // An executable replaced on disk while this one runs reads "… (deleted)": nothing is ours.
-        if let me = try? FileSystem.readLink("/proc/self/exe"), let id = FileSystem.identity(me) { own.append(id) }
-        self.own = own
+    /// Whether `path` is this executable (a link or hard link to it is the same file; a copy, or
+    /// `swift-cni` beside `swift-cni-full`, may be another version: exec'd). Asked only when a
+    /// delegate is run, so a plugin that never calls its IPAM pays nothing for it. An executable
+    /// replaced on disk while this one runs reads "… (deleted)": nothing is ours then.
+    static func isThisExecutable(_ path: String) -> Bool {
+        guard let me = try? FileSystem.readLink("/proc/self/exe"), let own = FileSystem.identity(me) else { return false }
+        return FileSystem.identity(path) == own
     }
 
     public func invoke(type: String, paths: [String], environment: [String: String], stdin: [UInt8]) throws(CNIError) -> [UInt8] {
-        guard Self.names.contains(type), let path = try? PluginLocator.find(type, in: paths),
-              let id = FileSystem.identity(path), own.contains(id) else {
-            return try exec.invoke(type: type, paths: paths, environment: environment, stdin: stdin)
-        }
-        guard let out = run(type, environment: environment, stdin: stdin) else {
+        guard Self.names.contains(type), let path = try? PluginLocator.find(type, in: paths), Self.isThisExecutable(path),
+              let out = run(type, environment: environment, stdin: stdin) else {
             return try exec.invoke(type: type, paths: paths, environment: environment, stdin: stdin)
         }
         // What the plugin says on stderr goes where an exec'd one's would: ours.
@@ -57,7 +53,7 @@ public struct InProcessInvoker: PluginInvoker {
 
     /// The plugin, its own delegates (IPAM) run the same way.
     func run(_ type: String, environment: [String: String], stdin: [UInt8]) -> Skeleton.Output? {
-        let ipam = Delegate(invoker: InProcessInvoker(own: own))
+        let ipam = Delegate(invoker: InProcessInvoker())
         func skeleton(_ plugin: some Plugin) -> Skeleton.Output {
             #if DEBUG
             FaultInjection.isolated { Skeleton.run(plugin, environment: environment, calledAs: type) { stdin } }
