@@ -88,7 +88,7 @@ let package = Package(
         .target(name: "HostDevice", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS", "LinuxSystem"],
                 path: "Sources/Plugins/HostDevice"),
         // nftables through the nft command (masquerading, MAC spoof checks): no libnftables.
-        .target(name: "Firewall", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem"]),
+        .target(name: "Firewall", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem", "Netlink"]),
         .target(name: "Bridge", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "LinuxSystem", "Firewall"],
                 path: "Sources/Plugins/Bridge"),
         // A small Kubernetes API client (kubeconfig, service account, pods, NADs) over
@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(name: "MultusTests", dependencies: ["Multus", "MultusCluster", "Kubernetes", "KubernetesClient", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).
-        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "swift-cni", "swift-cni-full", "swift-cni-install", "cni-fuzz-configs"],
+        .testTarget(name: "IntegrationTests", dependencies: ["Basics", "CNI", "Firewall", "IPAddressing", "LinuxSystem", "Netlink", "NetNS", "TestSupport", "cnitool", "cni-noop", "swift-cni", "swift-cni-full", "swift-cni-install", "cni-fuzz-configs"],
                     path: "Integration/Tests"),
     ],
     swiftLanguageModes: [.v6]

@@ -44,7 +44,7 @@ done
 run static ADD '{"cniVersion":"1.0.0","name":"hot","type":"static","ipam":{"type":"static","addresses":[{"address":"10.78.0.5/24","gateway":"10.78.0.1"}]}}'
 mv='{"cniVersion":"1.0.0","name":"hotmv","type":"macvlan","master":"hot0","ipam":'"$hl"'}'
 run macvlan ADD "$mv"; run macvlan DEL "$mv"
-br='{"cniVersion":"1.0.0","name":"hotbr","type":"bridge","bridge":"hotbr0","isGateway":true,"ipMasq":true,"ipam":'"$hl"'}'
+br='{"cniVersion":"1.0.0","name":"hotbr","type":"bridge","bridge":"hotbr0","isGateway":true,"ipMasq":true,"macspoofchk":true,"ipam":'"$hl"'}'
 run bridge ADD "$br"; run bridge DEL "$br"
 wb='{"type":"whereabouts","range":"10.79.0.0/24","dataDir":"'$work'/wb"}'
 run whereabouts ADD '{"cniVersion":"1.0.0","name":"hotwb","type":"whereabouts","ipam":'"$wb"'}'

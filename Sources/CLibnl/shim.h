@@ -1,4 +1,5 @@
-// libnl-3 / libnl-route-3 and the kernel's netlink headers, for the Netlink module only.
+// libnl-3 / libnl-route-3 and the kernel's netlink headers (rtnetlink, nf_tables), for the Netlink
+// module only.
 #include <netlink/netlink.h>
 #include <netlink/msg.h>
 #include <netlink/attr.h>
@@ -18,3 +19,6 @@
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
 #include <linux/if_bridge.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>

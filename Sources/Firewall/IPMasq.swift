@@ -1,6 +1,7 @@
 import Basics
 import CNI
 import IPAddressing
+import Netlink
 
 /// Masquerading of a pod's addresses for traffic leaving their subnet, in the reference's nftables
 /// layout (pkg/ip/ipmasq_nftables_linux.go): table `inet cni_plugins_masquerade`, a `postrouting`
@@ -26,52 +27,87 @@ public enum IPMasq {
     }
 
     /// The transaction that (re)creates the table and chains and adds one rule per address,
-    /// deleting `stale` rules of the same attachment first.
-    public static func setupScript(_ addresses: [IPPrefix], network: String, ifName: String, containerID: String,
-                                   stale: [NFTRule] = []) -> String {
-        let t = "inet \(table)"
-        var lines = [
-            "add table \(t) { comment \(quoted("Masquerading for plugins from github.com/containernetworking/plugins")) ; }",
-            "add chain \(t) \(chain) { comment \(quoted("Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet")) ; }",
-            "add chain \(t) postrouting { type nat hook postrouting priority srcnat ; }",
-            "flush chain \(t) postrouting",
-            "add rule \(t) postrouting ip daddr 224.0.0.0/4 return",
-            "add rule \(t) postrouting ip6 daddr ff00::/8 return",
-            "add rule \(t) postrouting goto \(chain)",
-        ]
-        lines += stale.map(\.deleteCommand)
-        let c = quoted(comment(network: network, ifName: ifName, containerID: containerID))
-        for a in addresses {
-            let ip = a.family == .v4 ? "ip" : "ip6"
-            lines.append("add rule \(t) \(chain) \(ip) saddr \(a.address) \(ip) daddr != \(a.masked) masquerade comment \(c)")
+    /// deleting `stale` rules of the same attachment first — what the reference's nft script
+    /// says, as nft sends it:
+    ///
+    ///     add table inet cni_plugins_masquerade { comment "…" ; }
+    ///     add chain inet cni_plugins_masquerade masq_checks { comment "…" ; }
+    ///     add chain inet cni_plugins_masquerade postrouting { type nat hook postrouting priority srcnat ; }
+    ///     flush chain inet cni_plugins_masquerade postrouting
+    ///     add rule inet cni_plugins_masquerade postrouting ip daddr 224.0.0.0/4 return
+    ///     add rule inet cni_plugins_masquerade postrouting ip6 daddr ff00::/8 return
+    ///     add rule inet cni_plugins_masquerade postrouting goto masq_checks
+    ///     add rule inet cni_plugins_masquerade masq_checks ip saddr 10.1.2.3 ip daddr != 10.1.2.0/24 masquerade comment "…"
+    ///
+    /// What the kernel has already (read back first) is not sent again: `existing` chains are not
+    /// added (an `add chain` of an existing chain is an update the kernel frees after an RCU grace
+    /// period, which the process then waits for when it closes its socket: 5–16 ms here, paid on
+    /// every ADD by the reference's script), and `postroutingIntact` — the postrouting chain holds
+    /// exactly its three rules — spares the flush and re-adding them (deleted rules: the same wait).
+    public static func setupCommands(_ addresses: [IPPrefix], network: String, ifName: String, containerID: String,
+                                     stale: [NFTablesRule] = [], existing: [String] = [], postroutingIntact: Bool = false) -> [NFTCommand] {
+        var commands: [NFTCommand] = [.addTable(.inet, table, comment: "Masquerading for plugins from github.com/containernetworking/plugins")]
+        if !existing.contains(chain) {
+            commands.append(.addChain(.inet, table: table, chain: chain,
+                                      comment: "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet", base: nil))
         }
-        return lines.joined(separator: "\n") + "\n"
+        if !existing.contains("postrouting") {
+            commands.append(.addChain(.inet, table: table, chain: "postrouting", comment: nil,
+                                      base: NFTBaseChain(type: "nat", hook: NFTBaseChain.postrouting, priority: 100)))
+        }
+        if !postroutingIntact {
+            commands.append(.flushChain(.inet, table: table, chain: "postrouting"))
+            commands += postroutingRules.map { .addRule(.inet, table: table, chain: "postrouting", $0, comment: nil) }
+        }
+        commands += stale.map(\.deleteCommand)
+        let c = comment(network: network, ifName: ifName, containerID: containerID)
+        for a in addresses {
+            let host = IPPrefix(address: a.address, length: a.family == .v4 ? 32 : 128)!
+            commands.append(.addRule(.inet, table: table, chain: chain,
+                                     NFTMatch.nfproto(a.family) + NFTMatch.address(source: true, host)
+                                         + NFTMatch.address(source: false, a.masked, equal: false) + [.masquerade],
+                                     comment: c))
+        }
+        return commands
     }
 
-    static func rules(_ nft: NFT) throws(FirewallError) -> [NFTRule] {
-        NFTRule.all(in: try nft.list(["chain", "inet", table, chain]))
+    /// The postrouting chain's rules: multicast returns, then a goto to the checks.
+    public static var postroutingRules: [[NFTExpression]] {
+        [IPPrefix("224.0.0.0/4")!, IPPrefix("ff00::/8")!].map {
+            NFTMatch.nfproto($0.family) + NFTMatch.address(source: false, $0) + [.verdict(.return)]
+        } + [[.verdict(.goto(chain))]]
     }
 
-    public static func setup(_ nft: NFT, _ addresses: [IPPrefix], network: String, ifName: String, containerID: String) throws(FirewallError) {
+    static func rules(_ nf: NFTables) throws(FirewallError) -> [NFTablesRule] {
+        try nf.rules(.inet, table: table, chain: chain)
+    }
+
+    public static func setup(_ nf: NFTables, _ addresses: [IPPrefix], network: String, ifName: String, containerID: String) throws(FirewallError) {
         let hash = instanceHash(network: network, ifName: ifName, containerID: containerID)
-        let stale = try rules(nft).filter { $0.comment.hasPrefix(hash) }
-        try nft.apply(setupScript(addresses, network: network, ifName: ifName, containerID: containerID, stale: stale))
+        let stale = try rules(nf).filter { $0.comment.hasPrefix(hash) }
+        let postrouting = try nf.rules(.inet, table: table, chain: "postrouting").map(\.expressions)
+        let intact = postrouting == postroutingRules.map { Optional($0) }
+        var existing: [String] = []
+        for c in [chain, "postrouting"] where try nf.chainExists(.inet, table: table, chain: c) { existing.append(c) }
+        try nf.apply(setupCommands(addresses, network: network, ifName: ifName, containerID: containerID, stale: stale,
+                                   existing: existing, postroutingIntact: intact))
     }
 
     /// Deletes the attachment's rules; nothing to do when there are none (or no table).
-    public static func teardown(_ nft: NFT, network: String, ifName: String, containerID: String) throws(FirewallError) {
+    public static func teardown(_ nf: NFTables, network: String, ifName: String, containerID: String) throws(FirewallError) {
+        try nf.apply(try teardownCommands(nf, network: network, ifName: ifName, containerID: containerID))
+    }
+
+    /// What deletes the attachment's rules (read from the kernel).
+    public static func teardownCommands(_ nf: NFTables, network: String, ifName: String, containerID: String) throws(FirewallError) -> [NFTCommand] {
         let hash = instanceHash(network: network, ifName: ifName, containerID: containerID)
-        let mine = try rules(nft).filter { $0.comment.hasPrefix(hash) }
-        guard !mine.isEmpty else { return }
-        try nft.apply(mine.map(\.deleteCommand).joined(separator: "\n") + "\n")
+        return try rules(nf).filter { $0.comment.hasPrefix(hash) }.map(\.deleteCommand)
     }
 
     /// Deletes the network's rules of attachments not in `valid`.
-    public static func gc(_ nft: NFT, network: String, valid: [Attachment]) throws(FirewallError) {
+    public static func gc(_ nf: NFTables, network: String, valid: [Attachment]) throws(FirewallError) {
         let keep = Set(valid.map { comment(network: network, ifName: $0.ifname, containerID: $0.containerID) })
         let net = networkHash(network) + "-"
-        let stale = try rules(nft).filter { $0.comment.hasPrefix(net) && !keep.contains($0.comment) }
-        guard !stale.isEmpty else { return }
-        try nft.apply(stale.map(\.deleteCommand).joined(separator: "\n") + "\n")
+        try nf.apply(try rules(nf).filter { $0.comment.hasPrefix(net) && !keep.contains($0.comment) }.map(\.deleteCommand))
     }
 }

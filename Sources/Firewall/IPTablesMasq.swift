@@ -86,11 +86,12 @@ public enum IPTablesMasq {
     /// Removes the attachment's jumps and chain in both families; nothing to do when they (or the
     /// commands) are not there. Needs no addresses: the jumps are found by their target, so this
     /// also works after the pod's namespace is gone (where the reference leaves them).
-    public static func teardown(network: String, containerID: String) throws(FirewallError) {
+    /// `nf`: a socket of the caller's to ask nf_tables with (see `mayHold`).
+    public static func teardown(network: String, containerID: String, nf: NFTables? = nil) throws(FirewallError) {
         let chain = chain(network: network, containerID: containerID)
         let c = ["-m", "comment", "--comment", comment(network: network, containerID: containerID)]
         for family in [IPAddress.Family.v4, .v6] {
-            guard let ipt = IPTables.locate(family) else { continue }
+            guard let ipt = IPTables.locate(family), mayHold(chain, family, nf: nf) else { continue }
             // One listing of the nat table: the jumps to the chain and whether it exists.
             let table = try ipt.rules()
             for source in jumpSources(table, to: chain) {
@@ -101,6 +102,22 @@ public enum IPTablesMasq {
                 try ipt.must(["-X", chain])
             }
         }
+    }
+
+    /// Whether the family's nat table may hold the chain, asked without running iptables (two
+    /// processes per DEL otherwise, nearly always for nothing): where iptables is iptables-nft its
+    /// chains are nf_tables' (`ip nat`, `ip6 nat`), so one netlink request tells — and a jump to
+    /// the chain cannot outlive it —; the legacy tables exist in a namespace only once something
+    /// used them (`/proc/net/ip_tables_names` lists `nat`), and then iptables must look. When in
+    /// doubt: true. `nf`: the caller's socket, if it has one — closing a NETLINK_NETFILTER socket
+    /// waits for the kernel to free what any earlier transaction deleted (see Bridge's DEL).
+    public static func mayHold(_ chain: String, _ family: IPAddress.Family, nf: NFTables? = nil) -> Bool {
+        let names = family == .v4 ? "/proc/net/ip_tables_names" : "/proc/net/ip6_tables_names"
+        if let legacy = try? FileSystem.read(names, atMost: 4096),
+           String(decoding: legacy, as: UTF8.self).split(separator: "\n").contains("nat") { return true }
+        guard let nf = nf ?? (try? NFTables.open()),
+              let exists = try? nf.chainExists(family == .v4 ? .ip : .ip6, table: "nat", chain: chain) else { return true }
+        return exists
     }
 
     /// Tears down the network's attachments that are not in `valid` (the reference's iptables

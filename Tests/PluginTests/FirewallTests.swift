@@ -2,9 +2,10 @@ import Basics
 import CNI
 import IPAddressing
 @testable import Firewall
+import Netlink
 import Testing
 
-/// The nftables scripts and rule matching behind the bridge's ipMasq and macspoofchk, without
+/// The nftables commands and rule matching behind the bridge's ipMasq and macspoofchk, without
 /// root (the rules themselves are read back from the kernel in Integration/Tests/BridgeTests).
 @Suite struct FirewallTests {
     @Test func masqueradeCommentsUseTheReferencesHashes() {
@@ -17,46 +18,91 @@ import Testing
         #expect(long.utf8.count == 128 && long.hasPrefix("d23676b4f2d9fe04-66e86667d5466433, net: mynet, if: net1, id: aaa"))
     }
 
-    @Test func masqueradeScriptRecreatesTheChainsAndAddsOneRulePerAddress() throws {
+    @Test func masqueradeCommandsRecreateTheChainsAndAddOneRulePerAddress() throws {
         let v4 = try #require(IPPrefix("10.1.2.3/24")), v6 = try #require(IPPrefix("fd00::5/64"))
-        let stale = NFTRule(family: "inet", table: IPMasq.table, chain: IPMasq.chain, handle: 7, comment: "x", expr: .null)
-        let lines = IPMasq.setupScript([v4, v6], network: "n", ifName: "eth0", containerID: "c", stale: [stale])
-            .split(separator: "\n").map(String.init)
-        #expect(lines.contains("add chain inet cni_plugins_masquerade postrouting { type nat hook postrouting priority srcnat ; }"))
-        #expect(lines.contains("flush chain inet cni_plugins_masquerade postrouting"))
-        #expect(lines.contains("delete rule inet cni_plugins_masquerade masq_checks handle 7"))
+        let stale = NFTablesRule(family: .inet, table: IPMasq.table, chain: IPMasq.chain, handle: 7, comment: "x", target: nil)
+        let commands = IPMasq.setupCommands([v4, v6], network: "n", ifName: "eth0", containerID: "c", stale: [stale])
+        #expect(commands.contains(.addChain(.inet, table: IPMasq.table, chain: "postrouting", comment: nil,
+                                            base: NFTBaseChain(type: "nat", hook: 4, priority: 100))))
+        #expect(commands.contains(.flushChain(.inet, table: IPMasq.table, chain: "postrouting")))
+        #expect(commands.contains(.deleteRule(.inet, table: IPMasq.table, chain: IPMasq.chain, handle: 7)))
         let c = IPMasq.comment(network: "n", ifName: "eth0", containerID: "c")
-        #expect(lines.contains("add rule inet cni_plugins_masquerade masq_checks ip saddr 10.1.2.3 ip daddr != 10.1.2.0/24 masquerade comment \"\(c)\""))
-        #expect(lines.contains("add rule inet cni_plugins_masquerade masq_checks ip6 saddr fd00::5 ip6 daddr != fd00::/64 masquerade comment \"\(c)\""))
+        // ip saddr 10.1.2.3 ip daddr != 10.1.2.0/24 masquerade — as nft --debug=netlink shows it.
+        #expect(commands.contains(.addRule(.inet, table: IPMasq.table, chain: IPMasq.chain, [
+            .meta(key: NFTExpression.metaNFProto), .cmp(equal: true, [2]),
+            .payload(.network, offset: 12, length: 4), .cmp(equal: true, [10, 1, 2, 3]),
+            .payload(.network, offset: 16, length: 3), .cmp(equal: false, [10, 1, 2]),
+            .masquerade], comment: c)))
+        #expect(commands.contains(.addRule(.inet, table: IPMasq.table, chain: IPMasq.chain, [
+            .meta(key: NFTExpression.metaNFProto), .cmp(equal: true, [10]),
+            .payload(.network, offset: 8, length: 16), .cmp(equal: true, v6.address.bytes),
+            .payload(.network, offset: 24, length: 8), .cmp(equal: false, [0xfd, 0, 0, 0, 0, 0, 0, 0]),
+            .masquerade], comment: c)))
         // Stale rules go before the new ones are added.
-        #expect(lines.firstIndex { $0.hasPrefix("delete rule") }! < lines.firstIndex { $0.contains("masquerade comment") }!)
+        #expect(commands.firstIndex { if case .deleteRule = $0 { true } else { false } }!
+                < commands.firstIndex { if case .addRule(_, _, IPMasq.chain, _, _) = $0 { true } else { false } }!)
+    }
+
+    /// What the kernel has already is not sent again: an `add chain` of an existing chain, or a
+    /// flush and re-add of intact postrouting rules, would make the process wait at exit.
+    @Test func existingChainsAndIntactRulesAreNotSentAgain() throws {
+        let v4 = try #require(IPPrefix("10.1.2.3/24"))
+        let all = IPMasq.setupCommands([v4], network: "n", ifName: "eth0", containerID: "c")
+        let steady = IPMasq.setupCommands([v4], network: "n", ifName: "eth0", containerID: "c",
+                                          existing: [IPMasq.chain, "postrouting"], postroutingIntact: true)
+        let isChainOrFlush = { (c: NFTCommand) -> Bool in
+            switch c {
+            case .addChain, .flushChain: true
+            case .addRule(_, _, "postrouting", _, _): true
+            default: false
+            }
+        }
+        #expect(all.filter(isChainOrFlush).count == 6 && steady.filter(isChainOrFlush).isEmpty)
+        #expect(Array(all.suffix(1)) == Array(steady.suffix(1)) && steady.count == 2)
+        let check = SpoofCheck(containerID: "ctr1", ifName: "eth0")
+        let mac = try #require(MACAddress("02:00:00:00:00:01"))
+        let first = check.setupCommands(port: "veth1", mac: mac)
+        let later = check.setupCommands(port: "veth1", mac: mac, existing: [SpoofCheck.baseChain])
+        #expect(first.count == later.count + 1 && !later.contains { if case .addChain(_, _, SpoofCheck.baseChain, _, _) = $0 { true } else { false } })
+    }
+
+    @Test func prefixMatchesCompileAsNftCompilesThem() throws {
+        // ip daddr != 10.1.0.0/20: the whole address, masked (nft --debug=netlink).
+        #expect(NFTMatch.address(source: false, try #require(IPPrefix("10.1.2.4/20")), equal: false) == [
+            .payload(.network, offset: 16, length: 4), .bitwise(mask: [255, 255, 240, 0], xor: [0, 0, 0, 0]),
+            .cmp(equal: false, [10, 1, 0, 0])])
+        #expect(NFTMatch.address(source: false, try #require(IPPrefix("0.0.0.0/0")), equal: false) == [
+            .payload(.network, offset: 16, length: 4), .bitwise(mask: [0, 0, 0, 0], xor: [0, 0, 0, 0]),
+            .cmp(equal: false, [0, 0, 0, 0])])
+        #expect(NFTMatch.address(source: false, try #require(IPPrefix("ff00::/8"))) == [
+            .payload(.network, offset: 24, length: 1), .cmp(equal: true, [0xff])])
+        let m61 = NFTMatch.address(source: false, try #require(IPPrefix("fd00::5/61")))
+        #expect(m61.count == 3 && m61[1] == .bitwise(mask: [255, 255, 255, 255, 255, 255, 255, 0xf8] + [UInt8](repeating: 0, count: 8),
+                                                     xor: [UInt8](repeating: 0, count: 16)))
+        #expect(NFTMatch.iifname("veth12345") == [.meta(key: NFTExpression.metaIIFName),
+                                                  .cmp(equal: true, Array("veth12345".utf8) + [0, 0, 0, 0, 0, 0, 0])])
     }
 
     @Test func spoofCheckTeardownFindsOnlyItsOwnJumpsAndChains() throws {
         let check = SpoofCheck(containerID: "ctr1", ifName: "eth0")
         #expect(check.ifaceChain == "cni-br-iface-ctr1-eth0" && check.macChain == "cni-br-iface-ctr1-eth0-mac")
-        let listing = try JSONValue.parse(#"""
-            {"nftables":[{"metainfo":{}},
-              {"chain":{"family":"bridge","table":"nat","name":"PREROUTING","handle":1}},
-              {"chain":{"family":"bridge","table":"nat","name":"cni-br-iface-ctr1-eth0","handle":2}},
-              {"chain":{"family":"bridge","table":"nat","name":"cni-br-iface-ctr1-eth0-mac","handle":3}},
-              {"chain":{"family":"bridge","table":"nat","name":"cni-br-iface-ctr2-eth0","handle":4}},
-              {"rule":{"family":"bridge","table":"nat","chain":"PREROUTING","handle":10,"comment":"macspoofchk-ctr1-eth0",
-                       "expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"veth1"}},{"jump":{"target":"cni-br-iface-ctr1-eth0"}}]}},
-              {"rule":{"family":"bridge","table":"nat","chain":"PREROUTING","handle":11,"comment":"macspoofchk-ctr2-eth0",
-                       "expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"veth2"}},{"jump":{"target":"cni-br-iface-ctr2-eth0"}}]}}]}
-            """#)
-        #expect(check.teardownScript(listing: listing) == """
-            delete rule bridge nat PREROUTING handle 10
-            delete chain bridge nat cni-br-iface-ctr1-eth0
-            delete chain bridge nat cni-br-iface-ctr1-eth0-mac
-
-            """)
-        #expect(SpoofCheck(containerID: "gone", ifName: "eth0").teardownScript(listing: listing) == nil)
-        #expect(check.teardownScript(listing: nil) == nil)
-        let setup = check.setupScript(port: "veth1", mac: try #require(MACAddress("02:00:00:00:00:01")))
-        #expect(setup.contains("add rule bridge nat cni-br-iface-ctr1-eth0-mac ether saddr 02:00:00:00:00:01 return comment \"macspoofchk-ctr1-eth0\""))
-        #expect(setup.contains("add rule bridge nat PREROUTING iifname \"veth1\" jump cni-br-iface-ctr1-eth0"))
+        let rule = { (chain: String, handle: UInt64, target: String?) in
+            NFTablesRule(family: .bridge, table: "nat", chain: chain, handle: handle, comment: "", target: target)
+        }
+        let jumps = [rule("PREROUTING", 10, "cni-br-iface-ctr1-eth0"), rule("PREROUTING", 11, "cni-br-iface-ctr2-eth0"),
+                     rule("PREROUTING", 12, nil)]
+        #expect(check.teardownCommands(jumps: jumps, chains: [check.ifaceChain, check.macChain]) == [
+            .deleteRule(.bridge, table: "nat", chain: "PREROUTING", handle: 10),
+            .deleteChain(.bridge, table: "nat", chain: "cni-br-iface-ctr1-eth0"),
+            .deleteChain(.bridge, table: "nat", chain: "cni-br-iface-ctr1-eth0-mac"),
+        ])
+        #expect(SpoofCheck(containerID: "gone", ifName: "eth0").teardownCommands(jumps: jumps, chains: []).isEmpty)
+        let setup = check.setupCommands(port: "veth1", mac: try #require(MACAddress("02:00:00:00:00:01")))
+        #expect(setup.contains(.addRule(.bridge, table: "nat", chain: check.macChain,
+                                        [.payload(.link, offset: 6, length: 6), .cmp(equal: true, [2, 0, 0, 0, 0, 1]), .verdict(.return)],
+                                        comment: "macspoofchk-ctr1-eth0")))
+        #expect(setup.contains(.addRule(.bridge, table: "nat", chain: "PREROUTING",
+                                        NFTMatch.iifname("veth1") + [.verdict(.jump(check.ifaceChain))], comment: "macspoofchk-ctr1-eth0")))
     }
 }
 

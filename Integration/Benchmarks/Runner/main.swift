@@ -7,7 +7,7 @@ import NetNS
 /// by run so both see the same machine state. Prints a table (ours, reference, ratio of medians)
 /// and writes the same as JSON. Never asserts: timings are reported, not tested.
 ///
-/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|main|whereabouts|multus|dhcp|fill|ports]
+/// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|main|whereabouts|multus|dhcp|fill|ports|masq]
 let argv = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = argv.firstIndex(of: name), i + 1 < argv.count else { return nil }
@@ -111,6 +111,18 @@ func bridgePortsTable(_ lines: [BridgePortsBenchmark.Line]) -> String {
         let o = lines[1].ours.median / lines[0].ours.median, g = lines[1].reference.median / lines[0].reference.median
         table += "\nwith 200 ports / first ports: ours \(format(o, 2))× (target ≤ 1.1×: \(o <= 1.1 ? "met" : "MISSED")), Go \(format(g, 2))×\n"
     }
+    return table
+}
+if option("--only") == "masq" {
+    print(bridgeMasqTable(try BridgeMasqBenchmark(ours: ours, reference: reference, runs: min(runs, 100)).run()))
+    exit(0)
+}
+/// The ipMasq cycle as a table (issue #19: ours ≤ Go's wall time on ADD and DEL while still
+/// removing every rule).
+func bridgeMasqTable(_ r: BridgeMasqBenchmark.Result) -> String {
+    var table = sideBySide("bridge ipMasq + macspoofchk", [("ADD", r.add[0], r.add[1]), ("DEL, CNI_NETNS empty (as containerd)", r.del[0], r.del[1])],
+                           digits: 2, note: "ours ≤ 1.0")
+    table += "\nrule lines left after every DEL: ours \(r.left[0]), Go \(r.left[1])\n"
     return table
 }
 if option("--only") == "whereabouts" {
@@ -276,6 +288,8 @@ let whereaboutsLines = !mainOnly && FileSystem.exists(ours + "/whereabouts")
 
 // 5b. bridge ADD with 200 ports on the bridge against the first ports.
 let portsLines = !mainOnly ? try BridgePortsBenchmark(ours: ours, reference: reference, runs: min(runs, 30)).run() : []
+// 5c. bridge with ipMasq and macspoofchk, a containerd cycle.
+let masqResult = !mainOnly ? try BridgeMasqBenchmark(ours: ours, reference: reference, runs: min(runs, 100)).run() : nil
 
 // 6. Install size: our executables (every plugin is a name of one of them) against Debian's Go
 // plugins, per plugin × the number of plugins we install (issue #19's measure).
@@ -314,6 +328,7 @@ if !multusLines.isEmpty {
     }
 }
 if !portsLines.isEmpty { table += "\n" + bridgePortsTable(portsLines) }
+if let masqResult { table += "\n" + bridgeMasqTable(masqResult) }
 if !whereaboutsLines.isEmpty {
     table += "\n| whereabouts | ours | upstream | ours/upstream | target |\n|---|---|---|---|---|\n"
     for l in whereaboutsLines { table += "| \(l.name) | \(l.ours) | \(l.upstream) | \(l.ratio) | \(l.target) |\n" }

@@ -10,7 +10,7 @@ public struct BridgeConfig: Sendable {
     public var isDefaultGateway: Bool
     public var forceAddress: Bool
     public var ipMasq: Bool
-    /// nil: the plugin picks (nftables when `nft` is installed, else iptables).
+    /// nil: the plugin picks (nftables when `nft` is installed or iptables is not, else iptables).
     public var ipMasqBackend: MasqBackend?
     public var mtu: Int
     public var hairpinMode: Bool

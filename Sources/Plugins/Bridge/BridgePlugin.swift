@@ -23,7 +23,7 @@ public struct BridgePlugin: DelegatesIPAM {
         let links = BridgeLinks(host: try step("open a netlink socket") { try NetlinkSocket() }, conf: conf)
         // Masquerading is for addresses: an L2-only config ignores ipMasq, as the reference.
         let masq = conf.ipMasq && conf.ipamType != nil ? try Masquerade(conf.ipMasqBackend) : nil
-        let nft = conf.macSpoofCheck ? try NFT.locate() : nil
+        let nf = conf.macSpoofCheck ? try masq?.nftables ?? NFTables.open() : nil
 
         return try Rollback.run { rollback in
             var bridge = try links.ensureBridge()
@@ -40,10 +40,10 @@ public struct BridgePlugin: DelegatesIPAM {
                 .init(name: port.name, mac: port.mac?.description ?? ""),
                 .init(name: podLink.name, mac: podLink.mac?.description ?? "", sandbox: r.netns),
             ])
-            if let nft, let mac = podLink.mac {
+            if let nf, let mac = podLink.mac {
                 let check = SpoofCheck(containerID: r.containerID, ifName: r.ifName)
-                rollback.onFailure("remove the MAC spoof check") { try check.teardown(nft) }
-                try check.setup(nft, port: port.name, mac: mac)
+                rollback.onFailure("remove the MAC spoof check") { try check.teardown(nf) }
+                try check.setup(nf, port: port.name, mac: mac)
             }
             if let ipam = conf.ipamType {
                 try addAddresses(ipam, to: &result, pod: pod, podLink: podLink, links: links, bridge: bridge, port: port,
@@ -118,16 +118,16 @@ public struct BridgePlugin: DelegatesIPAM {
     public func del(_ r: PluginRequest) throws {
         let conf = try BridgeConfig(r.config, args: CNIArgs())
         var steps = BestEffort()
+        // The rules first: the kernel frees what they held while the rest runs (see teardownRules);
+        // their socket stays open to the end.
+        let firewall = conf.macSpoofCheck || (conf.ipMasq && conf.ipamType != nil)
+            ? Masquerade.teardownRules(check: conf.macSpoofCheck ? SpoofCheck(containerID: r.containerID, ifName: r.ifName) : nil,
+                                       masquerade: conf.ipMasq && conf.ipamType != nil,
+                                       network: r.config.name, ifName: r.ifName, containerID: r.containerID, &steps)
+            : nil
+        defer { withExtendedLifetime(firewall) {} }
         steps.run { try PodAttachment.deleteLink(named: r.ifName, netns: r.netns) }
         if let ipam = conf.ipamType { steps.run { try delegate.del(ipam, r) } }
-        if conf.macSpoofCheck {
-            let check = SpoofCheck(containerID: r.containerID, ifName: r.ifName)
-            steps.run { try NFT.cleanup { nft throws(FirewallError) in try check.teardown(nft) } }
-        }
-        // Both backends, as the reference: the attachment may come from another version or config.
-        if conf.ipMasq && conf.ipamType != nil {
-            steps.run { try Masquerade.teardownAll(network: r.config.name, ifName: r.ifName, containerID: r.containerID) }
-        }
         if conf.isGateway && conf.vlan != 0 && conf.bridgeNameIsValid {
             steps.run {
                 let links = BridgeLinks(host: try NetlinkSocket(), conf: conf)

@@ -1,29 +1,37 @@
 import CNI
 import Firewall
 import IPAddressing
+import Netlink
 import PluginKit
 
-/// The bridge's `ipMasq` through the configured backend. Unset, it is nftables when `nft` is
-/// installed, else iptables (the reference prefers iptables; both of its layouts are ours, and
-/// DEL and GC clean up both, so a node can move between them and between the two plugins).
+/// The bridge's `ipMasq` through the configured backend. Unset, it is nftables when the host uses
+/// nftables (the `nft` command is installed) or has no iptables, else iptables (the reference
+/// prefers iptables; both of its layouts are ours, and DEL and GC clean up both, so a node can move
+/// between them and between the two plugins). nftables is spoken in-process (Firewall's
+/// `NFTables`): no `nft` process runs.
 enum Masquerade {
-    case nftables(NFT)
+    case nftables(NFTables)
     case iptables
 
     init(_ backend: BridgeConfig.MasqBackend?) throws(FirewallError) {
         switch backend {
-        case .nftables?: self = .nftables(try NFT.locate())
+        case .nftables?: self = .nftables(try NFTables.open())
         case .iptables?: self = .iptables
         case nil:
-            if let nft = try? NFT.locate() { self = .nftables(nft) }
-            else if IPTables.locate(.v4) != nil { self = .iptables }
-            else { self = .nftables(try NFT.locate()) }   // the error names what to install
+            if (try? NFT.locate()) != nil || IPTables.locate(.v4) == nil { self = .nftables(try NFTables.open()) }
+            else { self = .iptables }
         }
+    }
+
+    /// The nftables socket, when that is the backend.
+    var nftables: NFTables? {
+        if case .nftables(let nf) = self { return nf }
+        return nil
     }
 
     func setup(_ addresses: [IPPrefix], network: String, ifName: String, containerID: String) throws(FirewallError) {
         switch self {
-        case .nftables(let nft): try IPMasq.setup(nft, addresses, network: network, ifName: ifName, containerID: containerID)
+        case .nftables(let nf): try IPMasq.setup(nf, addresses, network: network, ifName: ifName, containerID: containerID)
         case .iptables: try IPTablesMasq.setup(addresses, network: network, containerID: containerID)
         }
     }
@@ -37,23 +45,45 @@ enum Masquerade {
 
     func teardown(network: String, ifName: String, containerID: String) throws(FirewallError) {
         switch self {
-        case .nftables(let nft): try IPMasq.teardown(nft, network: network, ifName: ifName, containerID: containerID)
+        case .nftables(let nf): try IPMasq.teardown(nf, network: network, ifName: ifName, containerID: containerID)
         case .iptables: try IPTablesMasq.teardown(network: network, containerID: containerID)
         }
     }
 
-    /// Removes the attachment's rules from both backends, each tried even when the other fails;
-    /// a backend this host cannot use (no command, or nftables missing in the kernel) is skipped.
-    static func teardownAll(network: String, ifName: String, containerID: String) throws(CNIError) {
-        var steps = BestEffort()
-        steps.run { try NFT.cleanup { nft throws(FirewallError) in try IPMasq.teardown(nft, network: network, ifName: ifName, containerID: containerID) } }
-        steps.run { try IPTablesMasq.teardown(network: network, containerID: containerID) }
-        try steps.finish()
+    /// Removes an attachment's MAC spoof check (`check`) and masquerading (`masquerade`: both
+    /// layouts, as the reference — the attachment may come from another version or config), each
+    /// tried even when another fails; a backend this host cannot use (nftables missing in the
+    /// kernel, no iptables) is skipped. The nftables rules go in one transaction on one socket,
+    /// which is returned open: nf_tables frees what a transaction deleted after an RCU grace
+    /// period, and closing any NETLINK_NETFILTER socket before then waits for it (7–15 ms on these
+    /// machines; `nft` pays it at exit) — so the caller keeps it while it does the rest of its DEL.
+    static func teardownRules(check: SpoofCheck?, masquerade: Bool, network: String, ifName: String, containerID: String,
+                              _ steps: inout BestEffort) -> NFTables? {
+        let nf = try? NFTables.open()
+        if let nf, check != nil || masquerade {
+            steps.run {
+                do {
+                    var commands: [NFTCommand] = []
+                    if let check { commands += try check.teardownCommands(nf) }
+                    if masquerade { commands += try IPMasq.teardownCommands(nf, network: network, ifName: ifName, containerID: containerID) }
+                    try nf.apply(commands)
+                } catch {
+                    guard nf.isUsable else { return }   // no nf_tables in this kernel: nothing of ours there
+                    // Another DEL may have removed a part meanwhile: each part again, on its own.
+                    var each = BestEffort()
+                    if let check { each.run { try check.teardown(nf) } }
+                    if masquerade { each.run { try IPMasq.teardown(nf, network: network, ifName: ifName, containerID: containerID) } }
+                    try each.finish()
+                }
+            }
+        }
+        if masquerade { steps.run { try IPTablesMasq.teardown(network: network, containerID: containerID, nf: nf) } }
+        return nf
     }
 
     static func gc(network: String, valid: [Attachment]) throws(CNIError) {
         var steps = BestEffort()
-        steps.run { try NFT.cleanup { nft throws(FirewallError) in try IPMasq.gc(nft, network: network, valid: valid) } }
+        steps.run { try NFTables.cleanup { nf throws(FirewallError) in try IPMasq.gc(nf, network: network, valid: valid) } }
         steps.run { try IPTablesMasq.gc(network: network, valid: valid) }
         try steps.finish()
     }
