@@ -175,9 +175,44 @@ struct NFTablesTests {
         #expect(try nft(ns, ["list", "ruleset"]).isEmpty)
     }
 
+    /// GC of many attachments: a listing the kernel sends in several parts, deletions in
+    /// batches that fit the socket.
+    @Test func gcRemovesHundredsOfStaleRules() throws {
+        let ns = try NetNS("nfgc")
+        var script = Self.referenceScript(comment: "x", check: SpoofCheck(containerID: "c", ifName: "e"), port: "v", mac: "02:00:00:00:00:01")
+        for i in 0..<700 {
+            let c = IPMasq.comment(network: "gcnet", ifName: "eth0", containerID: "ctr\(i)")
+            script += #"add rule inet \#(IPMasq.table) masq_checks ip saddr 10.50.\#(i / 200).\#(i % 200 + 1) ip daddr != 10.50.0.0/16 masquerade comment "\#(c)"\#n"#
+        }
+        try nftScript(ns, script)
+        let kept = (0..<5).map { Attachment(containerID: "ctr\($0)", ifname: "eth0") }
+        try NetworkNamespace(path: ns.path).run { () throws in
+            let nf = try NFTables.open()
+            #expect(try nf.rules(.inet, table: IPMasq.table, chain: IPMasq.chain).count == 700 + Self.addresses.count)
+            try IPMasq.gc(nf, network: "gcnet", valid: kept)
+            let left = try nf.rules(.inet, table: IPMasq.table, chain: IPMasq.chain)
+            #expect(left.count == 5 + Self.addresses.count)
+            #expect(left.filter { $0.comment.contains("net: gcnet") }.map(\.comment) == kept.map { IPMasq.comment(network: "gcnet", ifName: "eth0", containerID: $0.containerID) })
+        }
+    }
+
+    /// The reference's `add chain … { policy accept ; }` puts the policy back on every ADD; so do we.
+    @Test func aDropPolicyOnTheSpoofChecksBaseChainIsPutBack() throws {
+        let ns = try NetNS("nfpo")
+        let check = SpoofCheck(containerID: "p1", ifName: "eth0"), mac = try #require(MACAddress("02:00:00:00:00:02"))
+        let inside = try NetworkNamespace(path: ns.path)
+        try inside.run { () throws in try check.setup(try NFTables.open(), port: "vethP", mac: mac) }
+        _ = try nft(ns, ["add", "chain", "bridge", "nat", "PREROUTING", "{", "policy", "drop", ";", "}"])
+        #expect(try nft(ns, ["list", "chain", "bridge", "nat", "PREROUTING"]).contains("policy drop"))
+        try inside.run { () throws in try SpoofCheck(containerID: "p2", ifName: "eth0").setup(try NFTables.open(), port: "vethQ", mac: mac) }
+        #expect(try nft(ns, ["list", "chain", "bridge", "nat", "PREROUTING"]).contains("policy accept"))
+    }
+
     /// iptables is not run at DEL when its nat table cannot hold the attachment's chain (one
     /// netlink request where iptables is iptables-nft).
-    @Test func theIptablesLayoutIsLookedForWithoutRunningIptables() throws {
+    @Test(.enabled(if: (try? Command.run(["iptables", "--version"], env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]).stdout.contains("nf_tables")) == true,
+                   "iptables is iptables-nft"))
+    func theIptablesLayoutIsLookedForWithoutRunningIptables() throws {
         let ns = try NetNS("nfip")
         let chain = IPTablesMasq.chain(network: "n", containerID: "ctr9")
         let inside = try NetworkNamespace(path: ns.path)

@@ -89,8 +89,16 @@ public enum IPMasq {
         let intact = postrouting == postroutingRules.map { Optional($0) }
         var existing: [String] = []
         for c in [chain, "postrouting"] where try nf.chainExists(.inet, table: table, chain: c) { existing.append(c) }
-        try nf.apply(setupCommands(addresses, network: network, ifName: ifName, containerID: containerID, stale: stale,
-                                   existing: existing, postroutingIntact: intact))
+        do {
+            try nf.apply(setupCommands(addresses, network: network, ifName: ifName, containerID: containerID, stale: stale,
+                                       existing: existing, postroutingIntact: intact))
+        } catch {
+            // Something changed between the reading and the batch (a chain or a stale rule went):
+            // the reference's whole script once more, the stale rules read again.
+            guard !existing.isEmpty || intact || !stale.isEmpty else { throw error }
+            let again = try rules(nf).filter { $0.comment.hasPrefix(hash) }
+            try nf.apply(setupCommands(addresses, network: network, ifName: ifName, containerID: containerID, stale: again))
+        }
     }
 
     /// Deletes the attachment's rules; nothing to do when there are none (or no table).
@@ -104,10 +112,14 @@ public enum IPMasq {
         return try rules(nf).filter { $0.comment.hasPrefix(hash) }.map(\.deleteCommand)
     }
 
-    /// Deletes the network's rules of attachments not in `valid`.
+    /// Deletes the network's rules of attachments not in `valid`, in batches of at most 500 (a
+    /// batch must fit the socket's buffer).
     public static func gc(_ nf: NFTables, network: String, valid: [Attachment]) throws(FirewallError) {
         let keep = Set(valid.map { comment(network: network, ifName: $0.ifname, containerID: $0.containerID) })
         let net = networkHash(network) + "-"
-        try nf.apply(try rules(nf).filter { $0.comment.hasPrefix(net) && !keep.contains($0.comment) }.map(\.deleteCommand))
+        let stale = try rules(nf).filter { $0.comment.hasPrefix(net) && !keep.contains($0.comment) }.map(\.deleteCommand)
+        for start in stride(from: 0, to: stale.count, by: 500) {
+            try nf.apply(Array(stale[start..<min(start + 500, stale.count)]))
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Basics
 import CNI
+import Glibc
 import IPAddressing
 import LinuxSystem
 
@@ -113,8 +114,12 @@ public enum IPTablesMasq {
     /// waits for the kernel to free what any earlier transaction deleted (see Bridge's DEL).
     public static func mayHold(_ chain: String, _ family: IPAddress.Family, nf: NFTables? = nil) -> Bool {
         let names = family == .v4 ? "/proc/net/ip_tables_names" : "/proc/net/ip6_tables_names"
-        if let legacy = try? FileSystem.read(names, atMost: 4096),
-           String(decoding: legacy, as: UTF8.self).split(separator: "\n").contains("nat") { return true }
+        do {
+            let legacy = try FileSystem.read(names, atMost: 4096)
+            if String(decoding: legacy, as: UTF8.self).split(separator: "\n").contains("nat") { return true }
+        } catch {
+            if error.errno != ENOENT { return true }   // no such file: the legacy tables are not loaded
+        }
         guard let nf = nf ?? (try? NFTables.open()),
               let exists = try? nf.chainExists(family == .v4 ? .ip : .ip6, table: "nat", chain: chain) else { return true }
         return exists

@@ -17,16 +17,30 @@ public struct NFTables {
     /// or the subsystem refuses), as the reference skips a backend the host does not support. The
     /// check costs a request only when the cleanup itself failed.
     public static func cleanup(_ body: (NFTables) throws(FirewallError) -> Void) throws(FirewallError) {
-        guard let nf = try? open() else { return }
+        guard let nf = try openForCleanup() else { return }
         do { try body(nf) } catch {
             guard nf.isUsable else { return }
             throw error
         }
     }
 
-    /// Whether the kernel answers nf_tables requests here (a listing; without nf_tables the
-    /// subsystem refuses).
-    public var isUsable: Bool { (try? socket.rules(.inet, table: "cni-probe", chain: "cni-probe")) != nil }
+    /// A socket for a cleanup; nil only when this kernel has no nfnetlink at all (nothing of
+    /// ours can be there) — any other failure (out of descriptors, memory) is one.
+    public static func openForCleanup() throws(FirewallError) -> NFTables? {
+        do { return NFTables(socket: try NFTablesSocket()) } catch {
+            if error.isProtocolMissing { return nil }
+            throw FirewallError(error)
+        }
+    }
+
+    /// False when the kernel refuses nf_tables requests as a kernel without nf_tables does (the
+    /// subsystem answers EINVAL or EOPNOTSUPP to a listing); true otherwise, also when the probe
+    /// fails for another reason (then the caller's own error stands).
+    public var isUsable: Bool {
+        do { _ = try socket.rules(.inet, table: "cni-probe", chain: "cni-probe"); return true } catch {
+            return !error.isUnsupportedHint
+        }
+    }
 
     public func rules(_ family: NFTFamily, table: String, chain: String) throws(FirewallError) -> [NFTablesRule] {
         do { return try socket.rules(family, table: table, chain: chain) } catch { throw FirewallError(error) }
@@ -36,6 +50,14 @@ public struct NFTables {
         do { return try socket.chainExists(family, table: table, chain: chain) } catch { throw FirewallError(error) }
     }
 
+    /// NF_ACCEPT, as a base chain's policy reads.
+    public static let accept = NFTablesSocket.policyAccept
+
+    /// A base chain's policy; `.some(nil)` for a regular chain, nil when there is no such chain.
+    public func chainPolicy(_ family: NFTFamily, table: String, chain: String) throws(FirewallError) -> Int32?? {
+        do { return try socket.chain(family, table: table, chain: chain) } catch { throw FirewallError(error) }
+    }
+
     /// All of the commands or none.
     public func apply(_ commands: [NFTCommand]) throws(FirewallError) {
         do { try socket.apply(commands) } catch { throw FirewallError(error) }
@@ -43,7 +65,10 @@ public struct NFTables {
 }
 
 extension FirewallError {
-    init(_ e: NetlinkError) { self.init("nftables refused \(e.operation)", details: e.message) }
+    init(_ e: NetlinkError) {
+        let hint = e.isUnsupportedHint ? " (does this kernel have nf_tables?)" : ""
+        self.init("nftables refused \(e.operation)", details: e.message + hint)
+    }
 }
 
 /// The expressions nft compiles a few matches to (read off `nft --debug=netlink`), so that `nft

@@ -55,10 +55,17 @@ public struct SpoofCheck: Sendable {
         ]
     }
 
+    /// The base chain counts as there only with its policy accept (the reference's `add chain`
+    /// sets it on every ADD). When the batch is refused — a chain went between the reading and the
+    /// batch — the whole script is sent once more, as the reference sends it.
     public func setup(_ nf: NFTables, port: String, mac: MACAddress) throws(FirewallError) {
         var existing: [String] = []
-        for c in [Self.baseChain, ifaceChain, macChain] where try nf.chainExists(.bridge, table: Self.table, chain: c) { existing.append(c) }
-        try nf.apply(setupCommands(port: port, mac: mac, existing: existing))
+        if try nf.chainPolicy(.bridge, table: Self.table, chain: Self.baseChain) == .some(NFTables.accept) { existing.append(Self.baseChain) }
+        for c in [ifaceChain, macChain] where try nf.chainExists(.bridge, table: Self.table, chain: c) { existing.append(c) }
+        do { try nf.apply(setupCommands(port: port, mac: mac, existing: existing)) } catch {
+            guard !existing.isEmpty else { throw error }
+            try nf.apply(setupCommands(port: port, mac: mac))
+        }
     }
 
     /// What tears this check down: the base chain's jumps to our chain, then our chains (those

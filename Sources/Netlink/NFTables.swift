@@ -156,8 +156,11 @@ public final class NFTablesSocket {
         let first = nextSeq()
         var batch = NFTBatch()
         batch.append(Self.batchMarker(Int(NFNL_MSG_BATCH_BEGIN)), seq: first)
-        for c in commands {
-            let m = Self.message(c)
+        for (i, c) in commands.enumerated() {
+            // Only the last command asks for an acknowledgement: the kernel reports every
+            // refusal anyway, and an acknowledgement per command would overflow the socket's
+            // receive buffer for a large batch (a GC's).
+            let m = Self.message(c, acknowledge: i == commands.count - 1)
             guard !m.overflowed else { throw NetlinkError(c.description, code: NLE_NOMEM) }
             batch.append(m, seq: nextSeq())
         }
@@ -177,67 +180,96 @@ public final class NFTablesSocket {
         if let failure {
             let index = Int(failure.seq &- first) - 1
             let what = commands.indices.contains(index) ? commands[index].description : "nftables transaction"
-            throw NetlinkError(what, code: nl_syserr2nlerr(failure.errno))
+            throw Self.error(what, errno: failure.errno)
         }
         guard acked else { throw NetlinkError("nftables transaction (no acknowledgement)", code: NLE_FAILURE) }
     }
 
-    // MARK: Listings
-
-    /// The rules of one chain, in order; none when the table or chain does not exist.
-    public func rules(_ family: NFTFamily, table: String, chain: String) throws(NetlinkError) -> [NFTablesRule] {
-        let m = Self.request(Int(NFT_MSG_GETRULE.rawValue), flags: NLM_F_REQUEST | NLM_F_DUMP, family)
-        m.put(Int(NFTA_RULE_TABLE.rawValue), string: table)
-        m.put(Int(NFTA_RULE_CHAIN.rawValue), string: chain)
-        var out: [NFTablesRule] = []
-        do {
-            try exchange(m, "list chain \(family.name) \(table) \(chain)") { payload in
-                if let r = NFTablesRule(family: family, attributes: payload), r.table == table, r.chain == chain { out.append(r) }
-            }
-        } catch {
-            if error.isNotFound { return [] }
-            throw error
-        }
-        return out
+    /// A refusal with the kernel's errno: libnl's code, and the errno's own text (libnl maps
+    /// several to "Unspecific failure").
+    static func error(_ operation: String, errno: Int32) -> NetlinkError {
+        NetlinkError(operation + " (" + String(cString: strerror(errno)) + ")", code: nl_syserr2nlerr(errno))
     }
 
-    /// Whether the chain exists (false also when its table does not).
-    public func chainExists(_ family: NFTFamily, table: String, chain: String) throws(NetlinkError) -> Bool {
+    // MARK: Listings
+
+    /// The rules of one chain, in order; none when the table or chain does not exist. A dump
+    /// another transaction interrupted (the kernel continues a rule dump by position, so a rule
+    /// deleted meanwhile can make it skip one) is read again, as nft does.
+    public func rules(_ family: NFTFamily, table: String, chain: String) throws(NetlinkError) -> [NFTablesRule] {
+        let operation = "list chain \(family.name) \(table) \(chain)"
+        for _ in 0..<5 {
+            let m = Self.request(Int(NFT_MSG_GETRULE.rawValue), flags: NLM_F_REQUEST | NLM_F_DUMP, family)
+            m.put(Int(NFTA_RULE_TABLE.rawValue), string: table)
+            m.put(Int(NFTA_RULE_CHAIN.rawValue), string: chain)
+            var out: [NFTablesRule] = []
+            do {
+                let complete = try exchange(m, operation) { payload in
+                    if let r = NFTablesRule(family: family, attributes: payload), r.table == table, r.chain == chain { out.append(r) }
+                }
+                if complete { return out }
+            } catch {
+                if error.isNotFound { return [] }
+                throw error
+            }
+        }
+        throw NetlinkError(operation + " (the ruleset kept changing during the listing)", code: NLE_BUSY)
+    }
+
+    public static let policyAccept: Int32 = NF_ACCEPT
+
+    /// The chain's policy when it is a base chain (NF_ACCEPT, NF_DROP), as far as a GETCHAIN
+    /// tells: `.some(nil)` for a regular chain, nil when the chain (or its table) does not exist.
+    public func chain(_ family: NFTFamily, table: String, chain: String) throws(NetlinkError) -> Int32?? {
         let m = Self.request(Int(NFT_MSG_GETCHAIN.rawValue), flags: NLM_F_REQUEST | NLM_F_ACK, family)
         m.put(Int(NFTA_CHAIN_TABLE.rawValue), string: table)
         m.put(Int(NFTA_CHAIN_NAME.rawValue), string: chain)
-        var found = false
+        var found: Int32?? = nil
         do {
-            try exchange(m, "list chain \(family.name) \(table) \(chain)") { _ in found = true }
+            _ = try exchange(m, "list chain \(family.name) \(table) \(chain)") { payload in
+                var policy: Int32?
+                eachAttribute(payload) { type, v in
+                    if type == UInt16(NFTA_CHAIN_POLICY.rawValue), v.count == 4 { policy = Int32(bigEndian: v.loadUnaligned(as: Int32.self)) }
+                }
+                found = .some(policy)
+            }
         } catch {
-            if error.isNotFound { return false }
+            if error.isNotFound { return nil }
             throw error
         }
         return found
     }
 
+    /// Whether the chain exists (false also when its table does not).
+    public func chainExists(_ family: NFTFamily, table: String, chain name: String) throws(NetlinkError) -> Bool {
+        try chain(family, table: table, chain: name) != nil
+    }
+
     /// Sends one request and reads its answer to the end (NLMSG_DONE, or the acknowledgement),
-    /// handing each message's payload after the nfgenmsg header to `visit`.
+    /// handing each message's payload after the nfgenmsg header to `visit`. False when the kernel
+    /// marked a dump interrupted (NLM_F_DUMP_INTR: the caller reads again).
     private func exchange(_ m: NetlinkMessage, _ operation: String,
-                          _ visit: (UnsafeRawBufferPointer) -> Void) throws(NetlinkError) {
+                          _ visit: (UnsafeRawBufferPointer) -> Void) throws(NetlinkError) -> Bool {
         let s = nextSeq()
         var one = NFTBatch()
         one.append(m, seq: s)
         let sent = one.bytes.withUnsafeMutableBytes { nl_sendto(sk, $0.baseAddress, $0.count) }
         try NetlinkError.check(sent, operation)
-        var done = false, failure: Int32 = 0
+        var done = false, interrupted = false, failure: Int32 = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
         defer { buffer.deallocate() }
         while !done {
             let n = recv(nl_socket_get_fd(sk), buffer.baseAddress, buffer.count, 0)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw NetlinkError(operation, code: nl_syserr2nlerr(errno))
+                throw Self.error(operation, errno: errno)
             }
-            NFTBatch.eachMessage(UnsafeRawBufferPointer(rebasing: buffer[..<n])) { type, _, ms, payload in
+            NFTBatch.eachMessage(UnsafeRawBufferPointer(rebasing: buffer[..<n])) { type, flags, ms, payload in
                 guard ms == s else { return }
-                if type == UInt16(NLMSG_DONE) { done = true; return }
-                if type == UInt16(NLMSG_ERROR) {
+                if flags & UInt16(NLM_F_DUMP_INTR) != 0 { interrupted = true }
+                if type == UInt16(NLMSG_DONE) || type == UInt16(NLMSG_ERROR) {
+                    // Both carry an int: the error (negative), 0 for an acknowledgement or a
+                    // dump that ended well.
                     done = true
                     if payload.count >= 4 { failure = -payload.loadUnaligned(as: Int32.self) }
                     return
@@ -245,7 +277,8 @@ public final class NFTablesSocket {
                 if payload.count >= 4 { visit(UnsafeRawBufferPointer(rebasing: payload[4...])) }
             }
         }
-        if failure > 0 { throw NetlinkError(operation, code: nl_syserr2nlerr(failure)) }
+        if failure > 0 { throw Self.error(operation, errno: failure) }
+        return !interrupted
     }
 
     /// Reads what is queued on the socket without waiting.
@@ -257,7 +290,7 @@ public final class NFTablesSocket {
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK { return }
-                throw NetlinkError("nftables transaction", code: nl_syserr2nlerr(errno))
+                throw Self.error("nftables transaction", errno: errno)
             }
             if n == 0 { return }
             NFTBatch.eachMessage(UnsafeRawBufferPointer(rebasing: buffer[..<n]), visit)
@@ -277,9 +310,10 @@ public final class NFTablesSocket {
                        header: NFGenMsg(family: UInt8(AF_UNSPEC), version: UInt8(NFNETLINK_V0), resID: UInt16(NFNL_SUBSYS_NFTABLES).bigEndian))
     }
 
-    /// The message nft sends for the command (flags as nft's: create, append, acknowledge).
-    static func message(_ c: NFTCommand) -> NetlinkMessage {
-        let create = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, del = NLM_F_REQUEST | NLM_F_ACK
+    /// The message nft sends for the command (flags as nft's: create, append).
+    static func message(_ c: NFTCommand, acknowledge: Bool = true) -> NetlinkMessage {
+        let ack = acknowledge ? NLM_F_ACK : 0
+        let create = NLM_F_REQUEST | NLM_F_CREATE | ack, del = NLM_F_REQUEST | ack
         switch c {
         case .addTable(let f, let name, let comment):
             let m = request(Int(NFT_MSG_NEWTABLE.rawValue), flags: create, f)
@@ -388,7 +422,13 @@ public final class NFTablesSocket {
     /// A comment as nftnl's user data: type 0 (the comment of a table, chain or rule), length,
     /// the string with its terminating NUL.
     static func userData(comment: String) -> [UInt8] {
-        let text = Array(comment.utf8.prefix(254))
+        // The kernel takes at most 256 bytes of user data: 253 of text, cut on a character.
+        var text = Array(comment.utf8)
+        if text.count > 253 {
+            var end = 253
+            while end > 0 && text[end] & 0xc0 == 0x80 { end -= 1 }
+            text = Array(text[..<end])
+        }
         return [0, UInt8(text.count + 1)] + text + [0]
     }
 

@@ -17,6 +17,11 @@ public struct NetlinkError: Error, Sendable, CustomStringConvertible {
 
     public var isNotFound: Bool { code == NLE_OBJ_NOTFOUND || code == NLE_NODEV }
     public var isExists: Bool { code == NLE_EXIST }
+    /// The kernel lacks the netlink protocol itself (socket: EPROTONOSUPPORT, EAFNOSUPPORT).
+    public var isProtocolMissing: Bool { code == NLE_PROTO_MISMATCH || code == NLE_AF_NOSUPPORT }
+    /// What nfnetlink answers for a subsystem the kernel lacks (EINVAL, EOPNOTSUPP) — also what
+    /// a malformed request gets, so a hint, not a proof.
+    public var isUnsupportedHint: Bool { code == NLE_INVAL || code == NLE_OPNOTSUPP }
 
     /// Checks a libnl return value (negative = error).
     @discardableResult

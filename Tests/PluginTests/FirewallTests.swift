@@ -2,7 +2,7 @@ import Basics
 import CNI
 import IPAddressing
 @testable import Firewall
-import Netlink
+@testable import Netlink
 import Testing
 
 /// The nftables commands and rule matching behind the bridge's ipMasq and macspoofchk, without
@@ -64,6 +64,32 @@ import Testing
         let first = check.setupCommands(port: "veth1", mac: mac)
         let later = check.setupCommands(port: "veth1", mac: mac, existing: [SpoofCheck.baseChain])
         #expect(first.count == later.count + 1 && !later.contains { if case .addChain(_, _, SpoofCheck.baseChain, _, _) = $0 { true } else { false } })
+    }
+
+    /// A rule as we send it reads back as the same rule (the kernel answers in the same
+    /// attributes, plus the handle); an expression of another kind reads as unknown.
+    @Test func rulesReadBackAsSent() throws {
+        let comment = IPMasq.comment(network: "n", ifName: "eth0", containerID: "c")
+        let commands = IPMasq.setupCommands([try #require(IPPrefix("10.1.2.3/20")), try #require(IPPrefix("fd00::5/64"))],
+                                            network: "n", ifName: "eth0", containerID: "c")
+            + SpoofCheck(containerID: "c", ifName: "eth0").setupCommands(port: "veth1", mac: try #require(MACAddress("02:00:00:00:00:01")))
+        var rules = 0
+        for c in commands {
+            guard case .addRule(let family, let table, let chain, let expressions, let note) = c else { continue }
+            var batch = NFTBatch()
+            batch.append(NFTablesSocket.message(c), seq: 1)
+            // nlmsghdr and nfgenmsg, then the attributes; the kernel adds the handle.
+            let attributes = Array(batch.bytes.dropFirst(20)) + [12, 0, 3, 0] + bigEndianBytes(42)
+            let rule = try #require(attributes.withUnsafeBytes { NFTablesRule(family: family, attributes: $0) })
+            #expect(rule.table == table && rule.chain == chain && rule.handle == 42 && rule.comment == (note ?? ""))
+            #expect(rule.expressions == expressions)
+            #expect(rule.target == expressions.compactMap { if case .verdict(.jump(let t)) = $0 { t } else if case .verdict(.goto(let t)) = $0 { t } else { nil } }.first)
+            rules += 1
+        }
+        #expect(rules == 9)
+        // A long comment is cut to what the kernel takes (256 bytes of user data), on a character.
+        let long = NFTablesSocket.userData(comment: String(repeating: "é", count: 200))
+        #expect(long.count <= 256 && long.last == 0 && String(decoding: long.dropFirst(2).dropLast(), as: UTF8.self).allSatisfy { $0 == "é" })
     }
 
     @Test func prefixMatchesCompileAsNftCompilesThem() throws {

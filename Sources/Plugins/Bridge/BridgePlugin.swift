@@ -118,15 +118,16 @@ public struct BridgePlugin: DelegatesIPAM {
     public func del(_ r: PluginRequest) throws {
         let conf = try BridgeConfig(r.config, args: CNIArgs())
         var steps = BestEffort()
-        // The rules first: the kernel frees what they held while the rest runs (see teardownRules);
-        // their socket stays open to the end.
+        // The link first (a live port keeps its spoof check until it is gone, as the reference),
+        // then the rules, before IPAM: the kernel frees what they held while the rest runs (see
+        // teardownRules); their socket stays open to the end.
+        steps.run { try PodAttachment.deleteLink(named: r.ifName, netns: r.netns) }
         let firewall = conf.macSpoofCheck || (conf.ipMasq && conf.ipamType != nil)
             ? Masquerade.teardownRules(check: conf.macSpoofCheck ? SpoofCheck(containerID: r.containerID, ifName: r.ifName) : nil,
                                        masquerade: conf.ipMasq && conf.ipamType != nil,
                                        network: r.config.name, ifName: r.ifName, containerID: r.containerID, &steps)
             : nil
         defer { withExtendedLifetime(firewall) {} }
-        steps.run { try PodAttachment.deleteLink(named: r.ifName, netns: r.netns) }
         if let ipam = conf.ipamType { steps.run { try delegate.del(ipam, r) } }
         if conf.isGateway && conf.vlan != 0 && conf.bridgeNameIsValid {
             steps.run {

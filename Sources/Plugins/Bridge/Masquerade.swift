@@ -59,7 +59,8 @@ enum Masquerade {
     /// machines; `nft` pays it at exit) — so the caller keeps it while it does the rest of its DEL.
     static func teardownRules(check: SpoofCheck?, masquerade: Bool, network: String, ifName: String, containerID: String,
                               _ steps: inout BestEffort) -> NFTables? {
-        let nf = try? NFTables.open()
+        var nf: NFTables?
+        steps.run { nf = try NFTables.openForCleanup() }
         if let nf, check != nil || masquerade {
             steps.run {
                 do {
