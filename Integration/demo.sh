@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source Integration/setup.sh
 
-for product in cnitool swift-cni; do
-  swift build -c release --product "$product" >&2
-done
+build_release cnitool swift-cni
 BIN="$PWD/.build/release"
 link_plugins "$BIN"
 CNITOOL="$BIN/cnitool"

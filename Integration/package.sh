@@ -12,7 +12,7 @@ what=${1:-}
 case "$what" in deb|image) ;; *) echo "usage: bash Integration/package.sh deb|image" >&2; exit 2 ;; esac
 
 version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/Basics/Version.swift)
-for p in swift-cni swift-cni-full cnitool swift-cni-install; do swift build -c release --product "$p" >&2; done
+build_release swift-cni swift-cni-full cnitool swift-cni-install
 # Every plugin is a name of the multi-call swift-cni (a link to it); swift-cni-full beside it.
 mapfile -t plugins < <(.build/release/swift-cni --list)
 out=.build/packages

@@ -59,6 +59,18 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH" >&2; exit 1; }
 
+# build_release PRODUCT…: the release build as shipped. Every module, the dependencies' too, is
+# compiled with -disable-concrete-type-metadata-mangled-name-accessors (Package.swift gives it to
+# our own targets only): generic metadata through direct accessors instead of mangled names the
+# runtime demangles at first use in every process. In swift-cni-full (AsyncHTTPClient, NIO) a
+# whereabouts ADD on etcd took 20 % less user CPU with it (0.57 vs 0.71 s per 100 ADDs).
+build_release() {
+  local p
+  for p in "$@"; do
+    swift build -c release -Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors --product "$p" >&2
+  done
+}
+
 # link_plugins DIR: each plugin name in DIR becomes a link to DIR/swift-cni (the multi-call
 # executable), as an install makes them.
 link_plugins() {

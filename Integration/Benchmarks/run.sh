@@ -8,9 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Integration/setup.sh
 
-for product in swift-cni swift-cni-full cni-bench; do
-  swift build -c release --product "$product" >&2
-done
+build_release swift-cni swift-cni-full cni-bench
 link_plugins .build/release
 mkdir -p .build/benchmarks
 out=".build/benchmarks/$(date -u +%Y%m%dT%H%M%SZ).json"
