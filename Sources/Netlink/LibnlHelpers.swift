@@ -14,6 +14,17 @@ func ipAddress(_ addr: OpaquePointer?) -> IPAddress? { bytes(of: addr).flatMap {
 /// An `nl_addr` holding a 6-byte link-layer address.
 func macAddress(_ addr: OpaquePointer?) -> MACAddress? { bytes(of: addr).flatMap { MACAddress(bytes: $0) } }
 
+/// A libnl socket connected to the kernel's netlink `family` in the calling thread's network namespace
+/// (freed again when the connect fails).
+func connectedSocket(_ family: Int32, _ operation: String) throws(NetlinkError) -> OpaquePointer {
+    guard let sk = nl_socket_alloc() else { throw NetlinkError("nl_socket_alloc", code: NLE_NOMEM) }
+    do { try NetlinkError.check(nl_connect(sk, family), operation) } catch {
+        nl_socket_free(sk)
+        throw error
+    }
+    return sk
+}
+
 extension NetlinkSocket {
     /// Dumps one kind of object into a libnl cache (`alloc`) and visits each, then frees it.
     func eachObject(_ operation: String, alloc: (inout OpaquePointer?) -> Int32,

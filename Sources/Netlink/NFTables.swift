@@ -131,12 +131,7 @@ public final class NFTablesSocket {
 
     /// Opens a socket in the calling thread's current network namespace.
     public init() throws(NetlinkError) {
-        guard let s = nl_socket_alloc() else { throw NetlinkError("nl_socket_alloc", code: NLE_NOMEM) }
-        sk = s
-        do { try NetlinkError.check(nl_connect(sk, NETLINK_NETFILTER), "nl_connect netfilter") } catch {
-            nl_socket_free(sk)
-            throw error
-        }
+        sk = try connectedSocket(NETLINK_NETFILTER, "nl_connect netfilter")
         // Errors without a copy of the request (our batches' acknowledgements stay small).
         var on: Int32 = 1
         _ = setsockopt(nl_socket_get_fd(sk), 270, 10, &on, socklen_t(MemoryLayout<Int32>.size))  // SOL_NETLINK, NETLINK_CAP_ACK

@@ -8,14 +8,7 @@ public final class NetlinkSocket {
     let sk: OpaquePointer
 
     /// Opens a socket in the calling thread's current network namespace.
-    public init() throws(NetlinkError) {
-        guard let s = nl_socket_alloc() else { throw NetlinkError("nl_socket_alloc", code: NLE_NOMEM) }
-        sk = s
-        do { try NetlinkError.check(nl_connect(sk, NETLINK_ROUTE), "nl_connect") } catch {
-            nl_socket_free(sk)
-            throw error
-        }
-    }
+    public init() throws(NetlinkError) { sk = try connectedSocket(NETLINK_ROUTE, "nl_connect") }
 
     deinit { nl_socket_free(sk) }
 
