@@ -129,18 +129,18 @@ struct NFTablesTests {
             .map { "\($0["handle"]?.intValue ?? -1) \($0["comment"]?.stringValue ?? "")" }
         try NetworkNamespace(path: ns.path).run { () throws in
             let nf = try NFTables.open()
-            let read = try nf.rules(.inet, table: IPMasq.table, chain: IPMasq.chain)
+            let read = try nf.rules(.inet, table: IPMasq.table, chain: IPMasq.chain, expressions: true)
             #expect(read.map { "\($0.handle) \($0.comment)" } == expected && read.count == 2 * Self.addresses.count)
             // nft's encoding reads back as the expressions we would send for the same rules.
             let ours = IPMasq.setupCommands(Self.addresses, network: "n", ifName: "net1", containerID: "ctr2").compactMap { c -> [NFTExpression]? in
                 if case .addRule(_, _, IPMasq.chain, let e, _) = c { return e } else { return nil }
             }
             #expect(read.prefix(Self.addresses.count).map(\.expressions) == ours.map { Optional($0) })
-            #expect(try nf.rules(.inet, table: IPMasq.table, chain: "postrouting").map(\.expressions) == IPMasq.postroutingRules.map { Optional($0) })
-            let mac = try nf.rules(.bridge, table: SpoofCheck.table, chain: check.macChain).map(\.expressions)
+            #expect(try nf.rules(.inet, table: IPMasq.table, chain: "postrouting", expressions: true).map(\.expressions) == IPMasq.postroutingRules.map { Optional($0) })
+            let mac = try nf.rules(.bridge, table: SpoofCheck.table, chain: check.macChain, expressions: true).map(\.expressions)
             #expect(mac == [NFTMatch.etherSource(MACAddress("02:00:00:00:00:0a")!) + [.verdict(.return)], [.verdict(.drop)]])
             let jumps = try nf.rules(.bridge, table: SpoofCheck.table, chain: SpoofCheck.baseChain)
-            #expect(jumps.compactMap(\.target) == [check.ifaceChain, other.ifaceChain])
+            #expect(jumps.compactMap(\.target) == [check.ifaceChain, other.ifaceChain] && jumps.allSatisfy { $0.expressions == nil })
             #expect(try nf.rules(.inet, table: "no-such-table", chain: "x").isEmpty)
             #expect(try nf.rules(.inet, table: IPMasq.table, chain: "no-such-chain").isEmpty)
             #expect(try nf.chainExists(.bridge, table: SpoofCheck.table, chain: check.macChain))

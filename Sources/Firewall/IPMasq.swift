@@ -85,7 +85,7 @@ public enum IPMasq {
     public static func setup(_ nf: NFTables, _ addresses: [IPPrefix], network: String, ifName: String, containerID: String) throws(FirewallError) {
         let hash = instanceHash(network: network, ifName: ifName, containerID: containerID)
         let stale = try rules(nf).filter { $0.comment.hasPrefix(hash) }
-        let postrouting = try nf.rules(.inet, table: table, chain: "postrouting").map(\.expressions)
+        let postrouting = try nf.rules(.inet, table: table, chain: "postrouting", expressions: true).map(\.expressions)
         let intact = postrouting == postroutingRules.map { Optional($0) }
         var existing: [String] = []
         for c in [chain, "postrouting"] where try nf.chainExists(.inet, table: table, chain: c) { existing.append(c) }

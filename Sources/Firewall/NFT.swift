@@ -18,17 +18,6 @@ public struct NFT: Sendable {
                        details: "install the nftables package")
     }
 
-    /// A cleanup through nft that is skipped where nftables cannot work (no `nft`, or `nft list
-    /// tables` fails: no nf_tables in the kernel), as the reference skips a backend the host does
-    /// not support. The check costs a process only when the cleanup itself failed.
-    public static func cleanup(_ body: (NFT) throws(FirewallError) -> Void) throws(FirewallError) {
-        guard let nft = try? locate() else { return }
-        do { try body(nft) } catch {
-            guard let out = try? nft.run(["list", "tables"]), out.succeeded else { return }
-            throw error
-        }
-    }
-
     /// Applies a script atomically (`nft -f -`): all of it or nothing.
     public func apply(_ script: String) throws(FirewallError) {
         let out = try run(["-f", "-"], stdin: Array(script.utf8))
@@ -80,20 +69,6 @@ public struct NFTRule: Sendable, Equatable {
         }
     }
 
-    /// The chain names of a listing.
-    public static func chains(in listing: JSONValue?) -> [String] {
-        (listing?["nftables"]?.arrayValue ?? []).compactMap { $0["chain"]?["name"]?.stringValue }
-    }
-
-    /// The chain a rule jumps or goes to, if it does.
-    public var target: String? {
-        for s in expr.arrayValue ?? [] {
-            if let t = s["jump"]?["target"]?.stringValue ?? s["goto"]?["target"]?.stringValue { return t }
-        }
-        return nil
-    }
-
-    public var deleteCommand: String { "delete rule \(family) \(table) \(chain) handle \(handle)" }
 }
 
 /// A string as an nft quoted string (the names we put there never hold quotes; they are dropped).

@@ -42,8 +42,9 @@ public struct NFTables {
         }
     }
 
-    public func rules(_ family: NFTFamily, table: String, chain: String) throws(FirewallError) -> [NFTablesRule] {
-        do { return try socket.rules(family, table: table, chain: chain) } catch { throw FirewallError(error) }
+    /// The chain's rules; their expressions decoded with `expressions`.
+    public func rules(_ family: NFTFamily, table: String, chain: String, expressions: Bool = false) throws(FirewallError) -> [NFTablesRule] {
+        do { return try socket.rules(family, table: table, chain: chain, expressions: expressions) } catch { throw FirewallError(error) }
     }
 
     public func chainExists(_ family: NFTFamily, table: String, chain: String) throws(FirewallError) -> Bool {

@@ -190,8 +190,10 @@ public final class NFTablesSocket {
 
     /// The rules of one chain, in order; none when the table or chain does not exist. A dump
     /// another transaction interrupted (the kernel continues a rule dump by position, so a rule
-    /// deleted meanwhile can make it skip one) is read again, as nft does.
-    public func rules(_ family: NFTFamily, table: String, chain: String) throws(NetlinkError) -> [NFTablesRule] {
+    /// deleted meanwhile can make it skip one) is read again, as nft does. Each rule's
+    /// expressions are decoded only with `expressions` (a DEL reading a chain of every pod's
+    /// rules needs their handles and comments).
+    public func rules(_ family: NFTFamily, table: String, chain: String, expressions: Bool = false) throws(NetlinkError) -> [NFTablesRule] {
         let operation = "list chain \(family.name) \(table) \(chain)"
         for _ in 0..<5 {
             let m = Self.request(Int(NFT_MSG_GETRULE.rawValue), flags: NLM_F_REQUEST | NLM_F_DUMP, family)
@@ -200,7 +202,9 @@ public final class NFTablesSocket {
             var out: [NFTablesRule] = []
             do {
                 let complete = try exchange(m, operation) { payload in
-                    if let r = NFTablesRule(family: family, attributes: payload), r.table == table, r.chain == chain { out.append(r) }
+                    if let r = NFTablesRule(family: family, attributes: payload, expressions: expressions), r.table == table, r.chain == chain {
+                        out.append(r)
+                    }
                 }
                 if complete { return out }
             } catch {
@@ -251,15 +255,8 @@ public final class NFTablesSocket {
         let sent = one.bytes.withUnsafeMutableBytes { nl_sendto(sk, $0.baseAddress, $0.count) }
         try NetlinkError.check(sent, operation)
         var done = false, interrupted = false, failure: Int32 = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
-        defer { buffer.deallocate() }
         while !done {
-            let n = recv(nl_socket_get_fd(sk), buffer.baseAddress, buffer.count, 0)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Self.error(operation, errno: errno)
-            }
-            NFTBatch.eachMessage(UnsafeRawBufferPointer(rebasing: buffer[..<n])) { type, flags, ms, payload in
+            try receive(wait: true, operation) { type, flags, ms, payload in
                 guard ms == s else { return }
                 if flags & UInt16(NLM_F_DUMP_INTR) != 0 { interrupted = true }
                 if type == UInt16(NLMSG_DONE) || type == UInt16(NLMSG_ERROR) {
@@ -278,17 +275,25 @@ public final class NFTablesSocket {
 
     /// Reads what is queued on the socket without waiting.
     private func drain(_ visit: (UInt16, UInt16, UInt32, UnsafeRawBufferPointer) -> Void) throws(NetlinkError) {
+        while try receive(wait: false, "nftables transaction", visit) {}
+    }
+
+    /// Receives one datagram and hands each of its messages (type, flags, sequence number,
+    /// payload) to `visit`; false when nothing was queued (without `wait`).
+    private func receive(wait: Bool, _ operation: String,
+                         _ visit: (UInt16, UInt16, UInt32, UnsafeRawBufferPointer) -> Void) throws(NetlinkError) -> Bool {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
         defer { buffer.deallocate() }
         while true {
-            let n = recv(nl_socket_get_fd(sk), buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
+            let n = recv(nl_socket_get_fd(sk), buffer.baseAddress, buffer.count, wait ? 0 : Int32(MSG_DONTWAIT))
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { return }
-                throw Self.error("nftables transaction", errno: errno)
+                if !wait && (errno == EAGAIN || errno == EWOULDBLOCK) { return false }
+                throw Self.error(operation, errno: errno)
             }
-            if n == 0 { return }
+            if n == 0 { return false }
             NFTBatch.eachMessage(UnsafeRawBufferPointer(rebasing: buffer[..<n]), visit)
+            return true
         }
     }
 
@@ -440,8 +445,9 @@ public final class NFTablesSocket {
 }
 
 extension NFTablesRule {
-    /// A rule from a NEWRULE message's attributes.
-    init?(family: NFTFamily, attributes p: UnsafeRawBufferPointer) {
+    /// A rule from a NEWRULE message's attributes; its expressions decoded with `expressions`
+    /// (the jump or goto target always).
+    init?(family: NFTFamily, attributes p: UnsafeRawBufferPointer, expressions decode: Bool = true) {
         var table = "", chain = "", handle: UInt64?, comment = "", target: String?, expressions: [NFTExpression]?
         eachAttribute(p) { type, v in
             switch type {
@@ -450,7 +456,7 @@ extension NFTablesRule {
             case UInt16(NFTA_RULE_HANDLE.rawValue) where v.count == 8: handle = UInt64(bigEndian: v.loadUnaligned(as: UInt64.self))
             case UInt16(NFTA_RULE_USERDATA.rawValue): comment = NFTablesSocket.comment(userData: v)
             case UInt16(NFTA_RULE_EXPRESSIONS.rawValue):
-                let (all, chain) = Self.expressions(v)
+                let (all, chain) = Self.expressions(v, decode: decode)
                 expressions = all
                 target = chain ?? target
             default: break
@@ -462,20 +468,28 @@ extension NFTablesRule {
 
     /// The expressions of a rule (nil when one is of a kind or shape NFTExpression does not
     /// describe), and the chain of its jump or goto, if any.
-    static func expressions(_ list: UnsafeRawBufferPointer) -> ([NFTExpression]?, String?) {
-        var out: [NFTExpression]? = [], chain: String?
+    /// With `decode` false only the chain is looked for (the expressions are nil).
+    static func expressions(_ list: UnsafeRawBufferPointer, decode: Bool = true) -> ([NFTExpression]?, String?) {
+        var out: [NFTExpression]? = decode ? [] : nil, chain: String?
         eachAttribute(list) { _, element in
             var name = "", data = UnsafeRawBufferPointer(start: nil, count: 0)
             eachAttribute(element) { type, v in
                 if type == UInt16(NFTA_EXPR_NAME.rawValue) { name = cString(v) }
                 if type == UInt16(NFTA_EXPR_DATA.rawValue) { data = v }
             }
-            var a: [UInt16: UnsafeRawBufferPointer] = [:]
-            eachAttribute(data) { type, v in a[type] = v }
-            let u32 = { (t: UInt32) -> UInt32? in a[UInt16(t)].flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil } }
+            guard decode || name == "immediate" else { return }
+            // The expression's attributes by type (these kinds use types 1–6).
+            var a = [UnsafeRawBufferPointer?](repeating: nil, count: 8)
+            var unknown = false
+            eachAttribute(data) { type, v in
+                if type < 8 { a[Int(type)] = v } else { unknown = true }
+            }
+            let u32 = { (t: UInt32) -> UInt32? in
+                t < 8 ? a[Int(t)].flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil } : nil
+            }
             let value = { (t: UInt32) -> [UInt8]? in
                 var bytes: [UInt8]?
-                if let nest = a[UInt16(t)] {
+                if t < 8, let nest = a[Int(t)] {
                     eachAttribute(nest) { type, v in if type == UInt16(NFTA_DATA_VALUE.rawValue) { bytes = Array(v) } }
                 }
                 return bytes
@@ -501,7 +515,7 @@ extension NFTablesRule {
                 }
             case "immediate":
                 var code: Int32?, target: String?
-                if u32(NFTA_IMMEDIATE_DREG.rawValue) == UInt32(NFT_REG_VERDICT.rawValue), let d = a[UInt16(NFTA_IMMEDIATE_DATA.rawValue)] {
+                if u32(NFTA_IMMEDIATE_DREG.rawValue) == UInt32(NFT_REG_VERDICT.rawValue), let d = a[Int(NFTA_IMMEDIATE_DATA.rawValue)] {
                     eachAttribute(d) { type, verdict in
                         guard type == UInt16(NFTA_DATA_VERDICT.rawValue) else { return }
                         eachAttribute(verdict) { type, v in
@@ -520,9 +534,13 @@ extension NFTablesRule {
                 default: break
                 }
             case "masq":
-                if a.isEmpty || a.values.allSatisfy({ $0.count == 4 && $0.loadUnaligned(as: UInt32.self) == 0 }) { e = .masquerade }
+                // No flags and no registers (what nft sends for a plain `masquerade`).
+                if !unknown, a.allSatisfy({ $0.map { $0.count == 4 && $0.loadUnaligned(as: UInt32.self) == 0 } ?? true }) {
+                    e = .masquerade
+                }
             default: break
             }
+            guard decode else { return }
             if let e { out?.append(e) } else { out = nil }
         }
         return (out, chain)
