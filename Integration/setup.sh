@@ -64,7 +64,10 @@ command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH" >&2; ex
 # our own targets only): generic metadata through direct accessors instead of mangled names the
 # runtime demangles at first use in every process. In swift-cni-full (AsyncHTTPClient, NIO) a
 # whereabouts ADD on etcd took 20 % less user CPU with it (0.57 vs 0.71 s per 100 ADDs).
-release_flags=(-Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors)
+# And with -function-sections: one section per function, which the link's symbol ordering
+# (hot-symbols.txt) needs to gather a plugin's functions instead of whole modules.
+release_flags=(-Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors
+               -Xswiftc -Xfrontend -Xswiftc -function-sections)
 build_release() {
   local p
   for p in "$@"; do swift build -c release "${release_flags[@]}" --product "$p" >&2; done

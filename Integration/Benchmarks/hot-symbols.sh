@@ -15,7 +15,10 @@ command -v valgrind >/dev/null || { apt-get install -y -qq --no-install-recommen
 
 products=(host-local static macvlan ipvlan host-device bridge route-override multus whereabouts)
 # Built as the release is shipped (setup.sh's release_flags): the functions a run executes depend on them.
-SWIFT_CNI_PROFILE=1 swift build -c release "${release_flags[@]}" --product swift-cni --scratch-path .build-prof >&2
+# The link map tells which input section holds each function (below).
+map=.build-prof/swift-cni.map
+SWIFT_CNI_PROFILE=1 swift build -c release "${release_flags[@]}" -Xlinker -Map="$map" -Xlinker --no-demangle \
+  --product swift-cni --scratch-path .build-prof >&2
 
 work=$(mktemp -d /tmp/swcni-hot.XXXXXX)
 host=swcni-hot-host-$$ pod=swcni-hot-pod-$$
@@ -58,5 +61,48 @@ out=Sources/Executables/hot-symbols.txt
 # its functions side by side instead of spread among every plugin's — fewer pages per run.
 for i in $(seq 1 "$n"); do
   sed -n -E "s/^c?fn=\([0-9]+\) (.*)$/\1/p" "$work/out/$i.out" | sed -E "s/'[0-9]+$//"
-done | awk '!seen[$0]++' > "$out"
+done | awk '!seen[$0]++' > "$work/order"
+# Two corrections to the order callgrind saw:
+# - lld moves sections, not functions. A function in a big section (the standard library's
+#   Swift.o keeps most of its 1.6 MB of code in one .text; _RegexParser and _StringProcessing come
+#   in whole through a local value witness whose name every module has) would drag that whole
+#   section to where it ranks and push every function after it megabytes away. Such functions go
+#   last, so the rest of the hot code stays together.
+# - The C start-up's own code (crt1's _start, crtbegin's frame_dummy; glibc's _dl_new_object,
+#   which its static start-up runs for the program's link map) callgrind does not name: first.
+# - The Swift runtime's small variables (once-flags, locks, the roots of its caches: a section
+#   each, 3 KiB of zeros and 35 KiB of data in all) lay scattered among everything else's, and
+#   every process wrote to eight pages of them, each a page fault (a read then a write, often two):
+#   named first (with CStartup's argv), the order gathers them too.
+# - glibc picks a string function's variant (sse2, avx2, evex, avx512…) for the CPU it runs on;
+#   valgrind's (avx2) need not be the machine's. The evex/avx512 and avx2 variants of the hot ones
+#   (what x86-64 servers pick) go together right after the start-up code: each process runs one
+#   of each, every other one is never touched, so beside the hot code they only spread it.
+nm "$work/bin/swift-cni" | awk '{print $NF}' > "$work/names"
+awk -v big=65536 '
+  function hex(s,  i, n) { n = 0; for (i = 1; i <= length(s); i++) n = n * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return n }
+  function emit(f) { if (!(f in done)) { done[f] = 1; if (sect[f] > big) late[++nl] = f; else print f } }
+  FILENAME == ARGV[1] {
+    if ($5 ~ /:\(/) { size = hex($3); small = $5 ~ /(libswiftCore\.a\([A-Za-z0-9_]+\.cpp\.o\)|CStartup\.build\/[a-z]+\.c\.o):\(\.(bss|data)\./ && $5 !~ /:\(\.data\.rel/ && size < 4096 }
+    else if (NF == 5) { if (size > sect[$5]) sect[$5] = size; if (small) vars[++nv] = $5 }
+    next
+  }
+  FILENAME == ARGV[2] { names[++nn] = $0; next }
+  FILENAME == ARGV[3] {
+    order[++no] = $0
+    if (match($0, /^__[a-z0-9]+_(sse2|ssse3|sse4|sse42|avx|avx2|evex|avx512)/)) family[substr($0, 1, index(substr($0, 3), "_") + 2)] = 1
+    next
+  }
+  END {
+    for (i = 1; i <= nv; i++) emit(vars[i])
+    emit("_start"); emit("frame_dummy"); emit("_dl_new_object")
+    for (isa = 1; isa <= 2; isa++)
+      for (i = 1; i <= nn; i++) {
+        f = substr(names[i], 1, index(substr(names[i], 3), "_") + 2)
+        if (!(f in family) || names[i] ~ /_rtm$/) continue
+        if (isa == 1 ? names[i] ~ /_(evex|avx512)/ : names[i] ~ /_avx2/) emit(names[i])
+      }
+    for (i = 1; i <= no; i++) emit(order[i])
+    for (i = 1; i <= nl; i++) print late[i]
+  }' "$map" "$work/names" "$work/order" > "$out"
 echo "hot-symbols: $(wc -l < "$out") functions from $n runs -> $out" >&2

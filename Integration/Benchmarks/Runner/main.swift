@@ -136,6 +136,13 @@ if option("--only") == "whereabouts" {
 
 var rows: [Row] = []
 let sides = [("ours", ours), ("reference", reference)]
+// Every executable measured below starts from disk, ours and Go's alike (startFromDisk).
+let measured = ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge", "route-override", "egress-router", "multus", "whereabouts"]
+try startFromDisk(sides.flatMap { side in measured.map { side.1 + "/" + $0 } }.filter(FileSystem.exists)) {
+    for side in sides { for plugin in measured where FileSystem.exists(side.1 + "/" + plugin) {
+        _ = try invoke(side.1 + "/" + plugin, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#)
+    } }
+}
 
 // 1. Start-up: VERSION of every plugin we ship that has a reference counterpart.
 for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge"] where FileSystem.exists(ours + "/" + plugin) {
