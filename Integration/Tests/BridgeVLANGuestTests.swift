@@ -144,7 +144,7 @@ struct BridgeVLANGuestTests {
             })
             if result["dns"] == .object(JSONObject()) { result["dns"] = nil }
             let port = try #require(add.json?["interfaces"]?.arrayValue?.dropFirst().first?["name"]?.stringValue)
-            let gw = try #require(try s.host.link("swbr0.100"))
+            _ = try #require(try s.host.link("swbr0.100"))   // the gateway link exists
             let gwPort = try s.host.ipJSON("link", "show", "master", "swbr0").arrayValue?
                 .first { $0["link"] == "swbr0.100" }?["ifname"]?.stringValue ?? "-"
             let pod = try #require(try s.pod.link("eth0"))

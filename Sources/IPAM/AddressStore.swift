@@ -40,18 +40,27 @@ public protocol AddressStore {
     func release(_ ip: IPAddress) throws(IPAMError)
     /// Releases a reservation as read (its owner known); by default, by address.
     func release(_ r: Reservation) throws(IPAMError)
-    /// What an ADD needs to know: the addresses (containerID, ifName) already holds, and every
-    /// address that is taken (an unreadable leftover is not: `reserve` takes it over).
-    func allocationView(containerID: String, ifName: String) throws(IPAMError) -> (held: [IPAddress], taken: Set<IPAddress>)
+    /// What an ADD needs to know: the addresses (containerID, ifName) already holds, and which
+    /// addresses are taken (an unreadable leftover is not: `reserve` takes it over).
+    func allocationView(containerID: String, ifName: String) throws(IPAMError) -> AllocationView
+}
+
+/// The held addresses of an attachment and a test for taken ones: a set read in one go, or (a
+/// large DiskStore) the store asked address by address.
+public struct AllocationView {
+    public var held: [IPAddress]
+    public var isTaken: (IPAddress) -> Bool
+    public init(held: [IPAddress], isTaken: @escaping (IPAddress) -> Bool) { (self.held, self.isTaken) = (held, isTaken) }
+    public init(held: [IPAddress], taken: Set<IPAddress>) { self.init(held: held, isTaken: { taken.contains($0) }) }
 }
 
 extension AddressStore {
     public func release(_ r: Reservation) throws(IPAMError) { try release(r.ip) }
 
-    public func allocationView(containerID: String, ifName: String) throws(IPAMError) -> (held: [IPAddress], taken: Set<IPAddress>) {
+    public func allocationView(containerID: String, ifName: String) throws(IPAMError) -> AllocationView {
         let all = try reservations()
-        return (all.filter { $0.owner.matches(containerID: containerID, ifName: ifName) }.map(\.ip),
-                Set(all.lazy.filter { $0.owner != .nobody }.map(\.ip)))
+        return AllocationView(held: all.filter { $0.owner.matches(containerID: containerID, ifName: ifName) }.map(\.ip),
+                              taken: Set(all.lazy.filter { $0.owner != .nobody }.map(\.ip)))
     }
 }
 

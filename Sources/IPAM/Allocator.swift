@@ -71,8 +71,7 @@ public struct Allocator {
             throw .invalidConfig("\(held) has been allocated to \(containerID), duplicate allocation is not allowed")
         }
         // Under the lock the view is exact: taken addresses are skipped without trying them.
-        let taken = view.taken
-        for (ip, r) in CandidateSequence(rangeSet, lastReserved: store.lastReserved(rangeID: rangeID)) where !taken.contains(ip) {
+        for (ip, r) in CandidateSequence(rangeSet, lastReserved: store.lastReserved(rangeID: rangeID)) where !view.isTaken(ip) {
             if try store.reserve(ip, containerID: containerID, ifName: ifName, rangeID: rangeID) {
                 return Allocation(address: IPPrefix(address: ip, length: r.subnet.length)!, gateway: r.gateway)
             }

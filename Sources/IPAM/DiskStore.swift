@@ -10,6 +10,7 @@ import LinuxSystem
 ///   <dataDir>/<network>/<ip>                  "<containerID>\r\n<ifname>" (legacy: "<containerID>")
 ///   <dataDir>/<network>/last_reserved_ip.<N>  the last address handed out from range set N
 ///   <dataDir>/<network>/.owner-<hash>-<ip>    ours: a hard link of each reservation, named by its owner (DiskStore+Owners)
+///   <dataDir>/<network>/.owner-index/<hash>   ours, large pools only: a symbolic link to "<ip>[,<ip>…]" (DiskStore+Owners)
 /// A reservation appears atomically with its content (written to a temporary file, then
 /// `link`ed to the address's name, which fails if taken), so a writer killed mid-way never
 /// leaves an empty file that blocks the address (the reference's plugins#498). Empty files such
@@ -19,6 +20,9 @@ public final class DiskStore: AddressStore {
     static let tempPrefix = ".reserving-"
 
     public let directory: String
+    /// The directory size (st_size, which ext4 never shrinks) above which ADD and DEL answer from
+    /// the owner index instead of a listing (DiskStore+Owners): about 600 reservations.
+    var largeDirectory: Int64 = 32 * 1024
 
     /// Opens (creating) the network's directory. Network names that could leave the data
     /// directory are refused.
@@ -55,7 +59,8 @@ public final class DiskStore: AddressStore {
         } catch {
             throw .store(error)
         }
-        // Its owner marker, a link of it (DiskStore+Owners), so that later operations need not read it.
+        // Its owner marker, a link of it (DiskStore+Owners), so that later operations need not read
+        // it; in a large pool, its owner's index entry too.
         if let key = Self.ownerKey(Self.owner(of: content)) {
             let marker = path(Self.markerName(key, ip))
             do {
@@ -63,7 +68,9 @@ public final class DiskStore: AddressStore {
                     try FileSystem.remove(marker)   // a stale one: the address was released behind our back
                     _ = try FileSystem.hardLink(target, marker)
                 }
+                try index(key, adding: ip)
             } catch {
+                try? FileSystem.remove(marker)
                 try? FileSystem.remove(target)
                 throw .store(error)
             }

@@ -136,6 +136,11 @@ public enum FileSystem {
         if unlink(path) != 0 && !(missingOK && errno == ENOENT) { throw SystemError("unlink", subject: path) }
     }
 
+    /// Removes an empty directory.
+    public static func removeDirectory(_ path: String, missingOK: Bool = true) throws(SystemError) {
+        if rmdir(path) != 0 && !(missingOK && errno == ENOENT) { throw SystemError("rmdir", subject: path) }
+    }
+
     /// Names in a directory (without "." and ".."), unsorted.
     public static func list(_ path: String) throws(SystemError) -> [String] {
         guard let dir = opendir(path) else { throw SystemError("opendir", subject: path) }
@@ -177,6 +182,31 @@ public enum FileSystem {
         let n = readlink(path, &buf, buf.count - 1)
         guard n >= 0 else { throw SystemError("readlink", subject: path) }
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A new symbolic link at `path` to `target`.
+    public static func symbolicLink(_ path: String, to target: String) throws(SystemError) {
+        guard symlink(target, path) == 0 else { throw SystemError("symlink", subject: path) }
+    }
+
+    /// A symbolic link at `path` to `target`, replacing what `path` names (another link made
+    /// beside it, then renamed over: readers see the old target or the new one).
+    public static func replaceSymbolicLink(_ path: String, to target: String) throws(SystemError) {
+        let temp = directoryName(path) + "/.new-" + baseName(path)
+        _ = unlink(temp)
+        try symbolicLink(temp, to: target)
+        do { try rename(temp, path) } catch {
+            _ = unlink(temp)
+            throw error
+        }
+    }
+
+    /// The size `lstat` gives for what `path` names (a link itself, not its target); nil when it
+    /// cannot be stat'ed.
+    public static func size(_ path: String) -> Int64? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return Int64(st.st_size)
     }
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }

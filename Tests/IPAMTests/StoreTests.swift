@@ -153,7 +153,8 @@ final class MemoryStore: AddressStore {
         try d.write("n/10.0.0.4", "old")           // legacy
         #expect(try s.withLock { try s.listing() }.consistent == false)
         let view = try s.withLock { try s.allocationView(containerID: "b", ifName: "eth0") }
-        #expect(view.held == [ip("10.0.0.3")] && view.taken == [ip("10.0.0.2"), ip("10.0.0.3"), ip("10.0.0.4")])
+        #expect(view.held == [ip("10.0.0.3")])
+        #expect(["10.0.0.2", "10.0.0.3", "10.0.0.4"].allSatisfy { view.isTaken(ip($0)) } && !view.isTaken(ip("10.0.0.5")))
         let legacy = DiskStore.ownerKey(.legacy(containerID: "old"))!
         #expect(try markers(d) == [".owner-\(key("a"))-10.0.0.2", ".owner-\(key("b"))-10.0.0.3", ".owner-\(legacy)-10.0.0.4"].sorted())
         #expect(try s.withLock { try s.listing() }.consistent)
@@ -205,5 +206,85 @@ final class MemoryStore: AddressStore {
         #expect(throws: IPAMError.self) {
             try s.withLock { try Allocator(rangeSet: set, rangeID: 0).allocate(in: s, containerID: "a", ifName: "eth0", requested: nil) }
         }
+    }
+}
+
+/// The owner index of large pools (DiskStore+Owners): ADD and DEL without a listing. Here every
+/// pool counts as large (`largeDirectory = 0`).
+@Suite struct OwnerIndexTests {
+    let set = try! RangeSet([try! IPRange(subnet: net("10.0.0.0/28"))])
+    func key(_ c: String, _ i: String = "eth0") -> String { DiskStore.ownerKey(.attachment(containerID: c, ifName: i))! }
+    func large(_ d: TemporaryDirectory) throws -> DiskStore {
+        let s = try DiskStore(dataDir: d.path, network: "n")
+        s.largeDirectory = 0
+        return s
+    }
+    func add(_ s: DiskStore, _ c: String) throws -> String {
+        try s.withLock { try Allocator(rangeSet: set, rangeID: 0).allocate(in: s, containerID: c, ifName: "eth0", requested: nil) }
+            .address.address.description
+    }
+    func entry(_ d: TemporaryDirectory, _ c: String) -> String? { try? FileManager.default.destinationOfSymbolicLink(atPath: d.file("n/.owner-index/" + key(c))) }
+    func markerOwners(_ d: TemporaryDirectory) throws -> Set<String> {
+        Set(try FileManager.default.contentsOfDirectory(atPath: d.file("n")).filter { $0.hasPrefix(".owner-") && $0 != ".owner-index" }
+            .map { String($0.dropFirst(7).prefix(32)) })
+    }
+
+    @Test func aLargePoolAnswersFromItsIndexWithoutAListing() throws {
+        let d = try TemporaryDirectory("swcni-index")
+        defer { d.remove() }
+        let s = try large(d)
+        #expect(try add(s, "a") == "10.0.0.2")      // a listing, which builds the (empty) index
+        #expect(FileManager.default.fileExists(atPath: d.file("n/.owner-index")))
+        #expect(try add(s, "b") == "10.0.0.3" && add(s, "c") == "10.0.0.4")
+        #expect(entry(d, "a") == "10.0.0.2" && entry(d, "b") == "10.0.0.3" && entry(d, "c") == "10.0.0.4")
+        // The duplicate check answers from the index.
+        #expect(throws: IPAMError.self) { try add(s, "b") }
+        // The reference reserves 10.0.0.5 for z (no marker): the next ADD skips the taken address
+        // and, not listing, does not notice the missing marker.
+        try d.write("n/10.0.0.5", "z\r\neth0")
+        #expect(try add(s, "e") == "10.0.0.6")
+        #expect(try !markerOwners(d).contains(key("z")))
+        // A DEL from the index: the file, its marker and the entry go.
+        #expect(try s.withLock { try s.releaseAll(containerID: "b", ifName: "eth0") } == [ip("10.0.0.3")])
+        #expect(try !d.exists("n/10.0.0.3") && entry(d, "b") == nil && !markerOwners(d).contains(key("b")))
+        // z's DEL finds no entry: a listing, which repairs the markers and drops the index...
+        #expect(try s.withLock { try s.releaseAll(containerID: "z", ifName: "eth0") } == [ip("10.0.0.5")])
+        #expect(!FileManager.default.fileExists(atPath: d.file("n/.owner-index")))
+        // ...rebuilt by the next operation's consistent listing, from the markers.
+        #expect(try add(s, "f") == "10.0.0.7")
+        #expect(entry(d, "a") == "10.0.0.2" && entry(d, "c") == "10.0.0.4" && entry(d, "e") == "10.0.0.6" && entry(d, "f") == "10.0.0.7")
+        #expect(try s.withLock { try s.listing() }.consistent)
+    }
+
+    @Test func anIndexEntryIsConfirmedFromTheFileItNames() throws {
+        let d = try TemporaryDirectory("swcni-index")
+        defer { d.remove() }
+        let s = try large(d)
+        #expect(try add(s, "a") == "10.0.0.2" && add(s, "b") == "10.0.0.3")
+        // The reference released a's address and gave it to y: a's entry still names it.
+        try FileManager.default.removeItem(atPath: d.file("n/10.0.0.2"))
+        try d.write("n/10.0.0.2", "y\r\neth0")
+        #expect(entry(d, "a") == "10.0.0.2")
+        // a holds nothing: its ADD is no duplicate, and its DEL frees none of y's.
+        let view = try s.withLock { try s.allocationView(containerID: "a", ifName: "eth0") }
+        #expect(view.held.isEmpty && view.isTaken(ip("10.0.0.2")))
+        #expect(try s.withLock { try s.releaseAll(containerID: "a", ifName: "eth0") }.isEmpty)
+        #expect(try d.read("n/10.0.0.2") == "y\r\neth0")
+    }
+
+    @Test func aLargePoolRunsOutAndTakesOverEmptyLeftovers() throws {
+        let d = try TemporaryDirectory("swcni-index")
+        defer { d.remove() }
+        let s = try large(d)
+        let small = try RangeSet([try IPRange(subnet: net("10.0.0.0/29"))])   // .2 ... .6
+        let alloc = Allocator(rangeSet: small, rangeID: 0)
+        for c in ["a", "b", "c", "d", "e"] { _ = try s.withLock { try alloc.allocate(in: s, containerID: c, ifName: "eth0", requested: nil) } }
+        let full = #expect(throws: IPAMError.self) { try s.withLock { try alloc.allocate(in: s, containerID: "g", ifName: "eth0", requested: nil) } }
+        #expect(full?.cniError.code == 110)
+        // c's address freed and left empty by a crashed reference writer: taken over.
+        #expect(try s.withLock { try s.releaseAll(containerID: "c", ifName: "eth0") } == [ip("10.0.0.4")])
+        try d.write("n/10.0.0.4", "")
+        #expect(try s.withLock { try alloc.allocate(in: s, containerID: "g", ifName: "eth0", requested: nil) }.address.address == ip("10.0.0.4"))
+        #expect(try d.read("n/10.0.0.4") == "g\r\neth0" && entry(d, "g") == "10.0.0.4")
     }
 }
