@@ -243,7 +243,14 @@ extension DiskStore {
     func index(_ key: String, adding ip: IPAddress) throws(SystemError) {
         guard hasIndex else { return }
         let now = indexed(key)
-        if !now.contains(ip) { try index(key, replacingWith: now + [ip]) }
+        if now.isEmpty {
+            // A new entry, made whole by one symlink(2) (a rename in a directory of thousands costs more).
+            let link = indexDirectory + "/" + key
+            try FileSystem.remove(link)   // an unreadable one
+            try FileSystem.symbolicLink(link, to: ip.description)
+        } else if !now.contains(ip) {
+            try index(key, replacingWith: now + [ip])
+        }
     }
     func index(_ key: String, removing ip: IPAddress) throws(SystemError) {
         guard hasIndex else { return }

@@ -76,9 +76,11 @@ public final class DiskStore: AddressStore {
             }
         }
         do {
-            // A hint for the next allocation: atomic, but not worth an fsync on the per-pod path.
-            try FileSystem.writeAtomically(path("last_reserved_ip.\(rangeID)"), Array(ip.description.utf8), mode: 0o644,
-                                           durable: false)
+            // A hint for the next allocation (a torn write only loses it): rewritten in place, as
+            // the reference does, but never truncated to zero (FileSystem.overwrite); created
+            // atomically the first time.
+            let hint = path("last_reserved_ip.\(rangeID)"), bytes = Array(ip.description.utf8)
+            if try !FileSystem.overwrite(hint, bytes) { try FileSystem.writeAtomically(hint, bytes, mode: 0o644, durable: false) }
         } catch {
             try? FileSystem.remove(target)
             throw .store(error)
