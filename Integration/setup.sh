@@ -66,6 +66,9 @@ command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH" >&2; ex
 # whereabouts ADD on etcd took 20 % less user CPU with it (0.57 vs 0.71 s per 100 ADDs).
 # And with -function-sections: one section per function, which the link's symbol ordering
 # (hot-symbols.txt) needs to gather a plugin's functions instead of whole modules.
+# Changing a flag that only affects code generation does not rebuild an existing build
+# directory: swift-frontend keeps an object whose IR hash (.swift_modhash) is unchanged. Remove
+# .build/*/release (and .build-prof) once after such a change.
 release_flags=(-Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors
                -Xswiftc -Xfrontend -Xswiftc -function-sections)
 build_release() {

@@ -100,7 +100,7 @@ awk -v big=65536 '
       for (i = 1; i <= nn; i++) {
         f = substr(names[i], 1, index(substr(names[i], 3), "_") + 2)
         if (!(f in family) || names[i] ~ /_rtm$/) continue
-        if (isa == 1 ? names[i] ~ /_(evex|avx512)/ : names[i] ~ /_avx2/) emit(names[i])
+        if (isa == 1 ? names[i] ~ /_(evex|avx512)/ : names[i] ~ /_avx2?(_|$)/) emit(names[i])
       }
     for (i = 1; i <= no; i++) emit(order[i])
     for (i = 1; i <= nl; i++) print late[i]

@@ -10,6 +10,12 @@
 // static runtime archive. Hidden: in a dynamic build (debug, tests) the runtime library keeps its
 // own and nothing outside the executable sees these.
 #include <stddef.h>
+#include <features.h>   // defines __GLIBC__ under glibc
+
+#ifndef __GLIBC__
+// musl calls init_array functions without arguments: the constructor below would read garbage.
+#error "CStartup takes argv from glibc's constructor arguments"
+#endif
 
 // Zero-initialised, with the runtime's own variables (hot-symbols.txt): no page of their own.
 static char *startup_empty_argv[] = { NULL };
@@ -29,7 +35,8 @@ static void startup_keep_arguments(int argc, char **argv, char **envp) {
     }
 }
 
-// Swift's calling convention, as the runtime declares them (SWIFT_CC(swift)).
+// Swift's calling convention, as the runtime defines them (SWIFT_CC(swift); for these
+// signatures the same registers as C's on x86-64 and arm64).
 __attribute__((swiftcall, visibility("hidden")))
 char **_swift_stdlib_getUnsafeArgvArgc(int *outArgLen) {
     if (override_argv != NULL) {

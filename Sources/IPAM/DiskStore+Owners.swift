@@ -178,25 +178,40 @@ extension DiskStore {
     public func releaseAll(containerID: String, ifName: String) throws(IPAMError) -> [IPAddress] {
         let owner = Owner.attachment(containerID: containerID, ifName: ifName)
         if let key = Self.ownerKey(owner), isLarge, hasIndex {
-            let mine = indexed(key).filter { recordedOwner($0) == owner }
+            let listed = indexed(key)
+            let mine = listed.filter { recordedOwner($0) == owner }
             if !mine.isEmpty {
                 for ip in mine { try release(ip, markers: [Self.markerName(key, ip)]) }
-                try? index(key, replacingWith: [])   // entries that named someone else's address
+                // What is left named someone else's address or none — unless its file could not
+                // be read just now: that one stays for the next DEL.
+                try? index(key, replacingWith: listed.filter {
+                    !mine.contains($0) && recordedOwner($0) == nil && FileSystem.exists(path($0.description))
+                })
                 return mine
             }
             // Nothing indexed: a reservation the reference made, or none; the listing tells.
         }
-        if let key = Self.ownerKey(owner) {
-            let l = try listing(keys: [key])
-            let mine = l.held[0]
-            if l.consistent, !mine.isEmpty, mine.allSatisfy({ recordedOwner($0) == owner }) {
-                for ip in mine { try release(ip, markers: [Self.markerName(key, ip)]) }
-                return mine
+        let legacyOwner = Owner.legacy(containerID: containerID)
+        if let key = Self.ownerKey(owner), let legacy = Self.ownerKey(legacyOwner) {
+            let l = try listing(keys: [key, legacy])
+            if l.consistent {
+                let mine = l.held[0], old = l.held[1]
+                if !mine.isEmpty, mine.allSatisfy({ recordedOwner($0) == owner }) {
+                    for ip in mine { try release(ip, markers: [Self.markerName(key, ip)]) }
+                    return mine
+                }
+                // Every file has its marker: none of this owner's is unmarked (a second DEL, a
+                // DEL after a failed ADD — nothing to repair, and the index stays).
+                if mine.isEmpty && old.isEmpty { return [] }
+                if mine.isEmpty, old.allSatisfy({ recordedOwner($0) == legacyOwner }) {
+                    for ip in old { try release(ip, markers: [Self.markerName(legacy, ip)]) }
+                    return old
+                }
             }
         }
         let all = try reservationsRepairingMarkers()
         var mine = all.filter { $0.owner == owner }
-        if mine.isEmpty { mine = all.filter { $0.owner == .legacy(containerID: containerID) } }
+        if mine.isEmpty { mine = all.filter { $0.owner == legacyOwner } }
         for r in mine { try release(r) }
         return mine.map(\.ip)
     }
@@ -240,17 +255,21 @@ extension DiskStore {
             try FileSystem.replaceSymbolicLink(link, to: ips.map(\.description).joined(separator: ","))
         }
     }
-    func index(_ key: String, adding ip: IPAddress) throws(SystemError) {
-        guard hasIndex else { return }
+    /// True when the entry did not name `ip` before.
+    @discardableResult
+    func index(_ key: String, adding ip: IPAddress) throws(SystemError) -> Bool {
+        guard hasIndex else { return false }
         let now = indexed(key)
+        if now.contains(ip) { return false }
         if now.isEmpty {
             // A new entry, made whole by one symlink(2) (a rename in a directory of thousands costs more).
             let link = indexDirectory + "/" + key
             try FileSystem.remove(link)   // an unreadable one
             try FileSystem.symbolicLink(link, to: ip.description)
-        } else if !now.contains(ip) {
+        } else {
             try index(key, replacingWith: now + [ip])
         }
+        return true
     }
     func index(_ key: String, removing ip: IPAddress) throws(SystemError) {
         guard hasIndex else { return }
@@ -265,6 +284,7 @@ extension DiskStore {
         for m in markers { byKey[m.key, default: []].append(m.ip.description) }
         let temp = indexDirectory + ".new"
         Self.removeIndexDirectory(temp)   // a crashed build's
+        Self.removeIndexDirectory(indexDirectory + ".old")   // a crashed drop's
         do {
             try FileSystem.makeDirectories(temp)
             for (key, ips) in byKey { try FileSystem.symbolicLink(temp + "/" + key, to: ips.joined(separator: ",")) }
@@ -274,7 +294,13 @@ extension DiskStore {
         }
     }
 
-    func dropIndex() { Self.removeIndexDirectory(indexDirectory) }
+    /// Renamed away first, then emptied: a crash half-way leaves no partial index in place.
+    func dropIndex() {
+        guard hasIndex else { return }
+        let old = indexDirectory + ".old"
+        Self.removeIndexDirectory(old)   // a crashed drop's
+        if (try? FileSystem.rename(indexDirectory, old)) != nil { Self.removeIndexDirectory(old) }
+    }
 
     static func removeIndexDirectory(_ dir: String) {
         guard FileSystem.isDirectory(dir) else { return }

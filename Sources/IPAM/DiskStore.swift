@@ -47,42 +47,44 @@ public final class DiskStore: AddressStore {
         let target = path(ip.description)
         let temp = path("\(Self.tempPrefix)\(getpid())-\(ip.description)")
         let content = Array("\(containerID.trimmingWhitespace)\r\n\(ifName)".utf8)
+        let key = Self.ownerKey(Self.owner(of: content))
+        let marker = key.map { path(Self.markerName($0, ip)) }
+        var linked = false, indexed = false
+        /// Undoes what was done when the reservation is not made (the index entry may name an
+        /// address that is not ours for a moment: entries are confirmed against the file).
+        func undo() {
+            if let marker { try? FileSystem.remove(marker) }
+            if linked { try? FileSystem.remove(target) }
+            if indexed, let key { try? index(key, removing: ip) }
+        }
         defer { try? FileSystem.remove(temp) }
         do {
             try FileSystem.writeNew(temp, content)
+            // In a large pool, the owner's index entry first: a process killed after the file
+            // is made leaves an entry naming it, which DEL then finds and releases.
+            if let key { indexed = try index(key, adding: ip) }
             if try !FileSystem.hardLink(temp, target) {
                 // Taken — unless it is an empty leftover of a crashed writer.
                 guard let existing = try? FileSystem.read(target),
-                      existing.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else { return false }
+                      existing.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
+                    if indexed, let key { try? index(key, removing: ip) }
+                    return false
+                }
                 try FileSystem.rename(temp, target)
             }
-        } catch {
-            throw .store(error)
-        }
-        // Its owner marker, a link of it (DiskStore+Owners), so that later operations need not read
-        // it; in a large pool, its owner's index entry too.
-        if let key = Self.ownerKey(Self.owner(of: content)) {
-            let marker = path(Self.markerName(key, ip))
-            do {
-                if try !FileSystem.hardLink(target, marker) {
-                    try FileSystem.remove(marker)   // a stale one: the address was released behind our back
-                    _ = try FileSystem.hardLink(target, marker)
-                }
-                try index(key, adding: ip)
-            } catch {
-                try? FileSystem.remove(marker)
-                try? FileSystem.remove(target)
-                throw .store(error)
+            linked = true
+            // Its owner marker, a link of it (DiskStore+Owners), so that later operations need not read it.
+            if let marker, try !FileSystem.hardLink(target, marker) {
+                try FileSystem.remove(marker)   // a stale one: the address was released behind our back
+                _ = try FileSystem.hardLink(target, marker)
             }
-        }
-        do {
             // A hint for the next allocation (a torn write only loses it): rewritten in place, as
             // the reference does, but never truncated to zero (FileSystem.overwrite); created
             // atomically the first time.
             let hint = path("last_reserved_ip.\(rangeID)"), bytes = Array(ip.description.utf8)
             if try !FileSystem.overwrite(hint, bytes) { try FileSystem.writeAtomically(hint, bytes, mode: 0o644, durable: false) }
         } catch {
-            try? FileSystem.remove(target)
+            undo()
             throw .store(error)
         }
         return true

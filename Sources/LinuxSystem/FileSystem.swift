@@ -218,11 +218,10 @@ public enum FileSystem {
         }
     }
 
-    /// The size `lstat` gives for what `path` names (a link itself, not its target); nil when it
-    /// cannot be stat'ed.
+    /// The size of what `path` names (links followed); nil when it cannot be stat'ed.
     public static func size(_ path: String) -> Int64? {
         var st = stat()
-        guard lstat(path, &st) == 0 else { return nil }
+        guard stat(path, &st) == 0 else { return nil }
         return Int64(st.st_size)
     }
 

@@ -272,6 +272,43 @@ final class MemoryStore: AddressStore {
         #expect(try d.read("n/10.0.0.2") == "y\r\neth0")
     }
 
+    @Test func anAddKilledAfterItsFileIsMadeIsUndoneByTheDel() throws {
+        let d = try TemporaryDirectory("swcni-index")
+        defer { d.remove() }
+        let s = try large(d)
+        #expect(try add(s, "a") == "10.0.0.2")
+        // a's second address (dual stack): the entry is written first, then the file; the
+        // process is killed before the marker.
+        try FileManager.default.removeItem(atPath: d.file("n/.owner-index/" + key("a")))
+        try FileManager.default.createSymbolicLink(atPath: d.file("n/.owner-index/" + key("a")), withDestinationPath: "10.0.0.2,fd00::5")
+        try d.write("n/fd00::5", "a\r\neth0")
+        #expect(try s.withLock { try s.releaseAll(containerID: "a", ifName: "eth0") } == [ip("10.0.0.2"), ip("fd00::5")])
+        #expect(!d.exists("n/10.0.0.2") && !d.exists("n/fd00::5") && entry(d, "a") == nil)
+    }
+
+    @Test func aSecondDelOrOneOfNothingKeepsTheIndex() throws {
+        let d = try TemporaryDirectory("swcni-index")
+        defer { d.remove() }
+        let s = try large(d)
+        #expect(try add(s, "a") == "10.0.0.2" && add(s, "b") == "10.0.0.3")
+        for _ in 0..<2 {
+            #expect(try s.withLock { try s.releaseAll(containerID: "b", ifName: "eth0") }.count <= 1)
+            #expect(try s.withLock { try s.releaseAll(containerID: "never", ifName: "eth0") }.isEmpty)
+            #expect(FileManager.default.fileExists(atPath: d.file("n/.owner-index")) && entry(d, "a") == "10.0.0.2")
+        }
+        // Asking again for an address a holds is refused and leaves a's entry alone.
+        #expect(try !s.withLock { try s.reserve(ip("10.0.0.2"), containerID: "a", ifName: "eth0", rangeID: 0) })
+        #expect(entry(d, "a") == "10.0.0.2")
+        // A drop killed half-way leaves its renamed directory, which the next build removes.
+        try FileManager.default.createDirectory(atPath: d.file("n/.owner-index.old"), withIntermediateDirectories: true)
+        try d.write("n/.owner-index.old/x", "")
+        try d.write("n/10.0.0.9", "z\r\neth0")          // the reference's: the next DEL of z repairs
+        #expect(try s.withLock { try s.releaseAll(containerID: "z", ifName: "eth0") } == [ip("10.0.0.9")])
+        #expect(!FileManager.default.fileExists(atPath: d.file("n/.owner-index")))
+        #expect(try add(s, "c") == "10.0.0.4")
+        #expect(!FileManager.default.fileExists(atPath: d.file("n/.owner-index.old")) && entry(d, "a") == "10.0.0.2")
+    }
+
     @Test func aLargePoolRunsOutAndTakesOverEmptyLeftovers() throws {
         let d = try TemporaryDirectory("swcni-index")
         defer { d.remove() }
