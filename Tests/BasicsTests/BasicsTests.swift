@@ -26,7 +26,8 @@ import Testing
     }
 
     @Test func hexOfText() {
-        #expect(SHA512.hex("abc").hasPrefix("ddaf35a193617aba"))
+        // Every byte two digits, leading zeros kept ("…e80e2a…").
+        #expect(SHA512.hex("abc") == "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f")
     }
 }
 
