@@ -62,7 +62,7 @@ out=Sources/Executables/hot-symbols.txt
 for i in $(seq 1 "$n"); do
   sed -n -E "s/^c?fn=\([0-9]+\) (.*)$/\1/p" "$work/out/$i.out" | sed -E "s/'[0-9]+$//"
 done | awk '!seen[$0]++' > "$work/order"
-# Two corrections to the order callgrind saw:
+# Corrections to the order callgrind saw:
 # - lld moves sections, not functions. A function in a big section (the standard library's
 #   Swift.o keeps most of its 1.6 MB of code in one .text; _RegexParser and _StringProcessing come
 #   in whole through a local value witness whose name every module has) would drag that whole

@@ -144,13 +144,13 @@ extension DiskStore {
         guard let key = Self.ownerKey(.attachment(containerID: containerID, ifName: ifName)),
               let legacy = Self.ownerKey(.legacy(containerID: containerID)) else { return try slowAllocationView(containerID, ifName) }
         let owns = { (ip: IPAddress) in self.recordedOwner(ip)?.matches(containerID: containerID, ifName: ifName) == true }
-        if isLarge, hasIndex {
+        let large = isLarge
+        if large, hasIndex {
             // The index's entries, confirmed from the files they name; a candidate address is
             // taken when its file has content (an empty leftover is for `reserve` to take over).
             let held = indexed(key).filter(owns) + indexed(legacy).filter(owns)
             return AllocationView(held: held) { [directory] ip in (FileSystem.size(directory + "/" + ip.description) ?? 0) > 0 }
         }
-        let large = isLarge
         let l = try listing(keys: [key, legacy], collectingMarkers: large)
         // What the markers say is confirmed from the files they name (a reservation the
         // reference released and re-created for another owner keeps our old marker).
@@ -239,7 +239,12 @@ extension DiskStore {
     static let indexName = ".owner-index"
     var indexDirectory: String { path(Self.indexName) }
     var isLarge: Bool { (FileSystem.size(directory) ?? 0) > largeDirectory }
-    var hasIndex: Bool { FileSystem.isDirectory(indexDirectory) }
+    var hasIndex: Bool {
+        if let known = indexPresent { return known }
+        let present = FileSystem.isDirectory(indexDirectory)
+        indexPresent = present
+        return present
+    }
 
     /// What the index names for `key` (unconfirmed); empty without an entry or an index.
     func indexed(_ key: String) -> [IPAddress] {
@@ -289,6 +294,7 @@ extension DiskStore {
             try FileSystem.makeDirectories(temp)
             for (key, ips) in byKey { try FileSystem.symbolicLink(temp + "/" + key, to: ips.joined(separator: ",")) }
             try FileSystem.rename(temp, indexDirectory)
+            indexPresent = true
         } catch {
             Self.removeIndexDirectory(temp)
         }
@@ -299,7 +305,10 @@ extension DiskStore {
         guard hasIndex else { return }
         let old = indexDirectory + ".old"
         Self.removeIndexDirectory(old)   // a crashed drop's
-        if (try? FileSystem.rename(indexDirectory, old)) != nil { Self.removeIndexDirectory(old) }
+        if (try? FileSystem.rename(indexDirectory, old)) != nil {
+            indexPresent = false
+            Self.removeIndexDirectory(old)
+        }
     }
 
     static func removeIndexDirectory(_ dir: String) {

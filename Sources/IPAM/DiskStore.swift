@@ -23,6 +23,9 @@ public final class DiskStore: AddressStore {
     /// The directory size (st_size, which ext4 never shrinks) above which ADD and DEL answer from
     /// the owner index instead of a listing (DiskStore+Owners): about 600 reservations.
     var largeDirectory: Int64 = 32 * 1024
+    /// Whether the owner index exists, learnt once per locked operation (nobody else builds or
+    /// drops it while we hold the lock): one stat per ADD or DEL, not one per address.
+    var indexPresent: Bool?
 
     /// Opens (creating) the network's directory. Network names that could leave the data
     /// directory are refused.
@@ -39,7 +42,8 @@ public final class DiskStore: AddressStore {
     public func withLock<T>(_ body: () throws -> T) throws -> T {
         let fd: Int32
         do { fd = try FileLock.acquire(path("lock")) } catch { throw IPAMError.store(error) }
-        defer { close(fd) }  // closing drops the flock
+        defer { close(fd); indexPresent = nil }  // closing drops the flock
+        indexPresent = nil
         return try body()
     }
 

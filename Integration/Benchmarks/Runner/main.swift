@@ -136,16 +136,18 @@ if option("--only") == "whereabouts" {
 
 var rows: [Row] = []
 let sides = [("ours", ours), ("reference", reference)]
+/// Plugins with a Go counterpart in the reference directory, and ours without one.
+let withReference = ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge"]
+let oursOnly = ["route-override", "egress-router", "multus", "whereabouts"]
 // Every executable measured below starts from disk, ours and Go's alike (startFromDisk).
-let measured = ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge", "route-override", "egress-router", "multus", "whereabouts"]
-try startFromDisk(sides.flatMap { side in measured.map { side.1 + "/" + $0 } }.filter(FileSystem.exists)) {
-    for side in sides { for plugin in measured where FileSystem.exists(side.1 + "/" + plugin) {
+try startFromDisk(sides.flatMap { side in (withReference + oursOnly).map { side.1 + "/" + $0 } }.filter(FileSystem.exists)) {
+    for side in sides { for plugin in withReference + oursOnly where FileSystem.exists(side.1 + "/" + plugin) {
         _ = try invoke(side.1 + "/" + plugin, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#)
     } }
 }
 
 // 1. Start-up: VERSION of every plugin we ship that has a reference counterpart.
-for plugin in ["host-local", "static", "macvlan", "ipvlan", "host-device", "bridge"] where FileSystem.exists(ours + "/" + plugin) {
+for plugin in withReference where FileSystem.exists(ours + "/" + plugin) {
     var wall = [Samples(), Samples()], rss = [Samples(), Samples()]
     for _ in 0..<runs {
         for (i, side) in sides.enumerated() {
@@ -170,7 +172,7 @@ if option("--only") == "startup" {
     }
     // Ours without a Go counterpart in /usr/lib/cni: the same measurements, ours alone.
     table += "\n| start-up (VERSION), ours only | wall median (p90) | peak RSS median |\n|---|---|---|\n"
-    for plugin in ["route-override", "egress-router", "multus", "whereabouts"] where FileSystem.exists(ours + "/" + plugin) {
+    for plugin in oursOnly where FileSystem.exists(ours + "/" + plugin) {
         var wall = Samples(), rss = Samples()
         for _ in 0..<runs { wall.add(require(try invoke(ours + "/" + plugin, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#), plugin).wall * 1000) }
         for _ in 0..<rssRuns { rss.add(try peakRSS(ours + "/" + plugin, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#)) }
