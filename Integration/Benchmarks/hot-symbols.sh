@@ -51,7 +51,7 @@ run macvlan ADD "$mv"; run macvlan DEL "$mv"
 br='{"cniVersion":"1.0.0","name":"hotbr","type":"bridge","bridge":"hotbr0","isGateway":true,"ipMasq":true,"macspoofchk":true,"ipam":'"$hl"'}'
 run bridge ADD "$br"; run bridge DEL "$br"
 wb='{"type":"whereabouts","range":"10.79.0.0/24","dataDir":"'$work'/wb"}'
-run whereabouts ADD '{"cniVersion":"1.0.0","name":"hotwb","type":"whereabouts","ipam":'"$wb"'}'
+for cmd in ADD DEL; do run whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwb","type":"whereabouts","ipam":'"$wb"'}'; done
 mu='{"cniVersion":"1.0.0","name":"hotmu","type":"multus","cniDir":"'$work'/multus","binDir":"'$work'/bin","delegates":['"$mv"']}'
 run multus ADD "$mu" eth0; run multus DEL "$mu" eth0
 

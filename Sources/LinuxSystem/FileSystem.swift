@@ -24,7 +24,7 @@ public enum FileSystem {
         let fd = try retryingEINTR("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         defer { close(fd) }
         var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
+        var buf = [UInt8](unsafeUninitializedCapacity: 65536) { _, count in count = 65536 }
         while true {
             let n = try retryingEINTR("read", subject: path) { buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             if n == 0 { return out }
@@ -47,7 +47,9 @@ public enum FileSystem {
     /// Everything readable from a descriptor until end of file.
     public static func readAll(fd: Int32, subject: String = "", chunk: Int = 4096) throws(SystemError) -> [UInt8] {
         var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: chunk)
+        // Not zeroed first: read(2) writes what is kept (64 KiB of memset was a tenth of a
+        // whereabouts ADD).
+        var buf = [UInt8](unsafeUninitializedCapacity: chunk) { _, count in count = chunk }
         while true {
             let n = try retryingEINTR("read", subject: subject) { buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             if n == 0 { return out }

@@ -8,6 +8,7 @@ import NetNS
 /// and writes the same as JSON. Never asserts: timings are reported, not tested.
 ///
 /// usage: cni-bench <our bin dir> [--runs N] [--output FILE] [--reference DIR] [--peers DIR] [--only startup|main|whereabouts|multus|dhcp|fill|ports|masq]
+///        [--stores file,etcd,kubernetes] (whereabouts' datastores; all by default)
 let argv = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = argv.firstIndex(of: name), i + 1 < argv.count else { return nil }
@@ -127,7 +128,9 @@ func bridgeMasqTable(_ r: BridgeMasqBenchmark.Result) -> String {
 }
 if option("--only") == "whereabouts" {
     var table = "| whereabouts | ours | upstream | ours/upstream | target |\n|---|---|---|---|---|\n"
-    for l in try WhereaboutsBenchmark(ours: ours, peers: option("--peers") ?? "/var/cache/swift-cni-peers").run() {
+    var benchmark = WhereaboutsBenchmark(ours: ours, peers: option("--peers") ?? "/var/cache/swift-cni-peers")
+    if let stores = option("--stores") { benchmark.stores = Set(stores.split(separator: ",").map(String.init)) }
+    for l in try benchmark.run() {
         table += "| \(l.name) | \(l.ours) | \(l.upstream) | \(l.ratio) | \(l.target) |\n"
     }
     print(table)

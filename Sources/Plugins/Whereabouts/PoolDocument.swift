@@ -31,19 +31,44 @@ public struct IPAllocation: Sendable, Hashable {
 
 /// Every allocation of one pool, keyed by offset from the network address: an IPPool's
 /// `spec.allocations` for the Kubernetes datastore, a small file for the embedded one.
+/// Changed through `self[offset]`, which remembers the offsets it touched, so what a writer
+/// must write back is found without comparing the whole pool (a full /22 is ~1,000 records).
 public struct PoolDocument: Sendable, Equatable {
     public var range: String
-    public var allocations: [UInt128: IPAllocation]
+    public private(set) var allocations: [UInt128: IPAllocation]
+    /// The offsets set or cleared through `self[offset]` since the document was made.
+    private var touched: Set<UInt128> = []
 
     public init(range: String, allocations: [UInt128: IPAllocation] = [:]) {
         (self.range, self.allocations) = (range, allocations)
     }
 
+    public subscript(offset: UInt128) -> IPAllocation? {
+        get { allocations[offset] }
+        set {
+            allocations[offset] = newValue
+            touched.insert(offset)
+        }
+    }
+
+    /// Same range, same allocations (whatever was touched on the way).
+    public static func == (a: PoolDocument, b: PoolDocument) -> Bool { a.range == b.range && a.allocations == b.allocations }
+
+    /// What differs from `old`, the document this one was copied from before the changes: each
+    /// offset whose record is not the same any more, lowest first, with its record now (nil:
+    /// released). Only touched offsets are compared.
+    public func changes(from old: PoolDocument) -> [(offset: UInt128, now: IPAllocation?)] {
+        touched.sorted().compactMap { off in allocations[off] == old.allocations[off] ? nil : (off, allocations[off]) }
+    }
+
     /// What the decisions below need of a pool, whatever the datastore.
     public func owned(by podRef: String, containerID: String, ifName: String) -> (UInt128, IPAllocation)? {
         // Lowest offset first, so a pool that (through some old bug) holds two is read the same way each time.
-        allocations.filter { $0.value.isSameOwner(podRef: podRef, containerID: containerID, ifName: ifName) }
-            .min { $0.key < $1.key }.map { ($0.key, $0.value) }
+        var found: (UInt128, IPAllocation)?
+        for (off, a) in allocations where a.isSameOwner(podRef: podRef, containerID: containerID, ifName: ifName) {
+            if found == nil || off < found!.0 { found = (off, a) }
+        }
+        return found
     }
 
     /// `spec` as upstream writes it: offsets as decimal strings.
@@ -69,17 +94,19 @@ public struct PoolDocument: Sendable, Equatable {
         }
     }
 
-    /// The changes from `old` to `self` as JSON-patch operations under `/spec/allocations`.
+    /// The changes from `old` to `self` as JSON-patch operations under `/spec/allocations`:
+    /// additions and replacements, then removals, each lowest offset first.
     public func patch(from old: PoolDocument) -> [JSONValue] {
-        var ops: [JSONValue] = []
-        for (off, a) in allocations.sorted(by: { $0.key < $1.key }) where old.allocations[off] != a {
+        var ops: [JSONValue] = [], removals: [JSONValue] = []
+        for (off, now) in changes(from: old) {
             let path = JSONValue.string("/spec/allocations/\(off)")
-            ops.append(["op": old.allocations[off] == nil ? "add" : "replace", "path": path, "value": Self.json(a)])
+            if let now {
+                ops.append(["op": old.allocations[off] == nil ? "add" : "replace", "path": path, "value": Self.json(now)])
+            } else {
+                removals.append(["op": "remove", "path": path])
+            }
         }
-        for off in old.allocations.keys.sorted() where allocations[off] == nil {
-            ops.append(["op": "remove", "path": .string("/spec/allocations/\(off)")])
-        }
-        return ops
+        return ops + removals
     }
 }
 
@@ -93,14 +120,15 @@ enum PoolDecision {
         if let (off, held) = doc.owned(by: owner.podRef, containerID: owner.containerID, ifName: owner.ifName),
            let ip = range.address(at: off) {
             // A new sandbox of the pod: the record is brought up to date (and young again for reconcile).
-            if held.containerID != owner.containerID { doc.allocations[off] = owner }
+            if held.containerID != owner.containerID { doc[off] = owner }
             return (ip, true)
         }
-        let taken = heldElsewhere.isEmpty ? Set(doc.allocations.keys) : Set(doc.allocations.keys).union(heldElsewhere)
-        guard let ip = range.firstFree(taken: taken), let off = range.offset(of: ip) else {
+        let allocations = doc.allocations
+        guard let ip = range.firstFree(isTaken: { allocations[$0] != nil || heldElsewhere.contains($0) }),
+              let off = range.offset(of: ip) else {
             throw .exhausted("Could not allocate IP in range \(range): every address is taken")
         }
-        doc.allocations[off] = owner
+        doc[off] = owner
         return (ip, false)
     }
 
@@ -109,7 +137,7 @@ enum PoolDecision {
                         ifName: String) -> [(IPAddress, IPAllocation)] {
         var out: [(IPAddress, IPAllocation)] = []
         for (off, a) in doc.allocations where a.belongs(toContainer: containerID, ifName: ifName) {
-            doc.allocations[off] = nil
+            doc[off] = nil
             if let ip = range.address(at: off) { out.append((ip, a)) }
         }
         return out.sorted { $0.0 < $1.0 }

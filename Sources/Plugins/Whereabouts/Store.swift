@@ -86,7 +86,7 @@ extension DocumentBackend {
                     case .claimed: claimed.append(name); return ip
                     case .alreadyOurs: return ip
                     case .heldByOther:
-                        doc.allocations[pool.range.offset(of: ip)!] = nil
+                        doc[pool.range.offset(of: ip)!] = nil
                         heldElsewhere.insert(pool.range.offset(of: ip)!)
                     }
                 }
@@ -113,8 +113,8 @@ extension DocumentBackend {
         let released: [(IPAddress, IPAllocation)] = try transact(pool) { doc in
             var out: [(IPAddress, IPAllocation)] = []
             for (ip, a) in held {
-                guard let off = pool.range.offset(of: ip), doc.allocations[off] == a else { continue }
-                doc.allocations[off] = nil
+                guard let off = pool.range.offset(of: ip), doc[off] == a else { continue }
+                doc[off] = nil
                 out.append((ip, a))
             }
             return out

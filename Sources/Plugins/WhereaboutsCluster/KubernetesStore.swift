@@ -36,7 +36,7 @@ public final class KubernetesStore: DocumentBackend {
             let (old, version, hasAllocations) = try fetch(pool)
             var doc = old
             let out = try body(&doc)
-            if doc == old { return out }
+            if doc.changes(from: old).isEmpty { return out }
             var ops: [JSONValue] = [["op": "test", "path": "/metadata/resourceVersion", "value": .string(version)]]
             if hasAllocations {
                 ops += doc.patch(from: old)
