@@ -16,7 +16,8 @@ revision), creationTimestamp and generation.
 
 Test controls (not Kubernetes paths): POST /_test/faults {"method","path","status","count"}
 makes the next `count` matching requests answer `status` (500/503 …); GET /_test/requests lists
-the requests served; POST /_test/reset clears faults and the log.
+the requests served; POST /_test/age {"path","seconds"} moves an object's creationTimestamp back;
+POST /_test/reset clears faults and the log.
 
   kube-api-server.py --cert server.pem --key server.key --token-file token [--port 0]
 prints "listening <port>" once it accepts connections.
@@ -273,6 +274,16 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, {"faults": faults})
             if path == "/_test/requests" and method == "GET":
                 return self.reply(200, {"requests": requests_log})
+            if path == "/_test/age" and method == "POST":
+                # {"path": object path, "seconds": N}: the object was created N seconds earlier.
+                req = json.loads(data)
+                p = parse_path(req["path"])
+                obj = store.get((p[0], p[1], p[2])) if p else None
+                if obj is None:
+                    return self.reply(404, {})
+                then = time.gmtime(time.time() - req["seconds"])
+                obj["metadata"]["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", then)
+                return self.reply(200, obj)
             if path == "/_test/reset" and method == "POST":
                 faults.clear()
                 requests_log.clear()

@@ -129,6 +129,12 @@ public final class KubeAPIServer: @unchecked Sendable {
     }
 
     /// The requests served so far (method, path).
+    /// Makes the object at `path` look `seconds` older (its creationTimestamp moved back).
+    public func age(_ path: String, seconds: Int) throws {
+        let r = try call("POST", "/_test/age", #"{"path":"\#(path)","seconds":\#(seconds)}"#)
+        guard r.status == 200 else { throw CommandFailed(argv: ["age", path], status: Int32(r.status), output: "") }
+    }
+
     public func requests() throws -> [(String, String)] {
         (try call("GET", "/_test/requests").json?["requests"]?.arrayValue ?? []).map {
             ($0["method"]?.stringValue ?? "", $0["path"]?.stringValue ?? "")

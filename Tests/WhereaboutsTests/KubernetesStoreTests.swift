@@ -63,6 +63,7 @@ final class KubeStoreFixture {
         // A pool upstream wrote (offsets 1 and 2 held), and upstream's reservation for .5 from another range.
         try f.api.createNamespaceObject(KubeStoreFixture.pools, #"{"apiVersion":"whereabouts.cni.cncf.io/v1alpha1","kind":"IPPool","metadata":{"name":"10.21.0.0-24"},"spec":{"range":"10.21.0.0/24","allocations":{"1":{"id":"up1","podref":"ns9/a","ifname":"net1"},"2":{"id":"up2","podref":"ns9/b","ifname":"net1"}}}}"#)
         try f.api.createNamespaceObject(KubeStoreFixture.reservations, #"{"apiVersion":"whereabouts.cni.cncf.io/v1alpha1","kind":"OverlappingRangeIPReservation","metadata":{"name":"10.21.0.3"},"spec":{"podref":"ns9/c","ifname":"net1"}}"#)
+        try f.api.age(KubeStoreFixture.reservations + "/10.21.0.3", seconds: 3600)  // not a writer racing us: the search goes on upward
         let c = f.conf(#""range":"10.21.0.0/24""#)
         #expect(f.call("ADD", c).json?["ips"]?.arrayValue?.first?["address"] == "10.21.0.4/24")
         let a = try #require(try f.allocations("10.21.0.0-24")?.objectValue)
@@ -113,5 +114,23 @@ final class KubeStoreFixture {
         try f.api.fault("PATCH", KubeStoreFixture.pools, status: 422, count: 2)
         #expect(f.call("ADD", c, id: "c1", pod: "p1").json?["ips"]?.arrayValue?.first?["address"] == "10.24.0.2/24")
         #expect(try f.allocations("10.24.0.0-24")?.objectValue?.entries.count == 2)
+        // It kept the address whose reservation it had won: one reservation made, none deleted.
+        let made = try f.api.requests().filter { $0.1.hasPrefix(KubeStoreFixture.reservations) && ($0.0 == "POST" || $0.0 == "DELETE") }
+        #expect(made.map(\.0) == ["POST", "POST"])
+        #expect(try f.reservation("10.24.0.2")?["podref"] == "ns1/p1")
+    }
+
+    @Test func writersThatCollideSpreadOverTheRange() throws {
+        // Another writer holds .1 and .2 (their reservations exist, the pool does not show them
+        // yet): after the first collision the search no longer walks up from the lowest free address.
+        let f = try KubeStoreFixture()
+        let c = f.conf(#""range":"10.25.0.0/16""#)
+        for ip in ["10.25.0.1", "10.25.0.2"] {
+            try f.api.createNamespaceObject(KubeStoreFixture.reservations, #"{"apiVersion":"whereabouts.cni.cncf.io/v1alpha1","kind":"OverlappingRangeIPReservation","metadata":{"name":"\#(ip)","namespace":"whereabouts"},"spec":{"containerid":"x","podref":"ns1/other"}}"#)
+        }
+        let got = f.call("ADD", c, id: "c1", pod: "p1").json?["ips"]?.arrayValue?.first?["address"]?.stringValue ?? ""
+        // (.3 would be the walk's next; a random start lands at or below it 3 times in 65,534.)
+        #expect(got != "10.25.0.3/16" && got.hasPrefix("10.25.") && got != "10.25.0.1/16" && got != "10.25.0.2/16")
+        #expect(try f.reservation(String(got.prefix { $0 != "/" }))?["podref"] == "ns1/p1")
     }
 }

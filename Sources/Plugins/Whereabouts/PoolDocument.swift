@@ -113,18 +113,26 @@ public struct PoolDocument: Sendable, Equatable {
 /// The decisions of ADD and DEL on one pool, the same for every datastore.
 enum PoolDecision {
     /// The address (podRef, ifName) already holds in the pool (its container ID brought up to
-    /// date), else the lowest free one — skipping offsets in `heldElsewhere` (taken in an
-    /// overlapping range) — recorded for the attachment.
-    static func allocate(_ doc: inout PoolDocument, range: PoolRange, owner: IPAllocation,
-                         heldElsewhere: Set<UInt128>) throws(IPAMError) -> (ip: IPAddress, existing: Bool) {
+    /// date), else `preferring` when it is free, else the lowest free one — or the first free at
+    /// or after a random place with `randomStart` — skipping offsets in `heldElsewhere` (taken in
+    /// an overlapping range) — recorded for the attachment.
+    static func allocate(_ doc: inout PoolDocument, range: PoolRange, owner: IPAllocation, heldElsewhere: Set<UInt128>,
+                         preferring: UInt128? = nil, randomStart: Bool = false) throws(IPAMError) -> (ip: IPAddress, existing: Bool) {
         if let (off, held) = doc.owned(by: owner.podRef, containerID: owner.containerID, ifName: owner.ifName),
            let ip = range.address(at: off) {
             // A new sandbox of the pod: the record is brought up to date (and young again for reconcile).
             if held.containerID != owner.containerID { doc[off] = owner }
             return (ip, true)
         }
+        if let off = preferring, doc[off] == nil, !heldElsewhere.contains(off), let ip = range.address(at: off), range.isAllocatable(ip) {
+            doc[off] = owner
+            return (ip, false)
+        }
         let allocations = doc.allocations
-        guard let ip = range.firstFree(isTaken: { allocations[$0] != nil || heldElsewhere.contains($0) }),
+        let taken = { (off: UInt128) in allocations[off] != nil || heldElsewhere.contains(off) }
+        var start: IPAddress?
+        if randomStart { start = range.first.advanced(by: UInt128.random(in: 0...(range.last.value - range.first.value))) }
+        guard let ip = range.firstFree(from: start, isTaken: taken) ?? (start == nil ? nil : range.firstFree(isTaken: taken)),
               let off = range.offset(of: ip) else {
             throw .exhausted("Could not allocate IP in range \(range): every address is taken")
         }

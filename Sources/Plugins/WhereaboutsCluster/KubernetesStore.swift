@@ -94,8 +94,12 @@ public final class KubernetesStore: DocumentBackend {
                 guard error.kind == .status(409) else { throw error }
             }
             do {
-                let holder = try client.call(.GET, reservationPath(name)).json?["spec"]?["podref"]?.stringValue ?? ""
-                return holder == owner.podRef ? .alreadyOurs : .heldByOther(podRef: holder)
+                let object = try client.call(.GET, reservationPath(name)).json
+                let holder = object?["spec"]?["podref"]?.stringValue ?? ""
+                if holder == owner.podRef { return .alreadyOurs }
+                // Made in the last minute by the API server's clock (seconds; the node's may be off a little).
+                let made = object?["metadata"]?["creationTimestamp"]?.stringValue.flatMap(Self.unixTime)
+                return .heldByOther(podRef: holder, justNow: made.map { abs(Int64(time(nil)) - $0) < 60 } ?? false)
             } catch {
                 guard error.isNotFound else { throw error }  // released meanwhile: claim again
             }
