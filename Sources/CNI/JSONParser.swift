@@ -57,6 +57,7 @@ struct JSONParser {
     mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
         i += 1
         var obj = JSONObject()
+        var index: [String: Int]?
         skipSpace()
         if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(obj) }
         while true {
@@ -68,7 +69,7 @@ struct JSONParser {
             i += 1
             skipSpace()
             // Duplicate keys: the last one wins, as in Go.
-            obj[key] = try value(depth: depth + 1)
+            obj.setParsed(key, try value(depth: depth + 1), index: &index)
             skipSpace()
             guard i < b.count else { throw fail("unexpected end of JSON input") }
             if b[i] == UInt8(ascii: ",") { i += 1; continue }

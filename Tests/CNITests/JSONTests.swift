@@ -38,6 +38,11 @@ import Testing
 
     @Test func duplicateKeysLastWins() throws {
         #expect(try JSONValue.parse(#"{"a":1,"a":2}"#)["a"] == 2)
+        // The same in a large object (looked up through an index past 16 keys), in the first one's place.
+        let keys = (0..<40).map { "k\($0)" }
+        let text = "{" + (keys.map { #""\#($0)":1"# } + [#""k3":"x""#, #""k30":"y""#, #""k3":"z""#]).joined(separator: ",") + "}"
+        let o = try #require(try JSONValue.parse(text).objectValue)
+        #expect(o.keys == keys && o["k3"] == "z" && o["k30"] == "y" && o["k39"] == 1 && o.count == 40)
     }
 
     @Test func objectEqualityIgnoresOrder() throws {
