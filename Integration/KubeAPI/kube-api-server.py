@@ -90,8 +90,14 @@ def pointer(path):
     return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
 
 
+def clone(o):
+    """A deep copy of a JSON value (several times faster than copy.deepcopy on a pool of 1,000
+    allocations, which every PATCH and update copies)."""
+    return json.loads(json.dumps(o))
+
+
 def json_patch(doc, ops):
-    doc = copy.deepcopy(doc)
+    doc = clone(doc)
     for op in ops:
         keys = pointer(op["path"])
         parent = doc
@@ -250,7 +256,7 @@ class Handler(BaseHTTPRequestHandler):
         return 201, obj
 
     def update(self, key, cur, new, sub):
-        new = copy.deepcopy(new)
+        new = clone(new)
         meta = new.setdefault("metadata", {})
         # Identity and server-owned fields stay; the status subresource keeps spec, the main
         # resource keeps status (as the real strategies do); metadata changes apply to both.

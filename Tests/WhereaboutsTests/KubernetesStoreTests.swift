@@ -120,6 +120,48 @@ final class KubeStoreFixture {
         #expect(try f.reservation("10.24.0.2")?["podref"] == "ns1/p1")
     }
 
+    @Test func aPatchTestsWhatItChangesNotThePoolsVersion() throws {
+        let a = IPAllocation(containerID: "c1", podRef: "ns/p1", ifName: "net1")
+        let b = IPAllocation(containerID: "c2", podRef: "ns/p2", ifName: "net1")
+        let old = PoolDocument(range: "10.26.0.0/24", allocations: [1: a, 2: b])
+        var new = old
+        new[1] = nil
+        new[2] = IPAllocation(containerID: "c3", podRef: "ns/p2", ifName: "net1")
+        new[3] = a
+        let ops = KubernetesStore.patchOperations(from: old, to: new, version: "7", hasAllocations: true)
+        #expect(ops.map { "\($0["op"]!.stringValue!) \($0["path"]!.stringValue!)" } == [
+            "test /spec/allocations/1/id", "remove /spec/allocations/1", "test /spec/allocations/2/id", "replace /spec/allocations/2",
+            "test /spec/allocations/3", "add /spec/allocations/3"])
+        #expect(ops[0]["value"] == "c1" && ops[2]["value"] == "c2" && ops[4]["value"] == .null)
+        // A record without a container ID, or no allocations map yet: the resourceVersion.
+        let noID = PoolDocument(range: "10.26.0.0/24", allocations: [1: IPAllocation(containerID: "", podRef: "ns/p1", ifName: "")])
+        var gone = noID
+        gone[1] = nil
+        #expect(KubernetesStore.patchOperations(from: noID, to: gone, version: "7", hasAllocations: true).first?["path"] == "/metadata/resourceVersion")
+        #expect(KubernetesStore.patchOperations(from: old, to: new, version: "7", hasAllocations: false).first?["path"] == "/metadata/resourceVersion")
+
+        // Against the server: another writer's change in between does not fail the patch; a
+        // change of the same address does (422), and nothing of it is applied.
+        let f = try KubeStoreFixture()
+        let pool = KubeStoreFixture.pools + "/10.26.0.0-24"
+        try f.api.createNamespaceObject(KubeStoreFixture.pools, #"{"apiVersion":"whereabouts.cni.cncf.io/v1alpha1","kind":"IPPool","metadata":{"name":"10.26.0.0-24"},"spec":{"range":"10.26.0.0/24","allocations":{"1":{"id":"c1","podref":"ns/p1","ifname":"net1"},"2":{"id":"c2","podref":"ns/p2","ifname":"net1"}}}}"#)
+        _ = try f.api.call("PATCH", pool, #"[{"op":"add","path":"/spec/allocations/9","value":{"id":"c9","podref":"ns/p9","ifname":"net1"}}]"#,
+                           contentType: "application/json-patch+json")
+        let patch = String(decoding: JSONValue.array(ops).serialized(), as: UTF8.self)
+        #expect(try f.api.call("PATCH", pool, patch, contentType: "application/json-patch+json").status == 200)
+        #expect(try f.allocations("10.26.0.0-24")?.objectValue?.keys.sorted() == ["2", "3", "9"])
+        #expect(try f.allocations("10.26.0.0-24")?["2"]?["id"] == "c3")
+        for offset: UInt128 in [9, 1] {  // taken by the other writer since `old` was read; released since
+            var mine = old
+            mine[offset] = IPAllocation(containerID: "c4", podRef: "ns/p4", ifName: "net1")
+            let ops = KubernetesStore.patchOperations(from: old, to: mine, version: "7", hasAllocations: true)
+            let r = try f.api.call("PATCH", pool, String(decoding: JSONValue.array(ops).serialized(), as: UTF8.self), contentType: "application/json-patch+json")
+            #expect(r.status == 422)
+        }
+        #expect(try f.allocations("10.26.0.0-24")?.objectValue?.keys.sorted() == ["2", "3", "9"])
+        #expect(try f.allocations("10.26.0.0-24")?["9"]?["id"] == "c9")
+    }
+
     @Test func writersThatCollideSpreadOverTheRange() throws {
         // Another writer holds .1 and .2 (their reservations exist, the pool does not show them
         // yet): after the first collision the search no longer walks up from the lowest free address.

@@ -10,10 +10,10 @@ import KubernetesClient
 /// (`whereabouts.cni.cncf.io/v1alpha1`), same names, same shapes, so a cluster can run upstream
 /// and ours side by side on the same pools. Instead of upstream's one Lease for the whole
 /// cluster (every ADD and DEL in turn, a LIST of every pool each time), each pool is written
-/// with a JSON patch that first tests the resourceVersion it was read at: concurrent writers to
-/// different pools never wait for each other, and on the same pool the loser reads again and
-/// retries after a short random pause. Upstream's own patches test the resourceVersion too,
-/// so neither side can overwrite the other.
+/// with a JSON patch that first tests each address it changes (`patchOperations`): concurrent
+/// writers of different addresses never wait for each other, even in one pool, and of two
+/// writers of one address the loser reads again and retries after a short random pause.
+/// Upstream's own patches test the resourceVersion, so neither side can overwrite the other.
 public final class KubernetesStore: DocumentBackend {
     let client: KubeClient
     public let namespace: String
@@ -28,8 +28,9 @@ public final class KubernetesStore: DocumentBackend {
     func poolPath(_ name: String) -> String { Self.group + namespace + "/ippools/" + name }
     func reservationPath(_ name: String) -> String { Self.group + namespace + "/overlappingrangeipreservations/" + name }
 
-    /// GETs the pool (creating an empty one when missing), runs `body`, and PATCHes what changed
-    /// behind a test of the resourceVersion; 422 (the test failed) or 409 → read again.
+    /// GETs the pool (creating an empty one when missing), runs `body`, and PATCHes what changed,
+    /// each change behind a test of what it changes (`patchOperations`); 422 (a test failed) or
+    /// 409 → read again.
     package func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T {
         for attempt in 0..<attempts {
             if attempt > 0 { Backoff.pause(attempt) }
@@ -37,20 +38,45 @@ public final class KubernetesStore: DocumentBackend {
             var doc = old
             let out = try body(&doc)
             if doc.changes(from: old).isEmpty { return out }
-            var ops: [JSONValue] = [["op": "test", "path": "/metadata/resourceVersion", "value": .string(version)]]
-            if hasAllocations {
-                ops += doc.patch(from: old)
-            } else {
-                ops.append(["op": "add", "path": "/spec/allocations", "value": doc.specJSON["allocations"]!])
-            }
             do {
-                _ = try client.call(.PATCH, poolPath(pool.name), body: .array(ops), contentType: "application/json-patch+json")
+                _ = try client.call(.PATCH, poolPath(pool.name), body: .array(Self.patchOperations(from: old, to: doc, version: version, hasAllocations: hasAllocations)),
+                                    contentType: "application/json-patch+json")
                 return out
             } catch {
                 guard error.kind == .status(422) || error.isConflict else { throw error }
             }
         }
         throw CNIError(.tryAgainLater, "whereabouts: pool \(pool.name) kept changing under \(attempts) attempts")
+    }
+
+    /// The JSON patch that turns `old` into `new` only if what it changes is still as read: an
+    /// added offset must be absent (a missing member tests equal to null in the API server's
+    /// json-patch, the guard upstream puts before its own adds), a released or taken-over one
+    /// must still hold the container ID read. So writers of different addresses in one pool do
+    /// not invalidate each other (upstream tests the pool's resourceVersion: every concurrent
+    /// write but one fails); two writers of one address still cannot both succeed. A record
+    /// without a container ID (nothing to test), or a pool without `spec.allocations` yet, is
+    /// written behind the resourceVersion instead. Upstream's writers test the resourceVersion,
+    /// so they never overwrite ours either.
+    static func patchOperations(from old: PoolDocument, to new: PoolDocument, version: String, hasAllocations: Bool) -> [JSONValue] {
+        let changes = new.changes(from: old)
+        let versionTest: JSONValue = ["op": "test", "path": "/metadata/resourceVersion", "value": .string(version)]
+        guard hasAllocations else {
+            return [versionTest, ["op": "add", "path": "/spec/allocations", "value": new.specJSON["allocations"]!]]
+        }
+        var ops: [JSONValue] = []
+        for (off, now) in changes {
+            let path = "/spec/allocations/" + String(off)
+            if let was = old.allocations[off] {
+                if was.containerID.isEmpty { return [versionTest] + new.patch(from: old) }
+                ops.append(["op": "test", "path": .string(path + "/id"), "value": .string(was.containerID)])
+                ops.append(now.map { ["op": "replace", "path": .string(path), "value": PoolDocument.json($0)] } ?? ["op": "remove", "path": .string(path)])
+            } else if let now {
+                ops.append(["op": "test", "path": .string(path), "value": .null])
+                ops.append(["op": "add", "path": .string(path), "value": PoolDocument.json(now)])
+            }
+        }
+        return ops
     }
 
     /// The pool, its resourceVersion, and whether `spec.allocations` exists (an empty map may
