@@ -67,8 +67,7 @@ extension KubeConnection {
         }
         let root: Node
         do {
-            // Every value is read as text (`.string`, `.bool` parse it themselves), so no implicit
-            // typing: Yams's default resolver compiles its seven NSRegularExpressions through ICU
+            // Every value is read as text (`.string`), so no implicit typing: Yams's default resolver compiles its seven NSRegularExpressions through ICU
             // in every process that reads a kubeconfig (~6 % of a whereabouts ADD's CPU).
             guard let node = try Yams.compose(yaml: text, .basic) else { throw KubeError(.configuration, "kubeconfig \(path)", "empty") }
             root = node
@@ -114,7 +113,8 @@ extension KubeConnection {
             guard let server = cluster["server"]?.string, !server.isEmpty else { throw fail("cluster \(clusterName) has no server") }
             var c = KubeConnection(server: server)
             c.caPEM = try bytes(cluster, data: "certificate-authority-data", file: "certificate-authority")
-            c.insecureSkipTLSVerify = cluster["insecure-skip-tls-verify"]?.bool ?? false
+            // YAML 1.1's words for true, as the Go YAML library reads them.
+            c.insecureSkipTLSVerify = ["true", "yes", "on", "y"].contains(cluster["insecure-skip-tls-verify"]?.string?.lowercased() ?? "")
             if let ns = context["namespace"]?.string, !ns.isEmpty { (c.namespace, c.configuredNamespace) = (ns, ns) }
             if let userName = context["user"]?.string {
                 let user = try named("users", userName, "user")

@@ -128,13 +128,13 @@ public final class KubeAPIServer: @unchecked Sendable {
         try call("POST", "/_test/faults", #"{"method":"\#(method)","path":"\#(path)","status":\#(status),"count":\#(count)}"#)
     }
 
-    /// The requests served so far (method, path).
     /// Makes the object at `path` look `seconds` older (its creationTimestamp moved back).
     public func age(_ path: String, seconds: Int) throws {
         let r = try call("POST", "/_test/age", #"{"path":"\#(path)","seconds":\#(seconds)}"#)
         guard r.status == 200 else { throw CommandFailed(argv: ["age", path], status: Int32(r.status), output: "") }
     }
 
+    /// The requests served so far (method, path).
     public func requests() throws -> [(String, String)] {
         (try call("GET", "/_test/requests").json?["requests"]?.arrayValue ?? []).map {
             ($0["method"]?.stringValue ?? "", $0["path"]?.stringValue ?? "")

@@ -110,7 +110,7 @@ final class KubeStoreFixture {
         let f = try KubeStoreFixture()
         let c = f.conf(#""range":"10.24.0.0/24""#)
         #expect(f.call("ADD", c, id: "c0", pod: "p0").exitCode == 0)
-        // The next two patches fail their resourceVersion test, as if another writer came first.
+        // The next two patches fail a test (422), as if another writer came first.
         try f.api.fault("PATCH", KubeStoreFixture.pools, status: 422, count: 2)
         #expect(f.call("ADD", c, id: "c1", pod: "p1").json?["ips"]?.arrayValue?.first?["address"] == "10.24.0.2/24")
         #expect(try f.allocations("10.24.0.0-24")?.objectValue?.entries.count == 2)

@@ -154,6 +154,23 @@ func range(_ cidr: String, start: String? = nil, end: String? = nil, exclude: [S
         #expect(doc.allocations[5] == nil && doc.allocations.count == 4)
     }
 
+    @Test func aPreferredAddressOnlyWhenAllocatableAndARandomStartWrapsAround() throws {
+        // .1 is the gateway, .4 excluded: preferring either gives the lowest free (.2).
+        let g = try range("10.0.0.0/29", exclude: ["10.0.0.4/32"], gateway: "10.0.0.1")
+        for preferred: UInt128 in [1, 4, 0, 7, 99] {
+            var doc = PoolDocument(range: g.cidr)
+            #expect(try PoolDecision.allocate(&doc, range: g, owner: a, heldElsewhere: [], preferring: preferred).ip == IPAddress("10.0.0.2"))
+        }
+        var doc = PoolDocument(range: g.cidr)
+        #expect(try PoolDecision.allocate(&doc, range: g, owner: a, heldElsewhere: [], preferring: 5).ip == IPAddress("10.0.0.5"))
+        // Only .2 free (.3, .5, .6 held, .4 excluded): found from any random start, by wrapping.
+        for _ in 0..<20 {
+            var full = PoolDocument(range: g.cidr, allocations: [3: a, 5: a, 6: a])
+            #expect(try PoolDecision.allocate(&full, range: g, owner: .init(containerID: "x", podRef: "ns/x", ifName: "net1"),
+                                              heldElsewhere: [], randomStart: true).ip == IPAddress("10.0.0.2"))
+        }
+    }
+
     @Test func onlyWhatChangedIsWrittenBack() throws {
         let b = IPAllocation(containerID: "c2", podRef: "ns/p2", ifName: "net1")
         let c = IPAllocation(containerID: "c3", podRef: "ns/p3", ifName: "net1")
@@ -357,6 +374,16 @@ final class FileStoreFixture {
         #expect(after.hasPrefix(before) && after.dropFirst(before.count).split(separator: "\n").count == 1 && !after.contains("\0"))
         #expect(f.call("DEL", c, id: "n2", pod: "n2").exitCode == 0)
         #expect(try f.dir.read("pools/10.12.0.0-24") == after + "-4\n")
+        // Zeros with complete lines after them: the journal ends at the zeros.
+        try f.dir.write("pools/10.12.0.0-24", after + String(repeating: "\0", count: 10) + "+9\tz\tns/z\tnet1\t1\n")
+        #expect(f.call("ADD", c, id: "n3", pod: "n3").exitCode == 0)
+        #expect(try f.dir.read("pools/10.12.0.0-24").hasPrefix(after) && !(try f.dir.read("pools/10.12.0.0-24")).contains("\tz\t"))
+        // A pool whose very first write was torn (part of the header, no newline): rewritten whole.
+        let d = f.conf(#""range":"10.13.0.0/24""#)
+        try f.dir.write("pools/10.13.0.0-24", "swift-cni where")
+        #expect(f.addresses(f.call("ADD", d, id: "t1", pod: "t1")) == ["10.13.0.1/24"])
+        #expect(try f.dir.read("pools/10.13.0.0-24").hasPrefix("swift-cni whereabouts pool v1 10.13.0.0/24\n+1\t"))
+        #expect(f.addresses(f.call("ADD", d, id: "t2", pod: "t2")) == ["10.13.0.2/24"])
     }
 
     @Test func aCorruptPoolFileIsAnErrorNotAnEmptyPool() throws {

@@ -17,10 +17,12 @@ import LinuxSystem
 /// (temporary file linked to the name, which fails when taken).
 ///
 /// Appends are not synced (host-local's files are not either): the store holds this node's
-/// attachments only, and what a power loss can take from it — the journal's last lines, which a
-/// filesystem loses as a suffix, an unfinished one cut off as above — belongs to containers that
-/// the same power loss ended. A lost "+" line frees an address nobody holds any more; a lost "-"
-/// line keeps one until GC or reconcile. An fdatasync per ADD cost ~0.4 ms here, a third of it.
+/// attachments only, and what a power loss can take from it — the journal's last lines (ext4
+/// and XFS grow a file's size only over written data; a stretch left as zeros, should a
+/// filesystem do that, ends the journal like an unfinished line, what follows it cut off too) —
+/// belongs to containers that the same power loss ended. A lost "+" line frees an address nobody
+/// holds any more; a lost "-" line keeps one until GC or reconcile. An fdatasync per ADD cost
+/// ~0.4 ms here, a third of it.
 public final class FileStore: DocumentBackend {
     public let directory: String
     static let header = "swift-cni whereabouts pool v1 "
@@ -57,7 +59,8 @@ public final class FileStore: DocumentBackend {
         if journal.lines + change.count > 2 * doc.allocations.count + 64 {
             try FileSystem.writeAtomically(path, Self.encode(doc), mode: 0o600, durable: true)
         } else {
-            var tail: [UInt8] = bytes.isEmpty ? Array((Self.header + doc.range + "\n").utf8) : []
+            // No complete line yet (a new pool, or a first write that was torn): the header first.
+            var tail: [UInt8] = journal.complete == 0 ? Array((Self.header + doc.range + "\n").utf8) : []
             for (off, now) in change { tail += (now.map { Self.line(off, $0) } ?? "-" + String(off) + "\n").utf8 }
             // Cut off the incomplete line of a writer that was killed, then append. Not synced:
             // see the type's comment.
@@ -85,8 +88,11 @@ public final class FileStore: DocumentBackend {
     /// malformed complete line is an error rather than an empty pool (that would hand out
     /// addresses twice). One pass over the bytes, no intermediate arrays: a full /22 is ~1,000
     /// lines, and every ADD reads them all.
+    /// A NUL byte marks where a power loss left blocks unwritten (zeros): the journal ends at the
+    /// last newline before it, and what follows is cut off like a killed writer's half line.
     static func decode(_ bytes: [UInt8], path: String, range: String) throws(CNIError) -> (doc: PoolDocument, lines: Int, complete: Int) {
-        let complete = (bytes.lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1
+        let end = bytes.firstIndex(of: 0) ?? bytes.count
+        let complete = (bytes[..<end].lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1
         if complete == 0 { return (PoolDocument(range: range), 0, 0) }
         let head = Array((header + range + "\n").utf8)
         guard complete >= head.count, bytes[0..<head.count].elementsEqual(head) else {

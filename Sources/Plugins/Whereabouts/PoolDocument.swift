@@ -128,11 +128,12 @@ enum PoolDecision {
             doc[off] = owner
             return (ip, false)
         }
-        let allocations = doc.allocations
-        let taken = { (off: UInt128) in allocations[off] != nil || heldElsewhere.contains(off) }
         var start: IPAddress?
         if randomStart { start = range.first.advanced(by: UInt128.random(in: 0...(range.last.value - range.first.value))) }
-        guard let ip = range.firstFree(from: start, isTaken: taken) ?? (start == nil ? nil : range.firstFree(isTaken: taken)),
+        // The closures read `doc` itself: a second reference to its dictionary would make the
+        // write below copy the whole pool.
+        guard let ip = range.firstFree(from: start, isTaken: { doc[$0] != nil || heldElsewhere.contains($0) })
+                ?? (start == nil ? nil : range.firstFree(isTaken: { doc[$0] != nil || heldElsewhere.contains($0) })),
               let off = range.offset(of: ip) else {
             throw .exhausted("Could not allocate IP in range \(range): every address is taken")
         }

@@ -56,8 +56,9 @@ public enum ReservationClaim: Sendable, Equatable {
     case heldByOther(podRef: String, justNow: Bool = false)
 }
 
-/// A datastore that keeps a pool as one document read and written whole, with optimistic
-/// concurrency (the Kubernetes datastore: resourceVersion) or a lock (the file store), and
+/// A datastore that keeps a pool as one document, read whole and written back as the changes to
+/// it, with optimistic concurrency (the Kubernetes datastore: each change tested against what
+/// was read) or a lock (the file store), and
 /// overlapping-range reservations as objects of their own. The ADD/DEL logic over it is shared.
 package protocol DocumentBackend: WhereaboutsStore {
     /// Reads the pool, runs `body` on it and writes the result if it changed — atomically with

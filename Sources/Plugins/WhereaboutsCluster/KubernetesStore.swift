@@ -11,8 +11,8 @@ import KubernetesClient
 /// and ours side by side on the same pools. Instead of upstream's one Lease for the whole
 /// cluster (every ADD and DEL in turn, a LIST of every pool each time), each pool is written
 /// with a JSON patch that first tests each address it changes (`patchOperations`): concurrent
-/// writers of different addresses never wait for each other, even in one pool, and of two
-/// writers of one address the loser reads again and retries after a short random pause.
+/// writers of different addresses do not fail each other's writes, even in one pool, and of
+/// two writers of one address the loser reads again and retries after a short random pause.
 /// Upstream's own patches test the resourceVersion, so neither side can overwrite the other.
 public final class KubernetesStore: DocumentBackend {
     let client: KubeClient
@@ -58,6 +58,11 @@ public final class KubernetesStore: DocumentBackend {
     /// without a container ID (nothing to test), or a pool without `spec.allocations` yet, is
     /// written behind the resourceVersion instead. Upstream's writers test the resourceVersion,
     /// so they never overwrite ours either.
+    ///
+    /// The price: "does this pod hold an address here already" is no longer decided against a
+    /// pool nobody changed meanwhile, so two ADDs of one pod and interface racing each other (two
+    /// sandboxes at once) can both get an address; each sandbox's DEL releases its own. Runtimes
+    /// do not ADD one sandbox twice at once.
     static func patchOperations(from old: PoolDocument, to new: PoolDocument, version: String, hasAllocations: Bool) -> [JSONValue] {
         let changes = new.changes(from: old)
         let versionTest: JSONValue = ["op": "test", "path": "/metadata/resourceVersion", "value": .string(version)]
