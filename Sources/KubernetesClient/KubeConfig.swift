@@ -67,8 +67,9 @@ extension KubeConnection {
         }
         let root: Node
         do {
-            // Every value is read as text (`.string`), so no implicit typing: Yams's default resolver compiles its seven NSRegularExpressions through ICU
-            // in every process that reads a kubeconfig (~6 % of a whereabouts ADD's CPU).
+            // Every value is read as text (`.string`), so no implicit typing: Yams's default
+            // resolver compiles seven NSRegularExpressions through ICU in every process that
+            // reads a kubeconfig (~6 % of a whereabouts ADD's CPU).
             guard let node = try Yams.compose(yaml: text, .basic) else { throw KubeError(.configuration, "kubeconfig \(path)", "empty") }
             root = node
         } catch let e as KubeError {

@@ -139,6 +139,7 @@ final class KubeStoreFixture {
         gone[1] = nil
         #expect(KubernetesStore.patchOperations(from: noID, to: gone, version: "7", hasAllocations: true).first?["path"] == "/metadata/resourceVersion")
         #expect(KubernetesStore.patchOperations(from: old, to: new, version: "7", hasAllocations: false).first?["path"] == "/metadata/resourceVersion")
+        #expect(KubernetesStore.patchOperations(from: old, to: old, version: "7", hasAllocations: false).isEmpty)
 
         // Against the server: another writer's change in between does not fail the patch; a
         // change of the same address does (422), and nothing of it is applied.

@@ -45,12 +45,10 @@ public final class FileStore: DocumentBackend {
         let path = poolPath(pool)
         let lock = try FileLock.acquire(path + ".lock")
         defer { FileLock.release(lock) }
-        let fd = try retryingEINTR("open", subject: path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+        // Appending: writes go to the end (after the cut below) without a seek.
+        let fd = try retryingEINTR("open", subject: path) { open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
         defer { close(fd) }
-        var st = stat()
-        // One read of the whole journal (+1 byte to see its end).
-        let size = fstat(fd, &st) == 0 ? Int(st.st_size) : 0
-        let bytes = try FileSystem.readAll(fd: fd, subject: path, chunk: min(max(size + 1, 4096), 1 << 20))
+        let bytes = try FileSystem.readAll(fd: fd, subject: path, chunk: 65536)
         let journal = try Self.decode(bytes, path: path, range: pool.range.cidr)
         var doc = journal.doc
         let out = try body(&doc)
@@ -65,7 +63,6 @@ public final class FileStore: DocumentBackend {
             // Cut off the incomplete line of a writer that was killed, then append. Not synced:
             // see the type's comment.
             if journal.complete < bytes.count { try retryingEINTR("ftruncate", subject: path) { ftruncate(fd, off_t(journal.complete)) } }
-            _ = lseek(fd, 0, SEEK_END)
             try FileSystem.writeAll(fd: fd, tail, subject: path)
         }
         return out

@@ -37,10 +37,10 @@ public final class KubernetesStore: DocumentBackend {
             let (old, version, hasAllocations) = try fetch(pool)
             var doc = old
             let out = try body(&doc)
-            if doc.changes(from: old).isEmpty { return out }
+            let ops = Self.patchOperations(from: old, to: doc, version: version, hasAllocations: hasAllocations)
+            if ops.isEmpty { return out }
             do {
-                _ = try client.call(.PATCH, poolPath(pool.name), body: .array(Self.patchOperations(from: old, to: doc, version: version, hasAllocations: hasAllocations)),
-                                    contentType: "application/json-patch+json")
+                _ = try client.call(.PATCH, poolPath(pool.name), body: .array(ops), contentType: "application/json-patch+json")
                 return out
             } catch {
                 guard error.kind == .status(422) || error.isConflict else { throw error }
@@ -57,7 +57,7 @@ public final class KubernetesStore: DocumentBackend {
     /// write but one fails); two writers of one address still cannot both succeed. A record
     /// without a container ID (nothing to test), or a pool without `spec.allocations` yet, is
     /// written behind the resourceVersion instead. Upstream's writers test the resourceVersion,
-    /// so they never overwrite ours either.
+    /// so they never overwrite ours either. Nothing changed: no operations.
     ///
     /// The price: "does this pod hold an address here already" is no longer decided against a
     /// pool nobody changed meanwhile, so two ADDs of one pod and interface racing each other (two
@@ -65,6 +65,7 @@ public final class KubernetesStore: DocumentBackend {
     /// do not ADD one sandbox twice at once.
     static func patchOperations(from old: PoolDocument, to new: PoolDocument, version: String, hasAllocations: Bool) -> [JSONValue] {
         let changes = new.changes(from: old)
+        if changes.isEmpty { return [] }
         let versionTest: JSONValue = ["op": "test", "path": "/metadata/resourceVersion", "value": .string(version)]
         guard hasAllocations else {
             return [versionTest, ["op": "add", "path": "/spec/allocations", "value": new.specJSON["allocations"]!]]
