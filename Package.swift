@@ -41,12 +41,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // The Kubernetes API client (multus): HTTPS with the cluster's CA, kubeconfig in YAML.
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // The Kubernetes API and etcd clients: HTTP/1.1 on NIO, HTTPS with the cluster's CA
+        // (HTTPBridge), kubeconfig in YAML.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         // kubelet's PodResources API (gRPC over a unix socket) for multus's resourceName: HTTP/2
-        // (already under AsyncHTTPClient), protobuf read by hand (Kubernetes/PodResources.swift).
+        // on NIO, protobuf read by hand (Kubernetes/PodResources.swift).
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.38.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
         // The dhcp daemon's structured logs.
@@ -93,11 +93,10 @@ let package = Package(
         .target(name: "Firewall", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem", "Netlink"]),
         .target(name: "Bridge", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "LinuxSystem", "Firewall"],
                 path: "Sources/Plugins/Bridge"),
-        // A small Kubernetes API client (kubeconfig, service account, pods, NADs) over
-        // AsyncHTTPClient, bridged to the synchronous plugin at one edge. Only multus links it.
-        // HTTPS for synchronous plugins: AsyncHTTPClient bridged to the calling thread at one edge.
+        // HTTP(S) for synchronous plugins: one kept-alive connection on NIO's shared event loop
+        // (NIOHTTP1's codec, swift-nio-ssl), bridged to the calling thread at one edge; kubelet's
+        // gRPC over HTTP/2.
         .target(name: "HTTPBridge", dependencies: [
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -186,7 +185,8 @@ let package = Package(
         .testTarget(name: "InstallerTests", dependencies: ["Installer", "Kubernetes", "KubernetesClient", "CNI", "LinuxSystem", "TestSupport", "swift-cni-install", "swift-cni",
                                                            .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "WhereaboutsTests", dependencies: ["Whereabouts", "WhereaboutsCluster", "IPAM", "IPAddressing", "CNI", "PluginKit", "TestSupport"]),
-        .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "KubernetesClient", "CNI", "TestSupport"]),
+        .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "KubernetesClient", "HTTPBridge", "CNI", "TestSupport",
+                                                            .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "MultusTests", dependencies: ["Multus", "MultusCluster", "Kubernetes", "KubernetesClient", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),
         .testTarget(name: "CNIRuntimeTests", dependencies: ["CNIRuntime", "CNIInvoke", "Basics", "PluginKit", "TestSupport", "cni-noop"]),
         // Root + network-namespace tests against the real kernel (Integration/README.md).

@@ -62,7 +62,7 @@ command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH" >&2; ex
 # build_release PRODUCT…: the release build as shipped. Every module, the dependencies' too, is
 # compiled with -disable-concrete-type-metadata-mangled-name-accessors (Package.swift gives it to
 # our own targets only): generic metadata through direct accessors instead of mangled names the
-# runtime demangles at first use in every process. In swift-cni-full (AsyncHTTPClient, NIO) a
+# runtime demangles at first use in every process. In swift-cni-full (then with AsyncHTTPClient, NIO) a
 # whereabouts ADD on etcd took 20 % less user CPU with it (0.57 vs 0.71 s per 100 ADDs).
 # And with -function-sections: one section per function, which the link's symbol ordering
 # (hot-symbols.txt) needs to gather a plugin's functions instead of whole modules.

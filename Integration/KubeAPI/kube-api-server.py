@@ -15,8 +15,9 @@ Invalid, Unauthorized). Objects get uid, resourceVersion (one counter for all, a
 revision), creationTimestamp and generation.
 
 Test controls (not Kubernetes paths): POST /_test/faults {"method","path","status","count"}
-makes the next `count` matching requests answer `status` (500/503 …); GET /_test/requests lists
-the requests served; POST /_test/age {"path","seconds"} moves an object's creationTimestamp back;
+makes the next `count` matching requests answer `status` (500/503 …; "drop": true closes the
+connection without an answer instead); GET /_test/requests lists the requests served (with the
+number of the connection each came on); POST /_test/age {"path","seconds"} moves an object's creationTimestamp back;
 POST /_test/reset clears faults and the log.
 
   kube-api-server.py --cert server.pem --key server.key --token-file token [--port 0]
@@ -42,6 +43,7 @@ store = {}          # (plural, namespace, name) -> object
 revision = [1000]
 faults = []         # {"method","path","status","count"}
 requests_log = []
+connections = [0]  # connections accepted so far (each request logs the number of its own)
 
 
 def status(code, reason, message, name="", kind=""):
@@ -146,6 +148,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        with lock:
+            connections[0] += 1
+            self.connection_number = connections[0]
         # Replies in one segment: without it a TLS 1.3 reply waits 40 ms for a delayed ACK.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -165,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
         data = self.body()
         path = self.path.split("?")[0]
         with lock:
-            requests_log.append({"method": method, "path": path})
+            requests_log.append({"method": method, "path": path, "connection": self.connection_number})
         if path.startswith("/_test/"):
             return self.control(method, path, data)
         if self.headers.get("Authorization", "") != "Bearer " + self.server.token():
@@ -174,6 +179,11 @@ class Handler(BaseHTTPRequestHandler):
             for f in faults:
                 if f["count"] > 0 and f.get("method", method) == method and path.startswith(f.get("path", "")):
                     f["count"] -= 1
+                    if f.get("drop"):
+                        # Closed without an answer (a server that closed the kept-alive
+                        # connection in between): nothing served.
+                        self.close_connection = True
+                        return
                     return self.reply(*status(f["status"], "InternalError" if f["status"] == 500 else "ServiceUnavailable",
                                               "injected fault"))
         if path == "/api/v1/pods" and method == "GET":

@@ -8,10 +8,10 @@ import NIOSSL
 
 /// A small synchronous Kubernetes API client for plugins: JSON in and out as `JSONValue`, bearer
 /// token or client certificate, the cluster's CA, retries while the server restarts. Built on
-/// AsyncHTTPClient, created on the first request only (so a config that never calls the API
-/// pays nothing: no event loop, no TLS context) on NIO's shared event loop, and bridged to the
-/// plugin's thread at this one edge: each call waits on its future from the calling thread,
-/// which never enters a namespace while waiting.
+/// HTTPBridge's client (one kept-alive HTTP/1.1 connection on NIO's shared event loop), created
+/// on the first request only (so a config that never calls the API pays nothing: no event loop,
+/// no TLS context) and bridged to the plugin's thread at that one edge: each call waits on its
+/// future from the calling thread, which never enters a namespace while waiting.
 public final class KubeClient: @unchecked Sendable {
     public let connection: KubeConnection
     /// Per request: connect, send and read the answer.
@@ -25,8 +25,8 @@ public final class KubeClient: @unchecked Sendable {
     public init(_ connection: KubeConnection) { self.connection = connection }
 
     /// The HTTP client, made on first use. A connection that cannot be established is retried
-    /// by AsyncHTTPClient with backoff for `retryFor` (refused while the API server restarts),
-    /// then fails as a transport error.
+    /// with backoff for `retryFor` (refused while the API server restarts), then fails as a
+    /// transport error.
     func client() throws(KubeError) -> BlockingHTTPClient {
         if let http { return http }
         let tls: TLSConfiguration

@@ -1,5 +1,7 @@
 import CNI
 import Foundation
+@testable import HTTPBridge
+import NIOCore
 import Kubernetes
 import KubernetesClient
 import Testing
@@ -90,6 +92,16 @@ import TestSupport
         }
     }
 
+    /// A server named by a host name: resolved, the name sent as SNI and checked against the
+    /// certificate (the address form is checked against its IP entry).
+    @Test func aServerByNameIsResolvedAndItsNameVerified() throws {
+        let api = try KubeAPIServer()
+        try api.createPod("ns1", "web")
+        var byName = try KubeConnection.kubeconfig(path: api.kubeconfig())
+        byName.server = "https://localhost:\(api.port)"
+        #expect(try KubeClient(byName).pod(namespace: "ns1", name: "web").name == "web")
+    }
+
     @Test func statusCodesAreTypedErrors() throws {
         let api = try KubeAPIServer()
         let client = KubeClient(try KubeConnection.kubeconfig(path: api.kubeconfig()))
@@ -132,6 +144,35 @@ import TestSupport
         #expect(try api.get("/api/v1/namespaces/ns1/pods/web")?["metadata"]?["annotations"] == ["k8s.v1.cni.cncf.io/network-status": "[]"])
     }
 
+    @Test func oneConnectionServesAClientsRequestsAndOneClosedInBetweenIsReplaced() throws {
+        let api = try KubeAPIServer()
+        try api.createPod("ns1", "web")
+        let path = "/api/v1/namespaces/ns1/pods/web"
+        let client = KubeClient(try KubeConnection.kubeconfig(path: api.kubeconfig()))
+        client.retryFor = .zero  // what follows is the HTTP layer's doing, not the client's retries
+        for _ in 0..<3 { #expect(try client.pod(namespace: "ns1", name: "web").name == "web") }
+        try client.patchPodAnnotations(namespace: "ns1", name: "web", ["a": "1"])
+        var served = try api.requestsWithConnections().filter { $0.1.hasPrefix(path) }
+        #expect(served.map(\.0) == ["GET", "GET", "GET", "PATCH"] && Set(served.map(\.2)).count == 1)
+        // The server closes the kept-alive connection without answering: a GET goes again on a
+        // new connection...
+        try api.drop("GET", path, count: 1)
+        #expect(try client.pod(namespace: "ns1", name: "web").name == "web")
+        served = try api.requestsWithConnections().filter { $0.1.hasPrefix(path) }
+        #expect(served.count == 6 && served[4].0 == "GET" && served[5].0 == "GET" && served[4].2 == served[3].2
+                && served[5].2 != served[4].2)
+        // ...a PATCH does not (the server may have applied it): the transport error is the caller's.
+        try api.drop("PATCH", path, count: 1)
+        let e = #expect(throws: KubeError.self) { try client.patchPodAnnotations(namespace: "ns1", name: "web", ["a": "2"]) }
+        #expect(e?.kind == .transport)
+        served = try api.requestsWithConnections().filter { $0.1.hasPrefix(path) }
+        #expect(served.count == 7 && served[6].0 == "PATCH" && served[6].2 == served[5].2)
+        // The next request opens a new connection.
+        #expect(try client.pod(namespace: "ns1", name: "web").annotations["a"] == "1")
+        served = try api.requestsWithConnections().filter { $0.1.hasPrefix(path) }
+        #expect(served.count == 8 && served[7].2 != served[6].2)
+    }
+
     @Test func anUnreachableServerIsTryAgainLater() throws {
         let api = try KubeAPIServer()
         let client = KubeClient(try KubeConnection.kubeconfig(path: api.kubeconfig()))
@@ -139,5 +180,33 @@ import TestSupport
         client.retryFor = .milliseconds(300)
         let e = #expect(throws: KubeError.self) { try client.pod(namespace: "ns1", name: "web") }
         #expect(e?.kind == .transport && e?.cniError.code == 11)
+    }
+}
+
+/// The HTTP layer's URL reading (HTTPBridge): what a connection is for, and the request target.
+@Suite struct HTTPOriginTests {
+    typealias Origin = BlockingHTTPClient.Origin
+
+    @Test func schemeHostPortAndTarget() throws {
+        let cases: [(String, Bool, String, Int, String, String)] = [
+            ("https://127.0.0.1:6443/api/v1/pods?limit=5", true, "127.0.0.1", 6443, "127.0.0.1:6443", "/api/v1/pods?limit=5"),
+            ("http://etcd-0.example:2379/v3/kv/txn", false, "etcd-0.example", 2379, "etcd-0.example:2379", "/v3/kv/txn"),
+            ("https://[fd00::1]:6443/k8s/clusters/c-1/api", true, "fd00::1", 6443, "[fd00::1]:6443", "/k8s/clusters/c-1/api"),
+            ("https://[::1]", true, "::1", 443, "[::1]", "/"),
+            ("http://host?x=1#frag", false, "host", 80, "host", "/?x=1"),
+        ]
+        for (url, secure, host, port, authority, target) in cases {
+            let (o, t) = try #require(Origin.split(url))
+            #expect(o == Origin(secure: secure, host: host, port: port, authority: authority) && t == target, "\(url)")
+        }
+        #expect(Origin.split("https://10.0.0.1")?.0.address == (try SocketAddress(ipAddress: "10.0.0.1", port: 443)))
+        #expect(Origin.split("http://[fd00::1]:8080/")?.0.address == (try SocketAddress(ipAddress: "fd00::1", port: 8080)))
+        #expect(Origin.split("https://api.example")?.0.address == nil)
+    }
+
+    @Test(arguments: ["ftp://h/", "https://", "https://user@h/", "https://h:0/", "https://h:70000/", "https://h:x/",
+                      "https://[::1/", "https://[::1]x/", "https://h/a b", "h:80/x", "https://:443/"])
+    func whatIsNotAURLWeCanRequest(_ url: String) {
+        #expect(Origin.split(url) == nil)
     }
 }

@@ -128,6 +128,12 @@ public final class KubeAPIServer: @unchecked Sendable {
         try call("POST", "/_test/faults", #"{"method":"\#(method)","path":"\#(path)","status":\#(status),"count":\#(count)}"#)
     }
 
+    /// The next `count` requests of `method` under `path` are read and not answered: the server
+    /// closes the connection (as one that closed a kept-alive connection in between).
+    public func drop(_ method: String, _ path: String, count: Int) throws {
+        try call("POST", "/_test/faults", #"{"method":"\#(method)","path":"\#(path)","drop":true,"status":0,"count":\#(count)}"#)
+    }
+
     /// Makes the object at `path` look `seconds` older (its creationTimestamp moved back).
     public func age(_ path: String, seconds: Int) throws {
         let r = try call("POST", "/_test/age", #"{"path":"\#(path)","seconds":\#(seconds)}"#)
@@ -136,8 +142,13 @@ public final class KubeAPIServer: @unchecked Sendable {
 
     /// The requests served so far (method, path).
     public func requests() throws -> [(String, String)] {
+        try requestsWithConnections().map { ($0.0, $0.1) }
+    }
+
+    /// The requests served so far (method, path, the number of the connection it came on).
+    public func requestsWithConnections() throws -> [(String, String, Int)] {
         (try call("GET", "/_test/requests").json?["requests"]?.arrayValue ?? []).map {
-            ($0["method"]?.stringValue ?? "", $0["path"]?.stringValue ?? "")
+            ($0["method"]?.stringValue ?? "", $0["path"]?.stringValue ?? "", $0["connection"]?.intValue ?? 0)
         }
     }
 }
