@@ -1,5 +1,6 @@
 import CNI
 import Foundation
+import IPAddressing
 import PluginKit
 import Testing
 import TestSupport
@@ -50,6 +51,29 @@ final class EtcdFixture {
         let keys = try f.etcd.keys(prefix: "/swift-cni/")
         #expect(keys.allSatisfy { $0.contains("/chunk/") }, "\(keys)")
         #expect(f.address(f.call("ADD", c, id: "ctr3", pod: "pod3")) == "10.40.0.2/24")
+    }
+
+    /// A writer whose read another writer overtook: its transaction loses and reads the chunk as
+    /// it is now, and the next attempt wins with that — two requests, no second read of the pool.
+    @Test func aLostTransactionIsTriedAgainWithWhatItRead() throws {
+        let f = try EtcdFixture()
+        let store = try EtcdStore(.init(endpoints: f.etcd.endpoints.split(separator: ",").map(String.init)))
+        let pool = PoolRef(range: try range("10.46.0.0/24"), networkName: "", overlapping: true)
+        func owner(_ n: Int) -> IPAllocation { IPAllocation(containerID: "c\(n)", podRef: "ns1/p\(n)", ifName: "net1") }
+        #expect(try store.allocate(owner(0), in: pool) == IPAddress("10.46.0.1"))
+        var before = store.client.requests
+        // Its view: the pool as it was before p0's ADD (no chunk yet).
+        let second = try store.allocate(owner(1), in: pool, view: [:])
+        #expect(second != IPAddress("10.46.0.1") && store.client.requests - before == 2)
+        let held = try store.allocations(in: pool)
+        #expect(held.map(\.0) == [IPAddress("10.46.0.1")!, second].sorted() && held.first { $0.0 == second }?.1.podRef == "ns1/p1")
+        // A view in which the pool looks full, but is not one read's: read again before saying so
+        // (then the lowest free address, as for a writer that met no race).
+        before = store.client.requests
+        let full = EtcdStore.Chunk(bits: [UInt8](repeating: 0xff, count: 32), modRevision: 1)
+        let third = try store.allocate(owner(2), in: pool, view: [0: full])
+        let lowest = second == IPAddress("10.46.0.2") ? "10.46.0.3" : "10.46.0.2"
+        #expect(third == IPAddress(lowest) && store.client.requests - before == 2)
     }
 
     @Test func fullRangeIs110AndStatus51ThenUnreachableIs11AndStatus50() throws {

@@ -151,8 +151,9 @@ extension DocumentBackend {
 /// The pause before a writer that lost a race on a pool tries again (Kubernetes and etcd datastores).
 package enum Backoff {
     /// 5–40 ms, growing with the attempt, random: writers that collided do not collide again.
-    package static func pause(_ attempt: Int) {
-        let ceiling = UInt32(min(40_000, 5_000 * (1 << min(attempt, 3))))
-        usleep(UInt32.random(in: 2_000...ceiling))
+    /// `base` scales it (in µs for the first attempt's ceiling).
+    package static func pause(_ attempt: Int, base: UInt32 = 5_000) {
+        let ceiling = min(40_000, base * (1 << UInt32(min(attempt, 3))))
+        usleep(UInt32.random(in: (ceiling / 5)...ceiling))
     }
 }

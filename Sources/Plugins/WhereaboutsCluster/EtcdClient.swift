@@ -58,6 +58,8 @@ final class EtcdClient {
     let http: BlockingHTTPClient
     let credentials: (String, String)?
     var token: String?
+    /// Calls made (a test counts the round trips of an ADD).
+    var requests = 0
 
     init(_ s: WhereaboutsConfig.EtcdSettings) throws(CNIError) {
         let secure = s.caCertFile != nil || s.certFile != nil
@@ -76,6 +78,7 @@ final class EtcdClient {
     /// POSTs `body` to `path` on the current endpoint, moving on to the next when it does not
     /// answer; authenticates first when a user is configured (again when the token expired).
     func call(_ path: String, _ body: JSONValue) throws(EtcdError) -> JSONValue {
+        requests += 1
         var failures: [String] = []
         var reauthenticated = false
         var tried = 0

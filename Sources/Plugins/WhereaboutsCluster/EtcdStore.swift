@@ -16,9 +16,11 @@ import IPAddressing
 /// An ADD reads the pool's chunks (one range read, |pool|/256 small values), picks a free bit and
 /// commits everything in one transaction that compares the chunk's mod revision (and that the
 /// pod index and reservation are absent): finding a free address costs the same at 1 % and at
-/// 99 % fill, and two writers only conflict when they picked the same chunk. The loser reads
-/// again after a short random pause and from then on starts its search at a random place, so
-/// concurrent clients spread over the chunks (a lone client takes the lowest free address).
+/// 99 % fill, and two writers only conflict when they picked the same chunk. A lost transaction
+/// reads the chunk as it is now (and the pod's index, and the reservation's holder) instead, so
+/// the loser tries again after a short random pause without reading the pool: one request per
+/// attempt. From then on it starts its search at a random place, so concurrent clients spread
+/// over the chunks (a lone client takes the lowest free address).
 public final class EtcdStore: WhereaboutsStore {
     let client: EtcdClient
     let root = "/swift-cni/whereabouts"
@@ -67,20 +69,37 @@ public final class EtcdStore: WhereaboutsStore {
     func cidKey(_ pool: PoolRef, _ containerID: String, _ ifName: String) -> String { base(pool) + "cid/" + containerID + "/" + ifName }
     func podKey(_ pool: PoolRef, _ podRef: String, _ ifName: String) -> String { base(pool) + "pod/" + podRef + "/" + ifName }
 
+    /// What a writer knows of a pool's chunks: one full read's, then each chunk as a lost
+    /// transaction returned it.
+    typealias View = [UInt128: Chunk]
+
     public func allocate(_ owner: IPAllocation, in pool: PoolRef) throws -> IPAddress {
+        try allocate(owner, in: pool, view: nil)
+    }
+
+    /// `known`: a view to start from instead of a read of the pool (tests: a writer whose read
+    /// another writer overtook).
+    func allocate(_ owner: IPAllocation, in pool: PoolRef, view known: View?) throws -> IPAddress {
         var heldElsewhere = Set<UInt128>()
         var contended = false
+        var view = known
+        // Whether the view is one read's as a whole: only then does "no free address" hold.
+        var complete = false
         let indexKey = owner.podRef.isEmpty ? cidKey(pool, owner.containerID, owner.ifName) : podKey(pool, owner.podRef, owner.ifName)
         for attempt in 0..<attempts {
-            if contended { Backoff.pause(attempt) }
-            // The pod's index entry and the pool's bitmap, in one round trip.
-            let reads = try client.read([.get(indexKey), .list(base(pool) + "chunk/")])
-            if let held = reads.first?.first, let off = UInt128(held.text), let ip = pool.range.address(at: off) {
-                if try adopt(off, owner, pool) { return ip }
-                contended = true
-                continue
+            if contended { Backoff.pause(attempt, base: 1_000) }
+            if view == nil {
+                // The pod's index entry and the pool's bitmap, in one round trip.
+                let reads = try client.read([.get(indexKey), .list(base(pool) + "chunk/")])
+                if let held = reads.first?.first, let off = UInt128(held.text), let ip = pool.range.address(at: off) {
+                    if try adopt(off, owner, pool) { return ip }
+                    contended = true
+                    continue
+                }
+                view = chunks(pool, from: reads.count > 1 ? reads[1] : [])
+                complete = true
             }
-            let chunks = chunks(pool, from: reads.count > 1 ? reads[1] : [])
+            let chunks = view ?? [:]
             func taken(_ off: UInt128) -> Bool {
                 heldElsewhere.contains(off) || chunks[off / Self.chunkBits]?.isSet(Int(off % Self.chunkBits)) == true
             }
@@ -91,25 +110,47 @@ public final class EtcdStore: WhereaboutsStore {
             }
             guard let ip = pool.range.firstFree(from: start, isTaken: taken) ?? pool.range.firstFree(isTaken: taken),
                   let off = pool.range.offset(of: ip) else {
+                if !complete {
+                    // Full as far as this writer saw since its read: read the pool again first.
+                    view = nil
+                    continue
+                }
                 throw IPAMError.exhausted("Could not allocate IP in range \(pool.range): every address is taken")
             }
             let n = off / Self.chunkBits
-            var chunk = chunks[n] ?? Chunk(bits: [UInt8](repeating: 0, count: 32), modRevision: nil)
+            var chunk = chunks[n] ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
             chunk.set(Int(off % Self.chunkBits), true)
             let chunkKey = base(pool) + "chunk/" + String(n)
             var compares: [EtcdClient.Compare] = [chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey), .absent(indexKey)]
             var ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .put(base(pool) + "ip/" + String(off), Self.record(owner)),
                                                .put(indexKey, Array(String(off).utf8))]
+            // What a lost transaction reads instead: the pod's index, the chunk as it is now, the
+            // reservation's holder — the next attempt needs no read of the pool.
+            var failure: [EtcdClient.Operation] = [.get(indexKey), .get(chunkKey)]
             let reservation = reservationKey(pool.reservationName(ip))
             if pool.overlapping {
                 compares.append(.absent(reservation))
                 ops.append(.put(reservation, Self.reservation(owner)))
+                failure.append(.get(reservation))
             }
-            let (ok, failed) = try client.txn(compares, success: ops, failure: pool.overlapping ? [.get(reservation)] : [])
+            let (ok, failed) = try client.txn(compares, success: ops, failure: failure)
             if ok { return ip }
-            contended = true
-            if pool.overlapping, let holder = failed.first?.first {
-                contended = false
+            complete = false
+            if let held = failed.first?.first, let heldOff = UInt128(held.text), let heldIP = pool.range.address(at: heldOff) {
+                // Another sandbox of this pod was quicker.
+                if try adopt(heldOff, owner, pool) { return heldIP }
+                (view, contended) = (nil, true)
+                continue
+            }
+            let now = (failed.count > 1 ? failed[1].first : nil)
+                .map { Chunk(bits: $0.value.count == 32 ? $0.value : Self.emptyChunk, modRevision: $0.modRevision) }
+                ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
+            view?[n] = now
+            // Another writer changed the chunk: a race, after which writers spread out. A chunk as
+            // it was, with the address reserved by an overlapping range: no race, the next
+            // free address.
+            contended = now.modRevision != chunks[n]?.modRevision
+            if pool.overlapping, failed.count > 2, let holder = failed[2].first {
                 if holder.text.hasPrefix(owner.podRef + "\t") && !owner.podRef.isEmpty {
                     // Our pod's own leftover reservation: take it over.
                     _ = try client.txn([.value(reservation, holder.value)], success: [.delete(reservation)])
@@ -120,6 +161,8 @@ public final class EtcdStore: WhereaboutsStore {
         }
         throw CNIError(.tryAgainLater, "whereabouts: pool \(pool.name) kept changing under \(attempts) attempts")
     }
+
+    static let emptyChunk = [UInt8](repeating: 0, count: 32)
 
     /// The pod already holds `off`: record the new container ID (a new sandbox of the same pod).
     func adopt(_ off: UInt128, _ owner: IPAllocation, _ pool: PoolRef) throws -> Bool {
@@ -160,8 +203,8 @@ public final class EtcdStore: WhereaboutsStore {
             let reads = try client.read([.get(recordKey), .get(chunkKey)])
             guard let rec = reads.first?.first, let a = Self.allocation(rec.value), matching(a) else { return nil }
             var chunk = (reads.count > 1 ? reads[1].first : nil)
-                .map { Chunk(bits: $0.value.count == 32 ? $0.value : [UInt8](repeating: 0, count: 32), modRevision: $0.modRevision) }
-                ?? Chunk(bits: [UInt8](repeating: 0, count: 32), modRevision: nil)
+                .map { Chunk(bits: $0.value.count == 32 ? $0.value : Self.emptyChunk, modRevision: $0.modRevision) }
+                ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
             chunk.set(Int(off % Self.chunkBits), false)
             let index = a.podRef.isEmpty ? cidKey(pool, a.containerID, a.ifName) : podKey(pool, a.podRef, a.ifName)
             let ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .delete(recordKey), .delete(index)]
