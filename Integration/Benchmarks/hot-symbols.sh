@@ -4,7 +4,8 @@
 # side at the start of the text. A plugin process then faults in far fewer pages of the
 # multi-call binary: peak RSS and start-up fall (README, Performance). Symbols that no longer exist are
 # ignored by the linker, so a stale file only costs some of the gain: rerun this after larger
-# changes to the per-pod path.
+# changes to the per-pod path. swift-cni-full's client path (whereabouts on etcd and on the
+# Kubernetes API: NIO, TLS, the kubeconfig) follows, when etcd, python3 and openssl are here.
 #   bash Integration/Benchmarks/hot-symbols.sh
 # How: a release build with symbols (SWIFT_CNI_PROFILE=1, in .build-prof), each scenario run under
 # valgrind's callgrind (which lists every function executed), the names merged and sorted.
@@ -15,30 +16,41 @@ command -v valgrind >/dev/null || { apt-get install -y -qq --no-install-recommen
 
 products=(host-local static macvlan ipvlan host-device bridge route-override multus whereabouts)
 # Built as the release is shipped (setup.sh's release_flags): the functions a run executes depend on them.
-# The link map tells which input section holds each function (below).
-map=.build-prof/swift-cni.map
-SWIFT_CNI_PROFILE=1 swift build -c release "${release_flags[@]}" -Xlinker -Map="$map" -Xlinker --no-demangle \
-  --product swift-cni --scratch-path .build-prof >&2
+# The link maps tell which input section holds each function (below).
+for product in swift-cni swift-cni-full; do
+  SWIFT_CNI_PROFILE=1 swift build -c release "${release_flags[@]}" -Xlinker -Map=".build-prof/$product.map" \
+    -Xlinker --no-demangle --product "$product" --scratch-path .build-prof >&2
+done
 
 work=$(mktemp -d /tmp/swcni-hot.XXXXXX)
 host=swcni-hot-host-$$ pod=swcni-hot-pod-$$
-cleanup() { ip netns del "$host" 2>/dev/null || true; ip netns del "$pod" 2>/dev/null || true; rm -rf "$work"; }
+servers=()
+cleanup() {
+  local p; for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done
+  ip netns del "$host" 2>/dev/null || true; ip netns del "$pod" 2>/dev/null || true; rm -rf "$work"
+}
 trap cleanup EXIT
-mkdir -p "$work/bin" "$work/out"
+mkdir -p "$work/bin" "$work/full" "$work/out"
 cp .build-prof/release/swift-cni "$work/bin/swift-cni"
-strip --strip-debug "$work/bin/swift-cni"   # valgrind 3.19 cannot read DWARF 5
+cp .build-prof/release/swift-cni-full "$work/full/swift-cni-full"
+strip --strip-debug "$work/bin/swift-cni" "$work/full/swift-cni-full"   # valgrind 3.19 cannot read DWARF 5
 link_plugins "$work/bin"
+# The cluster plugins as a node image installs them: straight to swift-cni-full.
+ln -s swift-cni-full "$work/full/whereabouts"
 ip netns add "$host"; ip netns add "$pod"
 ip -n "$host" link add hot0 type veth peer name hot0p
 ip -n "$host" link set hot0 up; ip -n "$host" link set hot0p up
 
 n=0
-# run PLUGIN COMMAND CONFIG [IFNAME]: one callgrind run in the host namespace.
+# run PLUGIN COMMAND CONFIG [IFNAME]: one callgrind run in the host namespace (PLUGIN may be a
+# path under $work).
 run() {
   n=$((n + 1))
+  local exe="$work/bin/$1"; [[ $1 == */* ]] && exe="$work/$1"
   echo "$3" | nsenter --net="/var/run/netns/$host" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$2" \
     CNI_CONTAINERID=hot1 CNI_NETNS="/var/run/netns/$pod" CNI_IFNAME="${4:-eth0}" CNI_PATH="$work/bin" \
-    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/out/$n.out" "$work/bin/$1" >/dev/null 2>&1 || true
+    CNI_ARGS="K8S_POD_NAMESPACE=hot;K8S_POD_NAME=hot1" \
+    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/out/$n.out" "$exe" >/dev/null 2>&1 || true
 }
 for p in "${products[@]}"; do run "$p" VERSION '{"cniVersion":"1.0.0"}'; done
 hl='{"type":"host-local","ranges":[[{"subnet":"10.77.0.0/24"}],[{"subnet":"fd00:77::/64"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"'$work'/ipam"}'
@@ -54,6 +66,44 @@ wb='{"type":"whereabouts","range":"10.79.0.0/24","dataDir":"'$work'/wb"}'
 for cmd in ADD DEL; do run whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwb","type":"whereabouts","ipam":'"$wb"'}'; done
 mu='{"cniVersion":"1.0.0","name":"hotmu","type":"multus","cniDir":"'$work'/multus","binDir":"'$work'/bin","delegates":['"$mv"']}'
 run multus ADD "$mu" eth0; run multus DEL "$mu" eth0
+
+# Then swift-cni-full's client path, after everything the per-pod executable runs (so its order
+# stays as it was): whereabouts on etcd (HTTP) and on the Kubernetes API (HTTPS, a kubeconfig),
+# when etcd and the API test server can run here.
+if [[ -x /usr/bin/etcd ]]; then
+  port=$((20000 + RANDOM % 10000))
+  nsenter --net="/var/run/netns/$host" etcd --name hot --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" \
+    --advertise-client-urls "http://127.0.0.1:$port" --listen-peer-urls "http://127.0.0.1:$((port + 1))" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" --initial-cluster "hot=http://127.0.0.1:$((port + 1))" \
+    --log-level error >"$work/etcd.log" 2>&1 &
+  servers+=($!)
+  for _ in $(seq 50); do
+    nsenter --net="/var/run/netns/$host" curl -s "http://127.0.0.1:$port/health" | grep -q true && break; sleep 0.2
+  done
+  we='{"type":"whereabouts","datastore":"etcd","etcd_host":"127.0.0.1:'$port'","range":"10.80.0.0/24","dataDir":"'$work'/wbe","configuration_path":"'$work'/none"}'
+  for cmd in ADD DEL; do run full/whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwe","type":"whereabouts","ipam":'"$we"'}'; done
+fi
+if command -v openssl >/dev/null && [[ -x /usr/bin/python3 ]]; then
+  k="$work/kube"; mkdir -p "$k"
+  ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec[@]}" -keyout "$k/ca.key" -out "$k/ca.pem" -days 2 -subj /CN=hot-ca 2>/dev/null
+  openssl req "${ec[@]}" -keyout "$k/srv.key" -out "$k/srv.csr" -subj /CN=hot 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$k/ext"
+  openssl x509 -req -in "$k/srv.csr" -CA "$k/ca.pem" -CAkey "$k/ca.key" -CAcreateserial -out "$k/srv.pem" -days 2 \
+    -extfile "$k/ext" 2>/dev/null
+  echo hot-token >"$k/token"
+  kport=$((30000 + RANDOM % 10000))
+  nsenter --net="/var/run/netns/$host" /usr/bin/python3 Integration/KubeAPI/kube-api-server.py --cert "$k/srv.pem" \
+    --key "$k/srv.key" --token-file "$k/token" --port "$kport" >"$k/log" 2>&1 &
+  servers+=($!)
+  for _ in $(seq 50); do grep -q listening "$k/log" && break; sleep 0.1; done
+  printf '%s\n' "apiVersion: v1" "kind: Config" "clusters:" "- name: hot" "  cluster:" \
+    "    server: https://127.0.0.1:$kport" "    certificate-authority: $k/ca.pem" "users:" "- name: hot" "  user:" \
+    "    tokenFile: $k/token" "contexts:" "- name: hot" "  context:" "    cluster: hot" "    user: hot" \
+    "current-context: hot" >"$k/kubeconfig"
+  wk='{"type":"whereabouts","kubernetes":{"kubeconfig":"'$k'/kubeconfig"},"range":"10.81.0.0/24","dataDir":"'$work'/wbk","configuration_path":"'$work'/none"}'
+  for cmd in ADD DEL; do run full/whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwk","type":"whereabouts","ipam":'"$wk"'}'; done
+fi
 
 out=Sources/Executables/hot-symbols.txt
 # In the order the runs first execute them: the first run (a VERSION) puts the start-up path every
@@ -78,7 +128,8 @@ done | awk '!seen[$0]++' > "$work/order"
 #   valgrind's (avx2) need not be the machine's. The evex/avx512 and avx2 variants of the hot ones
 #   (what x86-64 servers pick) go together right after the start-up code: each process runs one
 #   of each, every other one is never touched, so beside the hot code they only spread it.
-nm "$work/bin/swift-cni" | awk '{print $NF}' > "$work/names"
+cat .build-prof/swift-cni.map .build-prof/swift-cni-full.map > "$work/maps"
+nm "$work/bin/swift-cni" "$work/full/swift-cni-full" | awk 'NF > 1 {print $NF}' | awk '!seen[$0]++' > "$work/names"
 awk -v big=65536 '
   function hex(s,  i, n) { n = 0; for (i = 1; i <= length(s); i++) n = n * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return n }
   function emit(f) { if (!(f in done)) { done[f] = 1; if (sect[f] > big) late[++nl] = f; else print f } }
@@ -104,5 +155,5 @@ awk -v big=65536 '
       }
     for (i = 1; i <= no; i++) emit(order[i])
     for (i = 1; i <= nl; i++) print late[i]
-  }' "$map" "$work/names" "$work/order" > "$out"
+  }' "$work/maps" "$work/names" "$work/order" > "$out"
 echo "hot-symbols: $(wc -l < "$out") functions from $n runs -> $out" >&2
