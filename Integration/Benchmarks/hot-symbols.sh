@@ -43,13 +43,14 @@ ip -n "$host" link set hot0 up; ip -n "$host" link set hot0p up
 
 n=0
 # run PLUGIN COMMAND CONFIG [IFNAME]: one callgrind run in the host namespace (PLUGIN may be a
-# path under $work).
+# path under $work; CNI_ARGS is $cni_args when set).
+cni_args=
 run() {
   n=$((n + 1))
   local exe="$work/bin/$1"; [[ $1 == */* ]] && exe="$work/$1"
   echo "$3" | nsenter --net="/var/run/netns/$host" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$2" \
     CNI_CONTAINERID=hot1 CNI_NETNS="/var/run/netns/$pod" CNI_IFNAME="${4:-eth0}" CNI_PATH="$work/bin" \
-    CNI_ARGS="K8S_POD_NAMESPACE=hot;K8S_POD_NAME=hot1" \
+    ${cni_args:+CNI_ARGS="$cni_args"} \
     valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/out/$n.out" "$exe" >/dev/null 2>&1 || true
 }
 for p in "${products[@]}"; do run "$p" VERSION '{"cniVersion":"1.0.0"}'; done
@@ -69,8 +70,9 @@ run multus ADD "$mu" eth0; run multus DEL "$mu" eth0
 
 # Then swift-cni-full's client path, after everything the per-pod executable runs (so its order
 # stays as it was): whereabouts on etcd (HTTP) and on the Kubernetes API (HTTPS, a kubeconfig),
-# when etcd and the API test server can run here.
-if [[ -x /usr/bin/etcd ]]; then
+# when etcd and the API test server can run here. As a runtime in a cluster calls them: with the pod.
+cni_args='K8S_POD_NAMESPACE=hot;K8S_POD_NAME=hot1'
+if [[ -x /usr/bin/etcd ]] && command -v curl >/dev/null; then
   port=$((20000 + RANDOM % 10000))
   nsenter --net="/var/run/netns/$host" etcd --name hot --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" \
     --advertise-client-urls "http://127.0.0.1:$port" --listen-peer-urls "http://127.0.0.1:$((port + 1))" \

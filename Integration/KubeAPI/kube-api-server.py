@@ -16,14 +16,14 @@ revision), creationTimestamp and generation.
 
 Test controls (not Kubernetes paths): POST /_test/faults {"method","path","status","count"}
 makes the next `count` matching requests answer `status` (500/503 …; "drop": true closes the
-connection without an answer instead); GET /_test/requests lists the requests served (with the
+connection without an answer instead, "reset": true resets it); GET /_test/requests lists the requests served (with the
 number of the connection each came on); POST /_test/age {"path","seconds"} moves an object's creationTimestamp back;
 POST /_test/reset clears faults and the log.
 
   kube-api-server.py --cert server.pem --key server.key --token-file token [--port 0]
 prints "listening <port>" once it accepts connections.
 """
-import argparse, copy, json, socket, ssl, sys, threading, time, uuid
+import argparse, copy, json, socket, ssl, struct, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RESOURCES = {
@@ -179,9 +179,12 @@ class Handler(BaseHTTPRequestHandler):
             for f in faults:
                 if f["count"] > 0 and f.get("method", method) == method and path.startswith(f.get("path", "")):
                     f["count"] -= 1
-                    if f.get("drop"):
+                    if f.get("drop") or f.get("reset"):
                         # Closed without an answer (a server that closed the kept-alive
-                        # connection in between): nothing served.
+                        # connection in between): nothing served. "reset": with an RST, as
+                        # a server's kernel answers a request that arrived after the close.
+                        if f.get("reset"):
+                            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                         self.close_connection = True
                         return
                     return self.reply(*status(f["status"], "InternalError" if f["status"] == 500 else "ServiceUnavailable",

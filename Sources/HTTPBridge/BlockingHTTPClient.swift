@@ -114,8 +114,10 @@ public final class BlockingHTTPClient: @unchecked Sendable {
         }
     }
 
-    /// A new connection (TLS when the URL says https), retried with backoff while refused when
-    /// `retryConnecting`, until `connectTimeout` or `deadline`.
+    /// A new connection, ready for a request: connected, and for https the TLS handshake done.
+    /// A connection refused or closed before it was ready (a server restarting, a load balancer
+    /// in front of one) is tried again with backoff when `retryConnecting`, until
+    /// `connectTimeout` or `deadline`; a certificate the TLS settings reject is not.
     func connect(_ origin: Origin, deadline: NIODeadline) throws(Failure) -> Connection {
         _ = Self.oneEventLoop
         let ssl = origin.secure ? try context() : nil
@@ -125,8 +127,9 @@ public final class BlockingHTTPClient: @unchecked Sendable {
         let giveUp = min(deadline, .now() + connectTimeout)
         var pause = TimeAmount.milliseconds(20)
         while true {
-            let exchange = Exchange()
-            let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let exchange = Exchange(ready: loop.makePromise(), secure: ssl != nil)
+            let bootstrap = ClientBootstrap(group: loop)
                 .connectTimeout(max(giveUp - .now(), .milliseconds(1)))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -139,15 +142,21 @@ public final class BlockingHTTPClient: @unchecked Sendable {
                         try pipeline.addHandler(exchange)
                     }
                 }
+            var channel: Channel?
             do {
                 // An address is connected to as it is: a name goes through NIO's resolver
                 // (getaddrinfo on a Dispatch thread) and Happy Eyeballs.
-                let channel = try (origin.address.map { bootstrap.connect(to: $0) }
-                                   ?? bootstrap.connect(host: origin.host, port: origin.port)).wait()
-                return Connection(channel: channel, origin: origin, exchange: exchange)
+                channel = try (origin.address.map { bootstrap.connect(to: $0) }
+                               ?? bootstrap.connect(host: origin.host, port: origin.port)).wait()
+                try exchange.waitReady(until: giveUp)
+                return Connection(channel: channel!, origin: origin, exchange: exchange)
             } catch {
+                channel?.close(promise: nil)
+                exchange.abandon()
+                let failure = Exchange.classify(error)
+                if case .tls = failure { throw failure }
                 guard retryConnecting, .now() + pause < giveUp else {
-                    throw .transport("connect to \(origin.authority): \(error)")
+                    throw .transport("connect to \(origin.authority): \(failure)")
                 }
                 usleep(UInt32(pause.nanoseconds / 1000))
                 pause = min(pause * 2, .milliseconds(500))

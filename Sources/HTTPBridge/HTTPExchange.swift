@@ -1,6 +1,8 @@
+import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import NIOTLS
 
 extension BlockingHTTPClient {
     /// Why one request on a connection got no response.
@@ -18,12 +20,48 @@ extension BlockingHTTPClient {
         }
     }
 
-    /// The last handler of a connection's pipeline (after TLS and NIOHTTP1's codec): sends one
+    /// The last handler of a connection's pipeline (after TLS and NIOHTTP1's codec): tells when
+    /// the connection is ready (connected; for https, the handshake done), then sends one
     /// request at a time and collects its response. Its state is touched on the channel's event
-    /// loop only; `run` hands the request over to the loop and waits on the calling thread.
+    /// loop only; `waitReady` and `run` hand over to the loop and wait on the calling thread.
     final class Exchange: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = HTTPClientResponsePart
         typealias OutboundOut = HTTPClientRequestPart
+
+        private let ready: EventLoopPromise<Void>
+        private let secure: Bool
+        private var isReady = false
+        private var readyTimer: Scheduled<Void>?
+
+        init(ready: EventLoopPromise<Void>, secure: Bool) { (self.ready, self.secure) = (ready, secure) }
+
+        /// Waits until the connection can take a request, or fails with what stopped it (at
+        /// `until`: a server that accepted the connection and never finished the handshake).
+        func waitReady(until: NIODeadline) throws {
+            let loop = ready.futureResult.eventLoop
+            loop.execute {
+                guard !self.isReady else { return }
+                self.readyTimer = loop.scheduleTask(deadline: until) {
+                    self.readied(Failure.transport("no TLS handshake before the deadline"))
+                }
+            }
+            try ready.futureResult.wait()
+        }
+
+        /// The connection was given up before it was ready (not even made: a name that did not
+        /// resolve): the readiness promise is completed all the same.
+        func abandon() {
+            ready.futureResult.eventLoop.execute { self.readied(Failure.transport("not connected")) }
+        }
+
+        /// The connection is ready (nil) or will never be (an error); the first call counts.
+        private func readied(_ error: Error?) {
+            guard !isReady else { return }
+            isReady = true
+            readyTimer?.cancel()
+            readyTimer = nil
+            if let error { ready.fail(error) } else { ready.succeed() }
+        }
 
         private var context: ChannelHandlerContext?
         private var promise: EventLoopPromise<Response>?
@@ -70,7 +108,9 @@ extension BlockingHTTPClient {
                 context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bodyBytes)))), promise: nil)
             }
             let sent = context.eventLoop.makePromise(of: Void.self)
-            sent.futureResult.whenFailure { error in self.fail(.failed(Self.classify(error))) }
+            sent.futureResult.whenFailure { error in
+                self.fail(!self.answered && Self.isReset(error) ? .closedUnanswered("connection reset") : .failed(Self.classify(error)))
+            }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
         }
 
@@ -95,14 +135,41 @@ extension BlockingHTTPClient {
             p?.fail(error)
         }
 
+        /// TLS errors are the TLS settings' (an untrusted certificate, a name it does not hold):
+        /// not worth another try. A peer that went away during the handshake is the transport's.
         static func classify(_ error: Error) -> Failure {
             if let f = error as? Failure { return f }
-            if error is NIOSSLError || error is BoringSSLError { return .tls("\(error)") }
+            if let e = error as? NIOSSLError {
+                if e == .handshakeFailed(.sslError([.eofDuringHandshake])) || e == .uncleanShutdown {
+                    return .transport("connection closed during the TLS handshake")
+                }
+                return .tls("\(error)")
+            }
+            if error is BoringSSLError || error is NIOSSLExtraError { return .tls("\(error)") }
             return .transport("\(error)")
         }
 
+        /// A reset or a broken pipe: the peer closed the connection with our data unread.
+        static func isReset(_ error: Error) -> Bool {
+            guard let e = error as? IOError else { return false }
+            return e.errnoCode == ECONNRESET || e.errnoCode == EPIPE
+        }
+
         func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-        func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+        func handlerRemoved(context: ChannelHandlerContext) {
+            self.context = nil
+            readied(Failure.transport("connection closed"))
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            if !secure { readied(nil) }
+            context.fireChannelActive()
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if let e = event as? TLSUserEvent, case .handshakeCompleted = e { readied(nil) }
+            context.fireUserInboundEventTriggered(event)
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard promise != nil else { return }
@@ -127,15 +194,25 @@ extension BlockingHTTPClient {
         }
 
         func channelInactive(context: ChannelHandlerContext) {
+            readied(Failure.transport("connection closed before it was ready"))
             fail(answered ? .failed(.transport("connection closed during the response")) : .closedUnanswered("connection closed"))
             context.fireChannelInactive()
         }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {
+            readied(error)
             // A peer that closes without TLS's close_notify: the close that follows decides
             // (unanswered, or cut off during the response), as for a plain connection.
             if case NIOSSLError.uncleanShutdown = error { return }
-            if promise == nil { earlyError = earlyError ?? error } else { fail(.failed(Self.classify(error))) }
+            if promise == nil {
+                earlyError = earlyError ?? error
+            } else if !answered && Self.isReset(error) {
+                // Reset with the request unread (a server that had just closed a kept-alive
+                // connection resets it when our request arrives): as closed unanswered.
+                fail(.closedUnanswered("connection reset"))
+            } else {
+                fail(.failed(Self.classify(error)))
+            }
             context.close(promise: nil)
         }
     }

@@ -18,11 +18,15 @@ extension BlockingHTTPClient {
 
         static func split(_ url: String) -> (Origin, target: String)? {
             let u = Array(url.utf8)
+            // The scheme in any case, as URL parsers (and kubectl) take it.
+            func scheme(_ s: String) -> Bool {
+                u.count >= s.utf8.count && zip(u, s.utf8).allSatisfy { $0 | 0x20 == $1 || $0 == $1 }
+            }
             let secure: Bool
             var i: Int
-            if url.hasPrefix("https://") {
+            if scheme("https://") {
                 (secure, i) = (true, 8)
-            } else if url.hasPrefix("http://") {
+            } else if scheme("http://") {
                 (secure, i) = (false, 7)
             } else {
                 return nil
@@ -42,7 +46,10 @@ extension BlockingHTTPClient {
             let hostBytes: ArraySlice<UInt8>
             var portBytes: ArraySlice<UInt8>?
             if authority.first == UInt8(ascii: "[") {
-                guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+                // Brackets hold an IPv6 address, nothing else.
+                guard let close = authority.firstIndex(of: UInt8(ascii: "]")),
+                      (try? SocketAddress(ipAddress: String(decoding: authority[(authority.startIndex + 1)..<close], as: UTF8.self),
+                                          port: 0))?.protocol == .inet6 else { return nil }
                 hostBytes = authority[(authority.startIndex + 1)..<close]
                 let after = authority[(close + 1)...]
                 if !after.isEmpty {
@@ -56,10 +63,11 @@ extension BlockingHTTPClient {
                 hostBytes = authority
             }
             if let portBytes {
-                guard let p = Int(String(decoding: portBytes, as: UTF8.self)), (1...65535).contains(p) else { return nil }
+                guard (1...5).contains(portBytes.count), portBytes.allSatisfy({ (48...57).contains($0) }),
+                      let p = Int(String(decoding: portBytes, as: UTF8.self)), (1...65535).contains(p) else { return nil }
                 port = p
             }
-            guard !hostBytes.isEmpty else { return nil }
+            guard !hostBytes.isEmpty, !hostBytes.contains(UInt8(ascii: "[")), !hostBytes.contains(UInt8(ascii: "]")) else { return nil }
             return (Origin(secure: secure, host: String(decoding: hostBytes, as: UTF8.self), port: port,
                            authority: String(decoding: authority, as: UTF8.self)), target)
         }

@@ -47,7 +47,7 @@ public final class KubeClient: @unchecked Sendable {
         public var json: JSONValue? { try? JSONValue.parse(body) }
     }
 
-    /// One API call, retried while the failure is transient. Statuses ≥ 400 throw KubeError
+    /// One API call, retried while the failure is transient. Statuses ≥ 300 throw KubeError
     /// with the server's Status message.
     public func call(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil,
                      contentType: String = "application/json") throws(KubeError) -> Response {
@@ -63,11 +63,12 @@ public final class KubeClient: @unchecked Sendable {
         }
     }
 
-    /// One try: a status ≥ 400 is an error carrying the server's Status message.
+    /// One try: a status ≥ 300 is an error carrying the server's Status message (the API server
+    /// does not redirect; a redirect is not followed).
     func attempt(_ method: HTTPMethod, _ path: String, body: JSONValue?, contentType: String,
                  operation: String) throws(KubeError) -> Response {
         let r = try once(method, path, body: body, contentType: contentType, operation: operation)
-        guard r.status >= 400 else { return r }
+        guard r.status >= 300 else { return r }
         let message = r.json?["message"]?.stringValue ?? String(decoding: r.body.prefix(300), as: UTF8.self)
         throw KubeError(.status(r.status), operation, message.isEmpty ? "HTTP \(r.status)" : message)
     }

@@ -2,7 +2,9 @@ import CNI
 import Foundation
 @testable import HTTPBridge
 import NIOCore
+import NIOSSL
 import Kubernetes
+import LinuxSystem
 import KubernetesClient
 import Testing
 import TestSupport
@@ -93,13 +95,45 @@ import TestSupport
     }
 
     /// A server named by a host name: resolved, the name sent as SNI and checked against the
-    /// certificate (the address form is checked against its IP entry).
+    /// certificate; an address is checked against the certificate's IP entries. A certificate
+    /// without the name (or the address) is a TLS error, not an unreachable server.
     @Test func aServerByNameIsResolvedAndItsNameVerified() throws {
-        let api = try KubeAPIServer()
+        let api = try KubeAPIServer(subjectAltName: "DNS:localhost")
         try api.createPod("ns1", "web")
         var byName = try KubeConnection.kubeconfig(path: api.kubeconfig())
         byName.server = "https://localhost:\(api.port)"
         #expect(try KubeClient(byName).pod(namespace: "ns1", name: "web").name == "web")
+        let byAddress = KubeClient(try KubeConnection.kubeconfig(path: api.kubeconfig()))
+        #expect((#expect(throws: KubeError.self) { try byAddress.pod(namespace: "ns1", name: "web") })?.kind == .tls)
+
+        let other = try KubeAPIServer(subjectAltName: "DNS:api.example")
+        var wrongName = try KubeConnection.kubeconfig(path: other.kubeconfig())
+        wrongName.server = "https://localhost:\(other.port)"
+        let e = #expect(throws: KubeError.self) { try KubeClient(wrongName).pod(namespace: "ns1", name: "web") }
+        #expect(e?.kind == .tls && e?.cniError.code != 11)
+    }
+
+    /// A server that accepts connections and closes them during the TLS handshake (restarting,
+    /// or a load balancer in front of none): tried again until the connect time runs out, then
+    /// unreachable (11), not a TLS error.
+    @Test func aHandshakeCutShortIsTriedAgainAndIsUnreachable() throws {
+        let d = try TemporaryDirectory("swcni-eof")
+        defer { d.remove() }
+        let (p, port) = try TCPTestServer.start(d, """
+            n = 0
+            while True:
+                c, _ = s.accept(); n += 1; c.close()
+                open("\(d.file("accepted"))", "w").write(str(n))
+            """)
+        defer { ServerProcess.stop(p) }
+        let api = try KubeAPIServer()
+        var c = try KubeConnection.kubeconfig(path: api.kubeconfig())
+        c.server = "https://127.0.0.1:\(port)"
+        let client = KubeClient(c)
+        client.retryFor = .milliseconds(400)
+        let e = #expect(throws: KubeError.self) { try client.pod(namespace: "ns1", name: "web") }
+        #expect(e?.kind == .transport && e?.cniError.code == 11)
+        #expect((Int((try? d.read("accepted")) ?? "") ?? 0) > 1)
     }
 
     @Test func statusCodesAreTypedErrors() throws {
@@ -171,6 +205,15 @@ import TestSupport
         #expect(try client.pod(namespace: "ns1", name: "web").annotations["a"] == "1")
         served = try api.requestsWithConnections().filter { $0.1.hasPrefix(path) }
         #expect(served.count == 8 && served[7].2 != served[6].2)
+        // Reset with the request unread (the usual form of that race): the same.
+        try api.reset("GET", path, count: 1)
+        #expect(try client.pod(namespace: "ns1", name: "web").name == "web")
+        try api.reset("PATCH", path, count: 1)
+        #expect((#expect(throws: KubeError.self) { try client.patchPodAnnotations(namespace: "ns1", name: "web", ["a": "3"]) })?.kind
+                == .transport)
+        served = try api.requestsWithConnections().filter { $0.1.hasPrefix(path) }
+        #expect(served.map(\.0).suffix(3) == ["GET", "GET", "PATCH"] && served.count == 11 && served[9].2 != served[8].2
+                && served[10].2 == served[9].2)
     }
 
     @Test func anUnreachableServerIsTryAgainLater() throws {
@@ -183,8 +226,9 @@ import TestSupport
     }
 }
 
-/// The HTTP layer's URL reading (HTTPBridge): what a connection is for, and the request target.
-@Suite struct HTTPOriginTests {
+/// The HTTP layer (HTTPBridge): URL reading (what a connection is for, and the request target),
+/// a reset connection, how failures are classified.
+@Suite struct HTTPBridgeTests {
     typealias Origin = BlockingHTTPClient.Origin
 
     @Test func schemeHostPortAndTarget() throws {
@@ -194,6 +238,7 @@ import TestSupport
             ("https://[fd00::1]:6443/k8s/clusters/c-1/api", true, "fd00::1", 6443, "[fd00::1]:6443", "/k8s/clusters/c-1/api"),
             ("https://[::1]", true, "::1", 443, "[::1]", "/"),
             ("http://host?x=1#frag", false, "host", 80, "host", "/?x=1"),
+            ("HTTPS://API.example:6443/api", true, "API.example", 6443, "API.example:6443", "/api"),
         ]
         for (url, secure, host, port, authority, target) in cases {
             let (o, t) = try #require(Origin.split(url))
@@ -204,9 +249,71 @@ import TestSupport
         #expect(Origin.split("https://api.example")?.0.address == nil)
     }
 
+    /// Plain HTTP (etcd's gateway): a kept-alive connection reset with the second request
+    /// unread. A GET goes again on a new connection; a POST does not.
+    @Test func aResetKeptAliveConnectionIsReplacedForAGet() throws {
+        let d = try TemporaryDirectory("swcni-rst")
+        defer { d.remove() }
+        let (p, port) = try TCPTestServer.start(d, """
+            conns = 0
+            while True:
+                c, _ = s.accept(); conns += 1; n = 0
+                while True:
+                    if not c.recv(65536): break
+                    n += 1
+                    if n == 2:
+                        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); break
+                    body = str(conns).encode()
+                    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n%s" % (len(body), body))
+                c.close()
+            """)
+        defer { ServerProcess.stop(p) }
+        let url = "http://127.0.0.1:\(port)/x"
+        let http = BlockingHTTPClient(tls: nil, connectTimeout: .seconds(1), readTimeout: .seconds(2), retryConnecting: false)
+        func get() throws -> String {
+            String(decoding: try http.send(.GET, url: url, headers: [], body: nil, deadline: .now() + .seconds(3)).body, as: UTF8.self)
+        }
+        #expect(try get() == "1")
+        #expect(try get() == "2")  // reset unread on connection 1: sent again on connection 2
+        func post() throws -> String {
+            String(decoding: try http.send(.POST, url: url, headers: [], body: [], deadline: .now() + .seconds(3)).body, as: UTF8.self)
+        }
+        let e = #expect(throws: BlockingHTTPClient.Failure.self) { try post() }  // reset on connection 2: not repeated
+        if case .transport = e {} else { Issue.record("\(String(describing: e))") }
+        #expect(try post() == "3")
+    }
+
+    @Test func tlsFailuresAreTheSettingsAndAPeerThatLeftIsTheTransport() {
+        typealias Exchange = BlockingHTTPClient.Exchange
+        if case .tls = Exchange.classify(NIOSSLExtraError.failedToValidateHostname) {} else { Issue.record("hostname") }
+        if case .tls = Exchange.classify(NIOSSLError.handshakeFailed(.sslError([]))) {} else { Issue.record("handshake") }
+        if case .transport = Exchange.classify(NIOSSLError.handshakeFailed(.sslError([.eofDuringHandshake]))) {} else { Issue.record("eof") }
+        #expect(Exchange.isReset(IOError(errnoCode: ECONNRESET, reason: "read")) && !Exchange.isReset(IOError(errnoCode: EIO, reason: "read")))
+    }
+
     @Test(arguments: ["ftp://h/", "https://", "https://user@h/", "https://h:0/", "https://h:70000/", "https://h:x/",
-                      "https://[::1/", "https://[::1]x/", "https://h/a b", "h:80/x", "https://:443/"])
+                      "https://[::1/", "https://[::1]x/", "https://h/a b", "h:80/x", "https://:443/",
+                      "https://h:+80/", "https://[example.com]/", "https://a]b/", "https://[10.0.0.1]/"])
     func whatIsNotAURLWeCanRequest(_ url: String) {
         #expect(Origin.split(url) == nil)
+    }
+}
+
+/// A TCP server for one test, written in Python: `body` runs with `s` listening on a free
+/// loopback port (socket and struct imported).
+enum TCPTestServer {
+    static func start(_ d: TemporaryDirectory, _ body: String) throws -> (BackgroundProcess, Int) {
+        try d.write("server.py", """
+            import socket, struct
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+            print("listening %d" % s.getsockname()[1], flush=True)
+
+            """ + body)
+        let (p, line) = try ServerProcess.start("/usr/bin/python3", [d.file("server.py")], directory: d.path)
+        guard line.hasPrefix("listening "), let port = Int(line.dropFirst("listening ".count)) else {
+            ServerProcess.stop(p)
+            throw CommandFailed(argv: ["server.py"], status: -1, output: line)
+        }
+        return (p, port)
     }
 }

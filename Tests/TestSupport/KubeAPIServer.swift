@@ -23,10 +23,12 @@ public final class KubeAPIServer: @unchecked Sendable {
     /// The network namespace (a path) the server listens in, for plugins run there; nil: ours.
     public let netns: String?
 
-    public init(netns: String? = nil) throws {
+    /// - Parameter subjectAltName: the names the server's certificate holds (openssl's syntax).
+    public init(netns: String? = nil, subjectAltName: String = "IP:127.0.0.1,DNS:localhost") throws {
         self.netns = netns
         dir = try TemporaryDirectory("swcni-kubeapi")
-        try Self.makeCertificates(dir)
+        try TestCA.make(dir)
+        try TestCA.issue(dir, name: "server", commonName: "kube-apiserver", usage: "serverAuth", subjectAltName: subjectAltName)
         try dir.write("token", token + "\n")
         let args = [Self.script, "--cert", dir.file("server.pem"), "--key", dir.file("server.key"), "--token-file", dir.file("token")]
         let here = dir.path
@@ -47,11 +49,6 @@ public final class KubeAPIServer: @unchecked Sendable {
     }
 
     public func stop() { ServerProcess.stop(process) }
-
-    static func makeCertificates(_ d: TemporaryDirectory) throws {
-        try TestCA.make(d)
-        try TestCA.issue(d, name: "server", commonName: "kube-apiserver", usage: "serverAuth")
-    }
 
     /// A kubeconfig for this server: the CA as a file (or inline data), the token inline or as
     /// `tokenFile`, and a namespace for the context.
@@ -89,8 +86,10 @@ public final class KubeAPIServer: @unchecked Sendable {
     @discardableResult
     public func call(_ method: String, _ path: String, _ body: String? = nil,
                      contentType: String = "application/json") throws -> (status: Int, json: JSONValue?) {
-        var argv = ["curl", "-sS", "--cacert", caFile, "-H", "Authorization: Bearer \(token)", "-X", method,
-                    "-o", "-", "-w", "\n%{http_code}", server + path]
+        // By name (resolved to the server's address), so the certificate may hold the name only.
+        var argv = ["curl", "-sS", "--cacert", caFile, "--resolve", "localhost:\(port):127.0.0.1",
+                    "-H", "Authorization: Bearer \(token)", "-X", method,
+                    "-o", "-", "-w", "\n%{http_code}", "https://localhost:\(port)" + path]
         if body != nil { argv += ["-H", "Content-Type: \(contentType)", "--data-binary", "@-"] }
         let c = try Command.must((netns.map { ["nsenter", "--net=\($0)"] } ?? []) + argv, stdin: body ?? "")
         let lines = c.stdout.split(separator: "\n", omittingEmptySubsequences: false)
@@ -134,6 +133,11 @@ public final class KubeAPIServer: @unchecked Sendable {
         try call("POST", "/_test/faults", #"{"method":"\#(method)","path":"\#(path)","drop":true,"status":0,"count":\#(count)}"#)
     }
 
+    /// The next `count` requests of `method` under `path` are read and answered with a TCP reset.
+    public func reset(_ method: String, _ path: String, count: Int) throws {
+        try call("POST", "/_test/faults", #"{"method":"\#(method)","path":"\#(path)","reset":true,"status":0,"count":\#(count)}"#)
+    }
+
     /// Makes the object at `path` look `seconds` older (its creationTimestamp moved back).
     public func age(_ path: String, seconds: Int) throws {
         let r = try call("POST", "/_test/age", #"{"path":"\#(path)","seconds":\#(seconds)}"#)
@@ -154,7 +158,7 @@ public final class KubeAPIServer: @unchecked Sendable {
 }
 
 /// A throw-away CA for a test (openssl, EC keys, two days): `ca.pem`/`ca.key`, and certificates it
-/// signs as `<name>.pem`/`<name>.key` for 127.0.0.1 and localhost.
+/// signs as `<name>.pem`/`<name>.key` (for 127.0.0.1 and localhost unless told other names).
 public enum TestCA {
     static let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
@@ -165,10 +169,11 @@ public enum TestCA {
     }
 
     /// - Parameter usage: `serverAuth`, `clientAuth` or both, comma-separated.
-    public static func issue(_ d: TemporaryDirectory, name: String, commonName: String, usage: String) throws {
+    public static func issue(_ d: TemporaryDirectory, name: String, commonName: String, usage: String,
+                             subjectAltName: String = "IP:127.0.0.1,DNS:localhost") throws {
         try Command.must(["openssl", "req"] + ec + ["-keyout", d.file(name + ".key"), "-out", d.file(name + ".csr"),
                           "-subj", "/CN=" + commonName])
-        try d.write(name + ".ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+        try d.write(name + ".ext", "subjectAltName=\(subjectAltName)\nbasicConstraints=CA:FALSE\n"
                          + "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=\(usage)\n")
         try Command.must(["openssl", "x509", "-req", "-in", d.file(name + ".csr"), "-CA", d.file("ca.pem"), "-CAkey", d.file("ca.key"),
                           "-CAcreateserial", "-out", d.file(name + ".pem"), "-days", "2", "-extfile", d.file(name + ".ext")])

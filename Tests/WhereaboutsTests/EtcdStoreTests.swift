@@ -76,6 +76,33 @@ final class EtcdFixture {
         #expect(third == IPAddress(lowest) && store.client.requests - before == 2)
     }
 
+    /// Keys the loop did not write are neither trusted nor overwritten: a chunk of another size
+    /// is read as full (none of its addresses handed out, the key left as it is), the pod's index
+    /// pointing outside the range is replaced, a reservation of the same pod's other interface
+    /// is kept (the address is another attachment's).
+    @Test func foreignOrStaleKeysAreNeitherTrustedNorClobbered() throws {
+        let f = try EtcdFixture()
+        let store = try EtcdStore(.init(endpoints: f.etcd.endpoints.split(separator: ",").map(String.init)))
+        store.attempts = 5
+        let pool = PoolRef(range: try range("10.47.0.0/23"), networkName: "", overlapping: true)
+        let chunk0 = store.base(pool) + "chunk/0"
+        let index = store.podKey(pool, "ns1/p1", "net1")
+        _ = try store.client.txn([], success: [.put(chunk0, [1, 2, 3]), .put(index, Array("99999".utf8))])
+        let first = try store.allocate(IPAllocation(containerID: "c1", podRef: "ns1/p1", ifName: "net1"), in: pool)
+        let off = try #require(pool.range.offset(of: first))
+        let chunkNow = try store.client.get(chunk0)?.value
+        let indexNow = try store.client.get(index)?.text
+        #expect(off == 256 && chunkNow == [1, 2, 3] && indexNow == "256")
+        // The next free address is reserved by ns1/p2's other interface.
+        let next = try #require(pool.range.address(at: 257))
+        let reservation = store.reservationKey(pool.reservationName(next))
+        _ = try store.client.txn([], success: [.put(reservation, Array("ns1/p2\tnet2".utf8))])
+        let second = try store.allocate(IPAllocation(containerID: "c2", podRef: "ns1/p2", ifName: "net1"), in: pool)
+        #expect(second != next && pool.range.offset(of: second).map { $0 >= 256 } == true)
+        let holder = try store.client.get(reservation)?.text
+        #expect(holder == "ns1/p2\tnet2")
+    }
+
     @Test func fullRangeIs110AndStatus51ThenUnreachableIs11AndStatus50() throws {
         let f = try EtcdFixture()
         let c = f.conf(#""range":"10.41.0.0/29","exclude":["10.41.0.4/30"]"#)

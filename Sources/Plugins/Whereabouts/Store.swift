@@ -150,8 +150,8 @@ extension DocumentBackend {
 
 /// The pause before a writer that lost a race on a pool tries again (Kubernetes and etcd datastores).
 package enum Backoff {
-    /// 5–40 ms, growing with the attempt, random: writers that collided do not collide again.
-    /// `base` scales it (in µs for the first attempt's ceiling).
+    /// Random, growing with the attempt (2–10 ms after the first loss, up to 8–40 ms with the
+    /// default `base`, µs): writers that collided do not collide again.
     package static func pause(_ attempt: Int, base: UInt32 = 5_000) {
         let ceiling = min(40_000, base * (1 << UInt32(min(attempt, 3))))
         usleep(UInt32.random(in: (ceiling / 5)...ceiling))

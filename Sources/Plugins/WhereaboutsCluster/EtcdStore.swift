@@ -48,11 +48,21 @@ public final class EtcdStore: WhereaboutsStore {
         let prefix = base(pool) + "chunk/"
         var out: [UInt128: Chunk] = [:]
         for kv in kvs {
-            guard let n = UInt128(kv.key.dropFirst(prefix.count)), kv.value.count == 32 else { continue }
-            out[n] = Chunk(bits: kv.value, modRevision: kv.modRevision)
+            guard let n = UInt128(kv.key.dropFirst(prefix.count)) else { continue }
+            out[n] = Self.chunk(kv)
         }
         return out
     }
+
+    /// A chunk as etcd holds it; one whose value is not 32 bytes (written by something else) is
+    /// read as full: none of its addresses is handed out, and nothing of it is lost.
+    static func chunk(_ kv: EtcdClient.KeyValue?) -> Chunk {
+        guard let kv else { return Chunk(bits: emptyChunk, modRevision: nil) }
+        return Chunk(bits: kv.value.count == 32 ? kv.value : fullChunk, modRevision: kv.modRevision)
+    }
+
+    static let emptyChunk = [UInt8](repeating: 0, count: 32)
+    static let fullChunk = [UInt8](repeating: 0xff, count: 32)
 
     static func record(_ a: IPAllocation) -> [UInt8] {
         var o = PoolDocument.json(a).objectValue!
@@ -86,15 +96,31 @@ public final class EtcdStore: WhereaboutsStore {
         // Whether the view is one read's as a whole: only then does "no free address" hold.
         var complete = false
         let indexKey = owner.podRef.isEmpty ? cidKey(pool, owner.containerID, owner.ifName) : podKey(pool, owner.podRef, owner.ifName)
+        // The pod's index entry as read when it points at nothing of this pod's (an offset out of
+        // the range, a record gone or another's): replaced by the new one, compared as it was.
+        var staleIndex: [UInt8]?
+        /// The pod's index as read: its address when adopted; nil when the record changed
+        /// meanwhile (the view is dropped: read again) or the index is stale (`staleIndex`).
+        func adoptIndexed(_ held: EtcdClient.KeyValue) throws -> IPAddress? {
+            if let off = UInt128(held.text), let ip = pool.range.address(at: off) {
+                switch try adopt(off, owner, pool) {
+                case .adopted: return ip
+                case .lost: (view, contended) = (nil, true); return nil
+                case .notOurs: break
+                }
+            }
+            staleIndex = held.value
+            return nil
+        }
         for attempt in 0..<attempts {
-            if contended { Backoff.pause(attempt, base: 1_000) }
+            if contended { Backoff.pause(attempt, base: 1_000) }  // 0.4–2 ms, then up to 1.6–8 ms
             if view == nil {
                 // The pod's index entry and the pool's bitmap, in one round trip.
                 let reads = try client.read([.get(indexKey), .list(base(pool) + "chunk/")])
-                if let held = reads.first?.first, let off = UInt128(held.text), let ip = pool.range.address(at: off) {
-                    if try adopt(off, owner, pool) { return ip }
-                    contended = true
-                    continue
+                staleIndex = nil
+                if let held = reads.first?.first {
+                    if let ip = try adoptIndexed(held) { return ip }
+                    if staleIndex == nil { continue }  // the record changed meanwhile: read again
                 }
                 view = chunks(pool, from: reads.count > 1 ? reads[1] : [])
                 complete = true
@@ -121,7 +147,8 @@ public final class EtcdStore: WhereaboutsStore {
             var chunk = chunks[n] ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
             chunk.set(Int(off % Self.chunkBits), true)
             let chunkKey = base(pool) + "chunk/" + String(n)
-            var compares: [EtcdClient.Compare] = [chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey), .absent(indexKey)]
+            var compares: [EtcdClient.Compare] = [chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey),
+                                                  staleIndex.map { .value(indexKey, $0) } ?? .absent(indexKey)]
             var ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .put(base(pool) + "ip/" + String(off), Self.record(owner)),
                                                .put(indexKey, Array(String(off).utf8))]
             // What a lost transaction reads instead: the pod's index, the chunk as it is now, the
@@ -136,23 +163,23 @@ public final class EtcdStore: WhereaboutsStore {
             let (ok, failed) = try client.txn(compares, success: ops, failure: failure)
             if ok { return ip }
             complete = false
-            if let held = failed.first?.first, let heldOff = UInt128(held.text), let heldIP = pool.range.address(at: heldOff) {
-                // Another sandbox of this pod was quicker.
-                if try adopt(heldOff, owner, pool) { return heldIP }
-                (view, contended) = (nil, true)
-                continue
+            let index = failed.first?.first
+            if let index, index.value != staleIndex {
+                // Another sandbox of this pod was quicker (or its index changed).
+                if let ip = try adoptIndexed(index) { return ip }
+                if view == nil { continue }
+            } else if index == nil {
+                staleIndex = nil
             }
-            let now = (failed.count > 1 ? failed[1].first : nil)
-                .map { Chunk(bits: $0.value.count == 32 ? $0.value : Self.emptyChunk, modRevision: $0.modRevision) }
-                ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
+            let now = Self.chunk(failed.count > 1 ? failed[1].first : nil)
             view?[n] = now
             // Another writer changed the chunk: a race, after which writers spread out. A chunk as
             // it was, with the address reserved by an overlapping range: no race, the next
             // free address.
             contended = now.modRevision != chunks[n]?.modRevision
             if pool.overlapping, failed.count > 2, let holder = failed[2].first {
-                if holder.text.hasPrefix(owner.podRef + "\t") && !owner.podRef.isEmpty {
-                    // Our pod's own leftover reservation: take it over.
+                if holder.value == Self.reservation(owner) && !owner.podRef.isEmpty {
+                    // This pod's and interface's own leftover reservation: take it over.
                     _ = try client.txn([.value(reservation, holder.value)], success: [.delete(reservation)])
                 } else {
                     heldElsewhere.insert(off)
@@ -162,15 +189,19 @@ public final class EtcdStore: WhereaboutsStore {
         throw CNIError(.tryAgainLater, "whereabouts: pool \(pool.name) kept changing under \(attempts) attempts")
     }
 
-    static let emptyChunk = [UInt8](repeating: 0, count: 32)
+    enum Adoption { case adopted, lost, notOurs }
 
-    /// The pod already holds `off`: record the new container ID (a new sandbox of the same pod).
-    func adopt(_ off: UInt128, _ owner: IPAllocation, _ pool: PoolRef) throws -> Bool {
+    /// The pod's index points at `off`: record the new container ID (a new sandbox of the same
+    /// pod) — `lost` when the record changed meanwhile, `notOurs` when there is no record of
+    /// this pod and interface there.
+    func adopt(_ off: UInt128, _ owner: IPAllocation, _ pool: PoolRef) throws -> Adoption {
         let recordKey = base(pool) + "ip/" + String(off)
-        guard let rec = try client.get(recordKey), let held = Self.allocation(rec.value) else { return false }
-        if held.containerID == owner.containerID { return true }
+        guard let rec = try client.get(recordKey), let held = Self.allocation(rec.value),
+              held.podRef == owner.podRef, held.ifName == owner.ifName,
+              !owner.podRef.isEmpty || held.containerID == owner.containerID else { return .notOurs }
+        if held.containerID == owner.containerID { return .adopted }
         let (ok, _) = try client.txn([.modRevision(recordKey, rec.modRevision)], success: [.put(recordKey, Self.record(owner))])
-        return ok
+        return ok ? .adopted : .lost
     }
 
     /// Found through the pod's index (or the container's, without a pod) and checked against the
@@ -202,9 +233,7 @@ public final class EtcdStore: WhereaboutsStore {
             if attempt > 0 { Backoff.pause(attempt) }
             let reads = try client.read([.get(recordKey), .get(chunkKey)])
             guard let rec = reads.first?.first, let a = Self.allocation(rec.value), matching(a) else { return nil }
-            var chunk = (reads.count > 1 ? reads[1].first : nil)
-                .map { Chunk(bits: $0.value.count == 32 ? $0.value : Self.emptyChunk, modRevision: $0.modRevision) }
-                ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
+            var chunk = Self.chunk(reads.count > 1 ? reads[1].first : nil)
             chunk.set(Int(off % Self.chunkBits), false)
             let index = a.podRef.isEmpty ? cidKey(pool, a.containerID, a.ifName) : podKey(pool, a.podRef, a.ifName)
             let ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .delete(recordKey), .delete(index)]
