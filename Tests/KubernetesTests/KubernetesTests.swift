@@ -228,7 +228,7 @@ import TestSupport
 
 /// The HTTP layer (HTTPBridge): URL reading (what a connection is for, and the request target),
 /// a reset connection, how failures are classified.
-@Suite struct HTTPBridgeTests {
+@Suite struct HTTPClientTests {
     typealias Origin = BlockingHTTPClient.Origin
 
     @Test func schemeHostPortAndTarget() throws {
