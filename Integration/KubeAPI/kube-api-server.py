@@ -16,14 +16,15 @@ revision), creationTimestamp and generation.
 
 Test controls (not Kubernetes paths): POST /_test/faults {"method","path","status","count"}
 makes the next `count` matching requests answer `status` (500/503 …; "drop": true closes the
-connection without an answer instead, "reset": true resets it); GET /_test/requests lists the requests served (with the
-number of the connection each came on); POST /_test/age {"path","seconds"} moves an object's creationTimestamp back;
-POST /_test/reset clears faults and the log.
+connection without an answer instead, "reset": true resets it); GET /_test/requests lists the
+requests served (with the number of the connection each came on); POST /_test/age
+{"path","seconds"} moves an object's creationTimestamp back; POST /_test/reset clears faults and
+the log.
 
   kube-api-server.py --cert server.pem --key server.key --token-file token [--port 0]
 prints "listening <port>" once it accepts connections.
 """
-import argparse, copy, json, socket, ssl, struct, sys, threading, time, uuid
+import argparse, json, socket, ssl, struct, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RESOURCES = {
@@ -78,8 +79,8 @@ def kind_of(plural):
 
 def merge_patch(target, patch):
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    out = clone(target) if isinstance(target, dict) else {}
     for k, v in patch.items():
         if v is None:
             out.pop(k, None)
@@ -94,7 +95,7 @@ def pointer(path):
 
 def clone(o):
     """A deep copy of a JSON value (several times faster than copy.deepcopy on a pool of 1,000
-    allocations, which every PATCH and update copies)."""
+    allocations, which every PATCH and update copies). Every copy here goes through it."""
     return json.loads(json.dumps(o))
 
 
@@ -259,7 +260,7 @@ class Handler(BaseHTTPRequestHandler):
             return status(422, "Invalid", "metadata.name: Required value")
         if (plural, ns, name) in store:
             return status(409, "AlreadyExists", '%s "%s" already exists' % (plural, name), name, plural)
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         obj["kind"], obj["apiVersion"] = kind, api_version
         meta = obj.setdefault("metadata", {})
         revision[0] += 1

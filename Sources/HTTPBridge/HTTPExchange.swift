@@ -73,7 +73,8 @@ extension BlockingHTTPClient {
         private var readTimeout = TimeAmount.seconds(10)
         private var lastRead = NIODeadline.now()
         private var timer: Scheduled<Void>?
-        /// What the connection met while no request was waiting (a failed TLS handshake).
+        /// What the connection met once ready while no request was waiting (the next one fails
+        /// with it).
         private var earlyError: Error?
         /// Whether the last response lets the connection serve another request (read by the
         /// caller once `run` returned: the promise's completion orders it).
@@ -108,9 +109,7 @@ extension BlockingHTTPClient {
                 context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bodyBytes)))), promise: nil)
             }
             let sent = context.eventLoop.makePromise(of: Void.self)
-            sent.futureResult.whenFailure { error in
-                self.fail(!self.answered && Self.isReset(error) ? .closedUnanswered("connection reset") : .failed(Self.classify(error)))
-            }
+            sent.futureResult.whenFailure { error in self.fail(self.exchangeError(error)) }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
         }
 
@@ -147,6 +146,13 @@ extension BlockingHTTPClient {
             }
             if error is BoringSSLError || error is NIOSSLExtraError { return .tls("\(error)") }
             return .transport("\(error)")
+        }
+
+        /// What an error means for the request in flight: reset with the request unread (a server
+        /// that had just closed a kept-alive connection resets it when our request arrives) is as
+        /// closed unanswered.
+        private func exchangeError(_ error: Error) -> ExchangeError {
+            !answered && Self.isReset(error) ? .closedUnanswered("connection reset") : .failed(Self.classify(error))
         }
 
         /// A reset or a broken pipe: the peer closed the connection with our data unread.
@@ -204,15 +210,7 @@ extension BlockingHTTPClient {
             // A peer that closes without TLS's close_notify: the close that follows decides
             // (unanswered, or cut off during the response), as for a plain connection.
             if case NIOSSLError.uncleanShutdown = error { return }
-            if promise == nil {
-                earlyError = earlyError ?? error
-            } else if !answered && Self.isReset(error) {
-                // Reset with the request unread (a server that had just closed a kept-alive
-                // connection resets it when our request arrives): as closed unanswered.
-                fail(.closedUnanswered("connection reset"))
-            } else {
-                fail(.failed(Self.classify(error)))
-            }
+            if promise == nil { earlyError = earlyError ?? error } else { fail(exchangeError(error)) }
             context.close(promise: nil)
         }
     }
