@@ -126,7 +126,7 @@ let package = Package(
         .target(name: "WhereaboutsCluster", dependencies: ["Whereabouts", "Basics", "CNI", "HTTPBridge", "IPAM", "IPAddressing", "Kubernetes",
                                                            "KubernetesClient", "LinuxSystem", "PluginKit",
                                                            .product(name: "NIOCore", package: "swift-nio"),
-                                                           .product(name: "NIOHTTP1", package: "swift-nio")],
+                                                           .product(name: "NIOSSL", package: "swift-nio-ssl")],
                 path: "Sources/Plugins/WhereaboutsCluster"),
         // dhcp: the IPAM plugin (forwards to the daemon) and `dhcp daemon` (the lease clients).
         .target(name: "DHCPIPAM", dependencies: ["Basics", "CLinux", "CNI", "DHCP", "IPAddressing", "LinuxSystem", "NetNS", "Netlink", "PluginKit"],

@@ -2,15 +2,21 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
-/// One unary gRPC call over a unix socket (HTTP/2 with prior knowledge, as kubelet's local APIs
-/// speak it) for synchronous plugins: swift-nio-http2 on NIO's shared event loop, bridged to the
-/// calling thread here, as `BlockingHTTPClient` does for HTTPS. The messages are the caller's
-/// bytes, gRPC-framed by the caller: this knows HTTP/2 and gRPC's status trailers, not protobuf.
-public enum BlockingGRPC {
+/// Unary gRPC calls for synchronous plugins: swift-nio-http2 on NIO's shared event loop, bridged
+/// to the calling thread here, as `BlockingHTTPClient` does for HTTP/1.1. One kept connection —
+/// TCP with TLS (ALPN h2), cleartext TCP or a unix socket (HTTP/2 with prior knowledge, as
+/// etcd's plain port and kubelet's local APIs speak it) — and one call at a time on it, each a
+/// stream of its own. The messages are the caller's bytes, gRPC-framed by the caller: this knows
+/// HTTP/2 and gRPC's status trailers, not protobuf. Made on first use only, like the HTTP client.
+public final class BlockingGRPC: @unchecked Sendable {
     public enum Failure: Error, Sendable, CustomStringConvertible {
         /// No connection, a reset or a timeout: the server did not answer.
         case transport(String)
+        /// The TLS handshake failed (an untrusted certificate, no HTTP/2): not worth retrying.
+        case tls(String)
         /// The server answered with a non-OK gRPC status.
         case status(Int, String)
         /// An answer that is not a gRPC response (a non-200 HTTP status, one over the size limit).
@@ -18,59 +24,219 @@ public enum BlockingGRPC {
 
         public var description: String {
             switch self {
-            case .transport(let m), .invalid(let m): return m
+            case .transport(let m), .tls(let m), .invalid(let m): return m
             case .status(let code, let m): return "gRPC status \(code)\(m.isEmpty ? "" : ": \(m)")"
             }
         }
     }
 
-    /// `path` is `/<package>.<Service>/<Method>`; `request` a framed message. Returns the
-    /// response's DATA bytes (at most `maxResponse`), once the server ended the stream with
-    /// grpc-status 0.
+    /// What to connect to.
+    public enum Target: Sendable {
+        case unix(String)
+        /// A host name or an IPv4/IPv6 address (without brackets), and a port.
+        case tcp(String, Int)
+    }
+
+    let target: Target
+    /// Over TLS: the configuration (ALPN h2 added) and its context once made.
+    let tls: TLSContext?
+    let connectTimeout: TimeAmount
+    private var open: (channel: Channel, multiplexer: HTTP2StreamMultiplexer)?
+
+    /// `tls` for a TCP target over TLS (its ALPN is set to h2 here).
+    public init(_ target: Target, tls: TLSConfiguration? = nil, connectTimeout: TimeAmount) {
+        (self.target, self.connectTimeout) = (target, connectTimeout)
+        self.tls = tls.map { var c = $0; c.applicationProtocols = ["h2"]; return TLSContext(c) }
+    }
+
+    deinit { open?.channel.close(promise: nil) }
+
+    /// One call on a socket, its connection closed after it.
     public static func call(unixSocket socket: String, path: String, request: [UInt8], timeout: TimeAmount,
                             maxResponse: Int = 16 << 20) throws(Failure) -> [UInt8] {
-        _ = BlockingHTTPClient.oneEventLoop
-        let group = MultiThreadedEventLoopGroup.singleton
-        let loop = group.next()
+        try BlockingGRPC(.unix(socket), connectTimeout: timeout).call(path, request, deadline: .now() + timeout, maxResponse: maxResponse)
+    }
+
+    /// A TCP target from `http[s]://host[:port]` (a path is ignored), and whether it is over TLS.
+    public static func target(url: String) -> (Target, secure: Bool)? {
+        guard let (origin, _) = BlockingHTTPClient.Origin.split(url) else { return nil }
+        return (.tcp(origin.host, origin.port), origin.secure)
+    }
+
+    var authority: String {
+        switch target {
+        case .unix: return "localhost"
+        case .tcp(let host, let port): return (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+        }
+    }
+
+    var describedTarget: String {
+        switch target {
+        case .unix(let path): return path
+        case .tcp: return authority
+        }
+    }
+
+    /// `path` is `/<package>.<Service>/<Method>`; `request` a framed message; `metadata` extra
+    /// headers (lower-case names). Returns the response's DATA bytes (at most `maxResponse`),
+    /// once the server ended the stream with grpc-status 0; waits until `deadline`. A connection
+    /// the server closed since the last call is replaced before the call; one that breaks during
+    /// a call is not tried again (the call may have been carried out).
+    public func call(_ path: String, _ request: [UInt8], metadata: [(String, String)] = [], deadline: NIODeadline,
+                     maxResponse: Int = 16 << 20) throws(Failure) -> [UInt8] {
+        if let c = open, !c.channel.isActive {
+            c.channel.close(promise: nil)
+            open = nil
+        }
+        let connection: (channel: Channel, multiplexer: HTTP2StreamMultiplexer)
+        if let open { connection = open } else { connection = try connect(deadline: deadline) }
+        open = connection
+        let loop = connection.channel.eventLoop
         let response = loop.makePromise(of: [UInt8].self)
-        let timer = loop.scheduleTask(in: timeout) {
-            response.fail(Failure.transport("no answer from \(socket) within \(timeout.nanoseconds / 1_000_000) ms"))
+        let timer = loop.scheduleTask(deadline: deadline) {
+            response.fail(Failure.transport("no answer from \(self.describedTarget) before the call's deadline"))
         }
         defer { timer.cancel() }
-        let channel: Channel
+        var headers = HPACKHeaders([(":method", "POST"), (":scheme", tls == nil ? "http" : "https"), (":path", path),
+                                    (":authority", authority), ("content-type", "application/grpc"), ("te", "trailers")])
+        for (name, value) in metadata { headers.add(name: name, value: value) }
         do {
-            // HTTP/2 in place before the connection exists: the server's SETTINGS may come first.
-            channel = try ClientBootstrap(group: loop).connectTimeout(timeout)
-                .channelInitializer { ch in ch.configureHTTP2Pipeline(mode: .client, inboundStreamInitializer: nil).map { _ in } }
-                .connect(unixDomainSocketPath: socket).wait()
-        } catch {
-            response.fail(error)
-            throw .transport("connect to \(socket): \(error)")
-        }
-        defer { channel.close(promise: nil) }
-        do {
-            let stream = try channel.eventLoop.flatSubmit { () -> EventLoopFuture<Channel> in
-                do {
-                    return try channel.pipeline.syncOperations.handler(type: HTTP2StreamMultiplexer.self).createStreamChannel { stream in
-                        stream.eventLoop.makeCompletedFuture {
-                            try stream.pipeline.syncOperations.addHandler(UnaryResponseHandler(response, limit: maxResponse))
-                        }
+            let stream = try loop.flatSubmit { () -> EventLoopFuture<Channel> in
+                let created = loop.makePromise(of: Channel.self)
+                connection.multiplexer.createStreamChannel(promise: created) { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try stream.pipeline.syncOperations.addHandler(UnaryResponseHandler(response, limit: maxResponse))
                     }
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
                 }
+                return created.futureResult
             }.wait()
-            let headers = HPACKHeaders([(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
-                                        ("content-type", "application/grpc"), ("te", "trailers")])
             stream.write(HTTP2Frame.FramePayload.headers(.init(headers: headers)), promise: nil)
             stream.writeAndFlush(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(bytes: request)), endStream: true)),
                                  promise: nil)
             return try response.futureResult.wait()
         } catch let e as Failure {
+            if case .transport = e { drop() }
             throw e
         } catch {
             response.fail(error)
-            throw .transport("\(path) on \(socket): \(error)")
+            drop()
+            throw .transport("\(path) on \(describedTarget): \(error)")
+        }
+    }
+
+    private func drop() {
+        open?.channel.close(promise: nil)
+        open = nil
+    }
+
+    /// A new connection, ready for calls: connected and, over TLS, the handshake done with h2
+    /// agreed on.
+    func connect(deadline: NIODeadline) throws(Failure) -> (channel: Channel, multiplexer: HTTP2StreamMultiplexer) {
+        _ = BlockingHTTPClient.oneEventLoop
+        var ssl: NIOSSLContext?
+        do { ssl = try tls?.context() } catch { throw .tls("TLS settings: \(error)") }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let giveUp = min(deadline, .now() + connectTimeout)
+        let readiness = Readiness(loop.makePromise(), secure: ssl != nil)
+        var serverName: String?
+        var address: SocketAddress?
+        if case .tcp(let host, let port) = target {
+            address = try? SocketAddress(ipAddress: host, port: port)
+            // SNI and the certificate's name for a host name; for an address literal NIOSSL checks
+            // the certificate's IP entries against the peer's address.
+            serverName = address == nil ? host : nil
+        }
+        let multiplexer = loop.makePromise(of: HTTP2StreamMultiplexer.self)
+        let bootstrap = ClientBootstrap(group: loop).connectTimeout(max(giveUp - .now(), .milliseconds(1)))
+            .channelInitializer { channel in
+                do {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let ssl { try pipeline.addHandler(NIOSSLClientHandler(context: ssl, serverHostname: serverName)) }
+                    try pipeline.addHandler(readiness)
+                } catch {
+                    multiplexer.fail(error)
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                // HTTP/2 in place before the connection exists: the server's SETTINGS may come first.
+                let configured = channel.configureHTTP2Pipeline(mode: .client, inboundStreamInitializer: nil)
+                multiplexer.completeWith(configured)
+                return configured.map { _ in }
+            }
+        var channel: Channel?
+        do {
+            switch target {
+            case .unix(let path): channel = try bootstrap.connect(unixDomainSocketPath: path).wait()
+            case .tcp(let host, let port): channel = try (address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: port)).wait()
+            }
+            try readiness.wait(until: giveUp)
+            return (channel!, try multiplexer.futureResult.wait())
+        } catch {
+            channel?.close(promise: nil)
+            readiness.abandon()
+            multiplexer.fail(Failure.transport("not connected"))
+            throw Self.classify(error, connecting: describedTarget)
+        }
+    }
+
+    static func classify(_ error: Error, connecting target: String) -> Failure {
+        if let f = error as? Failure { return f }
+        switch BlockingHTTPClient.Exchange.classify(error) {
+        case .tls(let m): return .tls("TLS with \(target): \(m)")
+        case .transport(let m), .request(let m): return .transport("connect to \(target): \(m)")
+        }
+    }
+
+    /// Tells when the connection can take calls: connected, and over TLS the handshake done with
+    /// h2 agreed on (a server without HTTP/2 over TLS cannot speak gRPC). Its state is touched on
+    /// the event loop only.
+    final class Readiness: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+
+        private let ready: EventLoopPromise<Void>
+        private let secure: Bool
+        private var done = false
+        private var timer: Scheduled<Void>?
+
+        init(_ ready: EventLoopPromise<Void>, secure: Bool) { (self.ready, self.secure) = (ready, secure) }
+
+        func wait(until: NIODeadline) throws {
+            let loop = ready.futureResult.eventLoop
+            loop.execute {
+                guard !self.done else { return }
+                self.timer = loop.scheduleTask(deadline: until) { self.finish(Failure.transport("no TLS handshake before the deadline")) }
+            }
+            try ready.futureResult.wait()
+        }
+
+        func abandon() { ready.futureResult.eventLoop.execute { self.finish(Failure.transport("not connected")) } }
+
+        private func finish(_ error: Error?) {
+            guard !done else { return }
+            done = true
+            timer?.cancel()
+            if let error { ready.fail(error) } else { ready.succeed() }
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            if !secure { finish(nil) }
+            context.fireChannelActive()
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if let e = event as? TLSUserEvent, case .handshakeCompleted(let negotiated) = e {
+                finish(negotiated == "h2" ? nil : Failure.tls("the server did not agree to HTTP/2 over TLS (ALPN h2), which gRPC needs"))
+            }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            finish(Failure.transport("connection closed before it was ready"))
+            context.fireChannelInactive()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            finish(error)
+            context.fireErrorCaught(error)
         }
     }
 
@@ -107,6 +273,8 @@ public enum BlockingGRPC {
                     body += b.readBytes(length: b.readableBytes) ?? []
                 }
                 if d.endStream { finish(.failure(Failure.status(2, "the stream ended without trailers"))) }
+            case .rstStream(let code):
+                finish(.failure(Failure.transport("the server reset the stream (\(code))")))
             default:
                 break
             }

@@ -44,7 +44,7 @@ public final class BlockingHTTPClient: @unchecked Sendable {
     let retryConnecting: Bool
     /// The largest body accepted (a list of every pod of a big cluster stays well below).
     public var maxResponse = 256 << 20
-    private var sslContext: NIOSSLContext?
+    private let sslContext: TLSContext
     private var open: Connection?
 
     /// - Parameters:
@@ -52,6 +52,7 @@ public final class BlockingHTTPClient: @unchecked Sendable {
     ///     (a server restarting), or fail at once (another endpoint may answer).
     public init(tls: TLSConfiguration?, connectTimeout: TimeAmount, readTimeout: TimeAmount, retryConnecting: Bool) {
         (self.tls, self.connectTimeout, self.readTimeout, self.retryConnecting) = (tls, connectTimeout, readTimeout, retryConnecting)
+        sslContext = TLSContext(tls ?? .makeClientConfiguration())
     }
 
     deinit { open?.channel.close(promise: nil) }
@@ -104,14 +105,7 @@ public final class BlockingHTTPClient: @unchecked Sendable {
     }
 
     func context() throws(Failure) -> NIOSSLContext {
-        if let sslContext { return sslContext }
-        do {
-            let c = try NIOSSLContext(configuration: tls ?? .makeClientConfiguration())
-            sslContext = c
-            return c
-        } catch {
-            throw .tls("TLS settings: \(error)")
-        }
+        do { return try sslContext.context() } catch { throw .tls("TLS settings: \(error)") }
     }
 
     /// A new connection, ready for a request: connected, and for https the TLS handshake done.
@@ -181,6 +175,22 @@ public final class BlockingHTTPClient: @unchecked Sendable {
             c.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificatePEM).map { .certificate($0) }
             c.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: keyPEM, format: .pem))
         }
+        return c
+    }
+}
+
+/// A client's TLS context, made on its first secure connection and kept (the trust roots and the
+/// client key parsed once per process).
+final class TLSContext {
+    let configuration: TLSConfiguration
+    private var made: NIOSSLContext?
+
+    init(_ configuration: TLSConfiguration) { self.configuration = configuration }
+
+    func context() throws -> NIOSSLContext {
+        if let made { return made }
+        let c = try NIOSSLContext(configuration: configuration)
+        made = c
         return c
     }
 }

@@ -25,7 +25,7 @@ public enum KubeletPodResources {
                                              request: GRPCFrame.encode([]), timeout: .seconds(timeoutSeconds))
             } catch {
                 switch error {
-                case .transport(let m): throw CNIError(.tryAgainLater, failed, details: m)
+                case .transport(let m), .tls(let m): throw CNIError(.tryAgainLater, failed, details: m)
                 case .status(let code, _) where transientGRPCStatuses.contains(code):
                     throw CNIError(.tryAgainLater, failed, details: error.description)
                 case .status, .invalid: throw CNIError(code: CNIError.Code.kubernetesAPI.rawValue, msg: failed, details: error.description)

@@ -15,6 +15,8 @@ public final class EtcdServer: @unchecked Sendable {
     public let dir: TemporaryDirectory
     public private(set) var members: [Member]
     public let tls: Bool
+    /// etcdctl's `--user` once `enableAuthentication` turned authentication on (root's).
+    public private(set) var rootUser: String?
 
     /// etcd tests run where etcd is installed, and always on CI (Integration/setup.sh installs it),
     /// so a CI machine without it fails instead of skipping.
@@ -92,6 +94,37 @@ public final class EtcdServer: @unchecked Sendable {
         }
     }
 
+    /// etcdctl against the running members, as root once authentication is on.
+    func etcdctl(_ args: [String]) -> [String] {
+        var argv = ["etcdctl", "--endpoints", members.filter { $0.process?.isRunning == true }.map { "\(scheme)://127.0.0.1:\($0.clientPort)" }.joined(separator: ",")]
+        if tls { argv += ["--cacert", caFile, "--cert", clientCertFile, "--key", clientKeyFile] }
+        if let rootUser { argv += ["--user", rootUser] }
+        return argv + args
+    }
+
+    /// A user (with `password`) allowed to read and write under `prefix` only (a role of its own).
+    public func addUser(_ user: String, password: String, prefix: String) throws {
+        for args in [["role", "add", user], ["role", "grant-permission", user, "--prefix=true", "readwrite", prefix],
+                     ["user", "add", "\(user):\(password)"], ["user", "grant-role", user, user]] {
+            try Command.must(etcdctl(args), env: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
+        }
+    }
+
+    /// Turns etcd's authentication on (a root user: etcdctl here goes as root from then on).
+    public func enableAuthentication() throws {
+        for args in [["user", "add", "root:root-pw"], ["user", "grant-role", "root", "root"], ["auth", "enable"]] {
+            try Command.must(etcdctl(args), env: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
+        }
+        rootUser = "root:root-pw"
+    }
+
+    /// Turns authentication off and on again: every token handed out so far is void.
+    public func revokeTokens() throws {
+        let env = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
+        try Command.must(etcdctl(["auth", "disable"]), env: env)
+        try Command.must(etcdctl(["auth", "enable"]), env: env)
+    }
+
     /// SIGKILLs a member (its PID only).
     public func kill(member i: Int) {
         guard let p = members[i].process, p.isRunning else { return }
@@ -101,17 +134,13 @@ public final class EtcdServer: @unchecked Sendable {
 
     /// Keys under `prefix`, through etcdctl (independent of the client under test).
     public func keys(prefix: String) throws -> [String] {
-        var argv = ["etcdctl", "--endpoints", members.filter { $0.process?.isRunning == true }.map { "\(scheme)://127.0.0.1:\($0.clientPort)" }.joined(separator: ","),
-                    "get", "--prefix", "--keys-only", prefix]
-        if tls { argv += ["--cacert", caFile, "--cert", clientCertFile, "--key", clientKeyFile] }
+        let argv = etcdctl(["get", "--prefix", "--keys-only", prefix])
         return try Command.must(argv, env: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]).stdout.split(separator: "\n").map(String.init)
     }
 
     /// Keys and values under `prefix`, through etcdctl's JSON output.
     public func values(prefix: String) throws -> [String: [UInt8]] {
-        var argv = ["etcdctl", "--endpoints", members.filter { $0.process?.isRunning == true }.map { "\(scheme)://127.0.0.1:\($0.clientPort)" }.joined(separator: ","),
-                    "-w", "json", "get", "--prefix", prefix]
-        if tls { argv += ["--cacert", caFile, "--cert", clientCertFile, "--key", clientKeyFile] }
+        let argv = etcdctl(["-w", "json", "get", "--prefix", prefix])
         let json = try JSONValue.parse(try Command.must(argv, env: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]).stdout)
         var out: [String: [UInt8]] = [:]
         for kv in json["kvs"]?.arrayValue ?? [] {

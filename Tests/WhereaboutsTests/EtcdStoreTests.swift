@@ -138,6 +138,36 @@ final class EtcdFixture {
         #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.43.0.0-24/ip/") == ["/swift-cni/whereabouts/pools/10.43.0.0-24/ip/2"])
     }
 
+    /// `etcd_username`/`etcd_password`: the user's token goes with every call, and is asked for
+    /// again when etcd voided it; a wrong password, no user or a user without permission on the
+    /// keys is a config error (7) that writes nothing. A user configured where authentication is
+    /// off is no error (clientv3 goes on without a token too).
+    @Test func authenticationWithAUserAndPassword() throws {
+        let f = try EtcdFixture()
+        let ranged = #""range":"10.48.0.0/24""#
+        let user = #","etcd_username":"wb","etcd_password":"wb-pw""#
+        #expect(f.address(f.call("ADD", f.conf(ranged, extra: user), id: "c0", pod: "p0")) == "10.48.0.1/24")
+        try f.etcd.addUser("wb", password: "wb-pw", prefix: "/swift-cni/")
+        try f.etcd.addUser("other", password: "other-pw", prefix: "/elsewhere/")
+        try f.etcd.enableAuthentication()
+        #expect(f.address(f.call("ADD", f.conf(ranged, extra: user), id: "c1", pod: "p1")) == "10.48.0.2/24")
+        // One client across a revocation: its second call gets a new token and goes through.
+        let store = try EtcdStore(.init(endpoints: [f.etcd.endpoints], username: "wb", password: "wb-pw"))
+        let pool = PoolRef(range: try range("10.48.0.0/24"), networkName: "", overlapping: true)
+        #expect(try store.allocations(in: pool).map(\.0) == [IPAddress("10.48.0.1")!, IPAddress("10.48.0.2")!])
+        let token = store.client.token
+        try f.etcd.revokeTokens()
+        #expect(try store.allocate(IPAllocation(containerID: "c2", podRef: "ns1/p2", ifName: "net1"), in: pool) == IPAddress("10.48.0.3"))
+        #expect(token != nil && store.client.token != nil && store.client.token != token)
+        // Refusals: code 7, nothing written.
+        let wrong = #","etcd_username":"wb","etcd_password":"nope""#
+        for extra in [wrong, "", #","etcd_username":"other","etcd_password":"other-pw""#] {
+            let e = f.call("ADD", f.conf(ranged, extra: extra), id: "c9", pod: "p9")
+            #expect(e.errorCode == 7, "\(extra): \(e.text)")
+        }
+        #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.48.0.0-24/ip/").count == 3)
+    }
+
     @Test func tlsWithClientCertificates() throws {
         let f = try EtcdFixture(tls: true)
         let tls = #","etcd_ca_cert_file":"\#(f.etcd.caFile)","etcd_cert_file":"\#(f.etcd.clientCertFile)","etcd_key_file":"\#(f.etcd.clientKeyFile)""#

@@ -3,9 +3,10 @@ import Basics
 import CNI
 import Glibc
 import HTTPBridge
+import Kubernetes
 import LinuxSystem
 import NIOCore
-import NIOHTTP1
+import NIOSSL
 
 /// What etcd did not do, with its CNI code: no endpoint answered (11), or one answered with an
 /// error (101; 7 for a config etcd refuses, such as bad credentials).
@@ -24,10 +25,14 @@ struct EtcdError: Error, CustomStringConvertible, CNIErrorConvertible {
     }
 }
 
-/// A small client of etcd's v3 API through its JSON gateway (`/v3/kv/range`, `/v3/kv/txn`,
-/// `/v3/auth/authenticate`, `/v3/maintenance/status`), over the shared HTTPS bridge: keys and
-/// values travel base64-encoded, 64-bit numbers as strings. Endpoints are tried in order; one
-/// that does not answer is skipped for the rest of the process (failover).
+/// A small client of etcd's v3 API in its own protocol, gRPC (as upstream's clientv3 speaks it):
+/// `KV/Range`, `KV/Txn`, `Auth/Authenticate`, `Maintenance/Status`, their protobuf messages
+/// written and read here field by field, over the shared HTTP/2 bridge — one connection per
+/// process, TLS with ALPN h2 or cleartext with prior knowledge. (etcd's JSON gateway cost etcd
+/// twice the CPU per call: a new HTTP/1.1 connection ~1.0 ms and a call ~0.45–0.75 ms, against
+/// ~0.65 ms and ~0.2–0.3 ms in gRPC, measured on these machines; and an etcd may run without
+/// it.) Endpoints are tried in order; one that does not answer is skipped for the rest of the
+/// process (failover).
 final class EtcdClient {
     struct KeyValue {
         var key: String
@@ -53,9 +58,16 @@ final class EtcdClient {
         case list(String)
     }
 
-    let endpoints: [String]
+    struct Endpoint {
+        let name: String
+        let target: BlockingGRPC.Target
+        let secure: Bool
+    }
+
+    let endpoints: [Endpoint]
     var current = 0
-    let http: BlockingHTTPClient
+    let tls: TLSConfiguration?
+    var connection: BlockingGRPC?
     let credentials: (String, String)?
     var token: String?
     /// Calls made (a test counts the round trips of an ADD).
@@ -63,21 +75,33 @@ final class EtcdClient {
 
     init(_ s: WhereaboutsConfig.EtcdSettings) throws(CNIError) {
         let secure = s.caCertFile != nil || s.certFile != nil
-        endpoints = s.endpoints.map { $0.hasPrefix("http://") || $0.hasPrefix("https://") ? $0 : (secure ? "https://" : "http://") + $0 }
+        var endpoints: [Endpoint] = []
+        for e in s.endpoints {
+            let url = e.hasPrefix("http://") || e.hasPrefix("https://") ? e : (secure ? "https://" : "http://") + e
+            guard let (target, isSecure) = BlockingGRPC.target(url: url) else {
+                throw CNIError(.invalidNetworkConfig, "etcd_host: \(e) is not host:port")
+            }
+            endpoints.append(Endpoint(name: e, target: target, secure: isSecure))
+        }
+        self.endpoints = endpoints
         do {
             func file(_ path: String?) throws -> [UInt8]? { try path.map { try FileSystem.read($0, atMost: 1 << 20) } }
-            let tls = secure ? try BlockingHTTPClient.tlsConfiguration(caPEM: file(s.caCertFile), certificatePEM: file(s.certFile),
-                                                                     keyPEM: file(s.keyFile)) : nil
-            http = BlockingHTTPClient(tls: tls, connectTimeout: .seconds(1), readTimeout: .seconds(5), retryConnecting: false)
+            tls = endpoints.contains(where: \.secure)
+                ? try BlockingHTTPClient.tlsConfiguration(caPEM: file(s.caCertFile), certificatePEM: file(s.certFile), keyPEM: file(s.keyFile))
+                : nil
         } catch {
             throw CNIError(.invalidNetworkConfig, "etcd TLS settings", details: "\(error)")
         }
         credentials = s.username.map { ($0, s.password ?? "") }
     }
 
-    /// POSTs `body` to `path` on the current endpoint, moving on to the next when it does not
-    /// answer; authenticates first when a user is configured (again when the token expired).
-    func call(_ path: String, _ body: JSONValue) throws(EtcdError) -> JSONValue {
+    /// gRPC status codes: UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED — a member without a
+    /// leader, in an election, overloaded: another may answer.
+    static let memberTrouble: Set<Int> = [14, 4, 8]
+
+    /// Calls `method` with `message` on the current endpoint, moving on to the next when it does
+    /// not answer; authenticates first when a user is configured (again when the token expired).
+    func call(_ method: String, _ message: [UInt8]) throws(EtcdError) -> [UInt8] {
         requests += 1
         var failures: [String] = []
         var reauthenticated = false
@@ -85,34 +109,36 @@ final class EtcdClient {
         while tried < endpoints.count {
             let endpoint = endpoints[current]
             do {
-                if credentials != nil && token == nil { token = try authenticate(endpoint) }
-                var headers = [("Content-Type", "application/json")]
-                if let token { headers.append(("Authorization", token)) }
-                let r = try http.send(.POST, url: endpoint + path, headers: headers, body: body.serialized(), deadline: .now() + .seconds(6))
-                let json = (try? JSONValue.parse(r.body)) ?? .null
-                if r.status == 200 { return json }
-                let message = json["message"]?.stringValue ?? json["error"]?.stringValue ?? "HTTP \(r.status)"
-                // An expired or revoked token: authenticate once more.
-                if credentials != nil && !reauthenticated && message.contains("token") {
-                    (token, reauthenticated) = (nil, true)
-                    continue
+                let grpc = connection ?? BlockingGRPC(endpoint.target, tls: endpoint.secure ? tls : nil, connectTimeout: .seconds(1))
+                connection = grpc
+                if credentials != nil && token == nil { token = try authenticate(grpc) }
+                let body = try grpc.call(method, GRPCFrame.encode(message), metadata: token.map { [("token", $0)] } ?? [],
+                                         deadline: .now() + .seconds(6))
+                guard let answer = try? GRPCFrame.decode(body) else {
+                    throw EtcdError(kind: .refused, message: "\(endpoint.name)\(method): not a gRPC message (\(body.count) bytes)")
                 }
-                if message.contains("authentication failed") || message.contains("permission denied") || message.contains("user name is empty") {
-                    throw EtcdError(kind: .configuration, message: "\(endpoint)\(path): \(message)")
-                }
-                // A member without a leader (partitioned, or in an election): another may answer.
-                if r.status >= 500 || message.contains("no leader") || message.contains("not capable") {
-                    failures.append("\(endpoint): \(message)")
-                } else {
-                    throw EtcdError(kind: .refused, message: "\(endpoint)\(path): \(message)")
-                }
+                return answer
             } catch let e as EtcdError {
                 throw e
-            } catch let e as BlockingHTTPClient.Failure {
-                failures.append("\(endpoint): \(e)")
+            } catch let e as BlockingGRPC.Failure {
+                if case .status(let code, let m) = e {
+                    // An expired or revoked token: authenticate once more.
+                    if credentials != nil && !reauthenticated && code == 16 {
+                        (token, reauthenticated) = (nil, true)
+                        continue
+                    }
+                    if code == 7 || code == 16 || m.contains("authentication failed") || m.contains("user name is empty") {
+                        throw EtcdError(kind: .configuration, message: "\(endpoint.name)\(method): \(m)")
+                    }
+                    if !Self.memberTrouble.contains(code) {
+                        throw EtcdError(kind: .refused, message: "\(endpoint.name)\(method): \(e)")
+                    }
+                }
+                failures.append("\(endpoint.name): \(e)")
             } catch {
-                failures.append("\(endpoint): \(error)")
+                failures.append("\(endpoint.name): \(error)")
             }
+            connection = nil
             current = (current + 1) % endpoints.count
             tried += 1
             token = nil
@@ -120,41 +146,82 @@ final class EtcdClient {
         throw EtcdError(kind: .unreachable, message: failures.joined(separator: "; "))
     }
 
-    func authenticate(_ endpoint: String) throws -> String {
+    /// A token for the configured user (AuthenticateRequest: name 1, password 2 →
+    /// AuthenticateResponse: token 2); nil when the cluster has authentication off, as clientv3
+    /// goes on without one then.
+    func authenticate(_ grpc: BlockingGRPC) throws -> String? {
         let (name, password) = credentials!
-        let r = try http.send(.POST, url: endpoint + "/v3/auth/authenticate", headers: [("Content-Type", "application/json")],
-                              body: (["name": .string(name), "password": .string(password)] as JSONValue).serialized(),
-                              deadline: .now() + .seconds(6))
-        let json = (try? JSONValue.parse(r.body)) ?? .null
-        guard r.status == 200, let token = json["token"]?.stringValue else {
-            throw EtcdError(kind: .configuration, message: "etcd authentication as \(name): \(json["message"]?.stringValue ?? "HTTP \(r.status)")")
+        var request = ProtoWriter()
+        request.field(1, name)
+        request.field(2, password)
+        let body: [UInt8]
+        do {
+            body = try grpc.call("/etcdserverpb.Auth/Authenticate", GRPCFrame.encode(request.bytes), deadline: .now() + .seconds(6))
+        } catch {
+            guard case .status(let code, let m) = error, !Self.memberTrouble.contains(code) else { throw error }
+            if m.contains("authentication is not enabled") { return nil }
+            throw EtcdError(kind: .configuration, message: "etcd authentication as \(name): \(m)")
         }
+        var token: String?
+        var r = ProtoReader(try GRPCFrame.decode(body) ?? [])
+        while let (field, value) = try r.next() {
+            if field == 2, case .bytes(let b) = value { token = String(decoding: b, as: UTF8.self) }
+        }
+        guard let token, !token.isEmpty else { return nil }
         return token
     }
 
-    static func b64(_ s: String) -> JSONValue { .string(Base64.encode(Array(s.utf8))) }
+    // etcdserverpb's field numbers (rpc.proto, kv.proto).
+    /// RangeRequest: key 1, range_end 2.
+    static func range(_ key: String, end: [UInt8]? = nil) -> [UInt8] {
+        var w = ProtoWriter()
+        w.field(1, key)
+        if let end { w.field(2, bytes: end) }
+        return w.bytes
+    }
 
-    static func keyValue(_ j: JSONValue) -> KeyValue? {
-        guard let k = j["key"]?.stringValue.flatMap(Base64.decode) else { return nil }
-        return KeyValue(key: String(decoding: k, as: UTF8.self), value: j["value"]?.stringValue.flatMap(Base64.decode) ?? [],
-                        modRevision: Int64(j["mod_revision"]?.stringValue ?? "") ?? 0,
-                        version: Int64(j["version"]?.stringValue ?? "") ?? 0)
+    /// The range_end that covers every key under `prefix`.
+    static func prefixEnd(_ prefix: String) -> [UInt8] {
+        var end = Array(prefix.utf8)
+        end[end.count - 1] += 1
+        return end
+    }
+
+    /// RangeResponse: kvs 2, each a KeyValue (key 1, mod_revision 3, version 4, value 5).
+    static func keyValues(_ rangeResponse: [UInt8]) throws(ProtoReader.Malformed) -> [KeyValue] {
+        var out: [KeyValue] = []
+        var r = ProtoReader(rangeResponse)
+        while let (field, value) = try r.next() {
+            guard field == 2, case .bytes(let kvBytes) = value else { continue }
+            var kv = KeyValue(key: "", value: [], modRevision: 0, version: 0)
+            var f = ProtoReader(kvBytes)
+            while let (n, v) = try f.next() {
+                switch (n, v) {
+                case (1, .bytes(let b)): kv.key = String(decoding: b, as: UTF8.self)
+                case (3, .varint(let x)): kv.modRevision = Int64(bitPattern: x)
+                case (4, .varint(let x)): kv.version = Int64(bitPattern: x)
+                case (5, .bytes(let b)): kv.value = b
+                default: continue
+                }
+            }
+            out.append(kv)
+        }
+        return out
+    }
+
+    func malformed(_ e: ProtoReader.Malformed) -> EtcdError {
+        EtcdError(kind: .refused, message: "\(endpoints[current].name): an answer that is not etcd's: \(e)")
     }
 
     func get(_ key: String) throws(EtcdError) -> KeyValue? {
-        try call("/v3/kv/range", ["key": Self.b64(key)])["kvs"]?.arrayValue?.first.flatMap(Self.keyValue)
-    }
-
-    /// A range request for every key under `prefix`.
-    static func prefixRange(_ prefix: String) -> JSONValue {
-        var end = Array(prefix.utf8)
-        end[end.count - 1] += 1
-        return ["key": b64(prefix), "range_end": .string(Base64.encode(end))]
+        let answer = try call("/etcdserverpb.KV/Range", Self.range(key))
+        do { return try Self.keyValues(answer).first } catch { throw malformed(error) }
     }
 
     /// Every key under `prefix`.
     func list(prefix: String) throws(EtcdError) -> [KeyValue] {
-        (try call("/v3/kv/range", Self.prefixRange(prefix))["kvs"]?.arrayValue ?? []).compactMap(Self.keyValue)
+        let answer = try call("/etcdserverpb.KV/Range", Self.range(prefix, end: Self.prefixEnd(prefix)))
+        do { return try Self.keyValues(answer) } catch { throw malformed(error) }
     }
 
     /// Several reads in one round trip (a transaction without comparisons), each `.get` or
@@ -166,31 +233,53 @@ final class EtcdClient {
     /// A transaction: `success` when every comparison holds, else `failure`. Returns whether it
     /// succeeded and, per `get`/`list` of the branch that ran, the key-values it read.
     func txn(_ compares: [Compare], success: [Operation], failure: [Operation] = []) throws(EtcdError) -> (Bool, [[KeyValue]]) {
-        func op(_ o: Operation) -> JSONValue {
-            switch o {
-            case .put(let k, let v): return ["request_put": ["key": Self.b64(k), "value": .string(Base64.encode(v))]]
-            case .delete(let k): return ["request_delete_range": ["key": Self.b64(k)]]
-            case .get(let k): return ["request_range": ["key": Self.b64(k)]]
-            case .list(let prefix): return ["request_range": Self.prefixRange(prefix)]
+        // RequestOp: request_range 1, request_put 2 (PutRequest: key 1, value 2), request_delete_range 3 (key 1).
+        func op(_ w: inout ProtoWriter, _ number: Int, _ o: Operation) {
+            w.message(number) { r in
+                switch o {
+                case .put(let k, let v): r.message(2) { $0.field(1, k); $0.field(2, bytes: v) }
+                case .delete(let k): r.message(3) { $0.field(1, k) }
+                case .get(let k): r.field(1, bytes: Self.range(k), always: true)
+                case .list(let prefix): r.field(1, bytes: Self.range(prefix, end: Self.prefixEnd(prefix)), always: true)
+                }
             }
         }
-        let cmp: [JSONValue] = compares.map {
-            switch $0 {
-            case .modRevision(let k, let rev):
-                return ["key": Self.b64(k), "target": "MOD", "result": "EQUAL", "mod_revision": .string(String(rev))]
-            case .absent(let k):
-                return ["key": Self.b64(k), "target": "VERSION", "result": "EQUAL", "version": "0"]
-            case .value(let k, let v):
-                return ["key": Self.b64(k), "target": "VALUE", "result": "EQUAL", "value": .string(Base64.encode(v))]
+        // TxnRequest: compare 1, success 2, failure 3. Compare: result 1 (EQUAL 0), target 2
+        // (VERSION 0, MOD 2, VALUE 3), key 3, version 4 | mod_revision 6 | value 7.
+        var w = ProtoWriter()
+        for c in compares {
+            w.message(1) { m in
+                switch c {
+                case .modRevision(let k, let rev): m.field(2, 2); m.field(3, k); m.field(6, UInt64(bitPattern: rev), always: true)
+                case .absent(let k): m.field(3, k); m.field(4, 0, always: true)
+                case .value(let k, let v): m.field(2, 3); m.field(3, k); m.field(7, bytes: v, always: true)
+                }
             }
         }
-        let r = try call("/v3/kv/txn", ["compare": .array(cmp), "success": .array(success.map(op)), "failure": .array(failure.map(op))])
-        let succeeded = r["succeeded"]?.boolValue ?? false
-        let reads: [[KeyValue]] = (r["responses"]?.arrayValue ?? []).compactMap { resp in
-            resp["response_range"].map { ($0["kvs"]?.arrayValue ?? []).compactMap(Self.keyValue) }
+        for o in success { op(&w, 2, o) }
+        for o in failure { op(&w, 3, o) }
+        let answer = try call("/etcdserverpb.KV/Txn", w.bytes)
+        // TxnResponse: succeeded 2, responses 3 (ResponseOp: response_range 1).
+        var succeeded = false
+        var reads: [[KeyValue]] = []
+        do {
+            var r = ProtoReader(answer)
+            while let (field, value) = try r.next() {
+                switch (field, value) {
+                case (2, .varint(let x)): succeeded = x != 0
+                case (3, .bytes(let responseOp)):
+                    var o = ProtoReader(responseOp)
+                    while let (n, v) = try o.next() {
+                        if n == 1, case .bytes(let range) = v { reads.append(try Self.keyValues(range)) }
+                    }
+                default: continue
+                }
+            }
+        } catch {
+            throw malformed(error)
         }
         return (succeeded, reads)
     }
 
-    func status() throws(EtcdError) { _ = try call("/v3/maintenance/status", [:]) }
+    func status() throws(EtcdError) { _ = try call("/etcdserverpb.Maintenance/Status", []) }
 }
