@@ -57,6 +57,28 @@ import Testing
         #expect(throws: KubeError.self) { try PodDevices.fromCheckpoint(Array("[]".utf8), podUID: "u1") }
     }
 
+    /// ProtoWriter's bytes as protobuf has them: varints of every width, defaults left out
+    /// unless asked for (a oneof member), nested messages, and ProtoReader reads them back.
+    @Test func protoWriterWritesWhatTheReaderReads() throws {
+        var w = ProtoWriter()
+        w.field(1, 0)                       // left out
+        w.field(2, 300)                     // 0x10 0xac 0x02
+        w.field(4, 0, always: true)         // 0x20 0x00
+        w.field(6, UInt64(bitPattern: -1))  // ten bytes
+        w.field(3, "k")
+        w.field(7, bytes: [], always: true)
+        w.message(9) { $0.field(1, 1) }
+        #expect(w.bytes == [0x10, 0xac, 0x02, 0x20, 0x00, 0x30, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+                            0x1a, 0x01, 0x6b, 0x3a, 0x00, 0x4a, 0x02, 0x08, 0x01])
+        var r = ProtoReader(w.bytes)
+        var fields: [Int] = []
+        while let (n, v) = try r.next() {
+            fields.append(n)
+            if n == 6, case .varint(let x) = v { #expect(Int64(bitPattern: x) == -1) }
+        }
+        #expect(fields == [2, 4, 6, 3, 7, 9])
+    }
+
     @Test func grpcFramesAndDeviceInfoPaths() throws {
         let framed = GRPCFrame.encode([1, 2, 3])
         #expect(framed == [0, 0, 0, 0, 3, 1, 2, 3])
