@@ -76,6 +76,48 @@ final class EtcdFixture {
         #expect(third == IPAddress(lowest) && store.client.requests - before == 2)
     }
 
+    /// The node's hint of a pool's chunks: the next ADD (a new process) commits at once, one
+    /// request, the lowest free address while the hint is right; after another node wrote the
+    /// chunk, two (its transaction fails and reads the pool back; then it searches from a random
+    /// place, as after a race); a DEL updates the hint; a damaged hint, or one that claims taken
+    /// addresses free, costs a request and never a duplicate.
+    @Test func theNodesHintSavesTheReadAndCannotMislead() throws {
+        let f = try EtcdFixture()
+        let settings = WhereaboutsConfig.EtcdSettings(endpoints: [f.etcd.endpoints])
+        let hints = f.local.file("etcd-hints")
+        // Without overlapping-range reservations: the chunk's comparison alone keeps addresses apart.
+        let pool = PoolRef(range: try range("10.49.0.0/24"), networkName: "", overlapping: false)
+        func owner(_ n: Int) -> IPAllocation { IPAllocation(containerID: "c\(n)", podRef: "ns1/p\(n)", ifName: "net1") }
+        var handedOut: [String] = []
+        /// A new process's store: its address and the requests it took.
+        func add(_ n: Int, hinted: Bool = true) throws -> (String, Int) {
+            let store = try EtcdStore(settings, hints: hinted ? hints : nil)
+            let ip = try store.allocate(owner(n), in: pool).description
+            handedOut.append(ip)
+            return (ip, store.client.requests)
+        }
+        #expect(try add(1) == ("10.49.0.1", 2))   // no hint yet: read, then the transaction
+        #expect(try add(2) == ("10.49.0.2", 1))
+        #expect(try add(3, hinted: false) == ("10.49.0.3", 2))   // another node
+        #expect(try add(4).1 == 2)
+        #expect(try add(5).1 == 1)
+        let store = try EtcdStore(settings, hints: hints)
+        #expect(try store.release(containerID: "c2", ifName: "net1", podRef: "ns1/p2", in: pool) == [IPAddress("10.49.0.2")!])
+        handedOut.removeAll { $0 == "10.49.0.2" }
+        #expect(try add(6) == ("10.49.0.2", 1))
+        // A hint that says the chunk is empty: the transaction fails, nothing is handed out twice.
+        let file = hints + "/" + pool.name
+        var lying = try Array(Data(contentsOf: URL(fileURLWithPath: file)))
+        for i in (lying.count - 32)..<lying.count { lying[i] = 0 }
+        try Data(lying).write(to: URL(fileURLWithPath: file))
+        #expect(try add(7).1 == 2)
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: file))
+        #expect(try add(8).1 == 2)
+        #expect(try add(9).1 == 1)
+        let held = try store.allocations(in: pool).map { $0.0.description }
+        #expect(Set(handedOut).count == 8 && Set(held) == Set(handedOut), "\(handedOut) \(held)")
+    }
+
     /// Keys the loop did not write are neither trusted nor overwritten: a chunk of another size
     /// is read as full (none of its addresses handed out, the key left as it is), the pod's index
     /// pointing outside the range is replaced, a reservation of the same pod's other interface

@@ -71,9 +71,12 @@ struct WhereaboutsBenchmark {
         if let (binary, uconf) = upstream {
             let u = try measure(binary, uconf, nextRange)
             let ratio = o.rate / u.rate
+            // The targets: etcd ≥ 300/s and ≥ 4× upstream; the Kubernetes datastore ≥ 10× upstream.
+            let rateTarget = store == "etcd" ? 300.0 : 0
             lines.append(Line(name: "\(store): allocations/s, \(clients) clients", ours: format(o.rate, 1), upstream: format(u.rate, 1),
-                              ratio: format(ratio, 2) + "×", target: "≥ 300/s and ≥ \(format(upstreamTarget ?? 1, 0))× upstream: "
-                                  + (o.rate >= 300 && ratio >= (upstreamTarget ?? 1) ? "met" : "MISSED")))
+                              ratio: format(ratio, 2) + "×", target: (rateTarget > 0 ? "≥ \(format(rateTarget, 0))/s and " : "")
+                                  + "≥ \(format(upstreamTarget ?? 1, 0))× upstream: "
+                                  + (o.rate >= rateTarget && ratio >= (upstreamTarget ?? 1) ? "met" : "MISSED")))
             lines.append(Line(name: "\(store): ADD latency 1 % → 99 % fill (median ms)",
                               ours: "\(format(o.low.median, 2)) → \(format(o.high.median, 2)) (\(format(o.high.median / o.low.median, 2))×)",
                               upstream: "\(format(u.low.median, 2)) → \(format(u.high.median, 2)) (\(format(u.high.median / u.low.median, 2))×)",

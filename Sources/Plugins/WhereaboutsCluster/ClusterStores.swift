@@ -16,7 +16,7 @@ extension WhereaboutsPlugin {
             let connection = try KubeConnection.kubeconfig(path: kubeconfig)
             return KubernetesStore(client: KubeClient(connection), namespace: connection.configuredNamespace ?? "kube-system")
         case .etcd(let settings):
-            return try EtcdStore(settings)
+            return try EtcdStore(settings, hints: (c.dataDir.hasSuffix("/") ? c.dataDir : c.dataDir + "/") + "etcd-hints")
         }
     }
 }

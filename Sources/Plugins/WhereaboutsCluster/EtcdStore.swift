@@ -3,6 +3,7 @@ import CNI
 import Glibc
 import IPAM
 import IPAddressing
+import LinuxSystem
 
 /// The etcd datastore (etcd v3). No global lock and no list of everything: a pool is kept as
 /// bitmap chunks of 256 addresses (a missing chunk is all free), plus one key per allocation and
@@ -14,9 +15,13 @@ import IPAddressing
 ///   <root>/pools/<pool>/cid/<containerID>/<ifname>  → offset (the same, for attachments without a pod)
 ///   <root>/reservations/<name>                    "<podRef>\t<ifName>" (overlapping ranges)
 /// An ADD reads the pool's chunks (one range read, |pool|/256 small values), picks a free bit and
-/// commits everything in one transaction that compares the chunk's mod revision (and that the
-/// pod index and reservation are absent): finding a free address costs the same at 1 % and at
-/// 99 % fill, and two writers only conflict when they picked the same chunk. A lost transaction
+/// commits everything in one transaction that compares the chunk's value (and that the pod index
+/// and reservation are absent): finding a free address costs the same at 1 % and at 99 % fill,
+/// and two writers only conflict when they picked the same chunk. The node keeps the chunks as it
+/// last saw them (`<dataDir>/etcd-hints/<pool>`), so the next ADD on it tries its transaction at
+/// once, without the read: one request when nobody else wrote the chunk since, two when someone
+/// did (as with the read) — the comparison of the chunk's value, not its revision, is what makes
+/// a stale or damaged hint harmless (it can only make a transaction fail). A lost transaction
 /// reads the chunk as it is now (and the pod's index, and the reservation's holder) instead, so
 /// the loser tries again after a short random pause without reading the pool: one request per
 /// attempt. From then on it starts its search at a random place, so concurrent clients spread
@@ -25,8 +30,13 @@ public final class EtcdStore: WhereaboutsStore {
     let client: EtcdClient
     let root = "/swift-cni/whereabouts"
     var attempts = 100
+    /// Where the node keeps its view of each pool's chunks; nil: every ADD reads the pool.
+    let hints: String?
 
-    init(_ settings: WhereaboutsConfig.EtcdSettings) throws(CNIError) { client = try EtcdClient(settings) }
+    init(_ settings: WhereaboutsConfig.EtcdSettings, hints: String? = nil) throws(CNIError) {
+        client = try EtcdClient(settings)
+        self.hints = hints
+    }
 
     public var isNodeLocal: Bool { false }
 
@@ -37,7 +47,7 @@ public final class EtcdStore: WhereaboutsStore {
 
     struct Chunk {
         var bits: [UInt8]
-        var modRevision: Int64?  // nil: the key does not exist yet
+        var modRevision: Int64?  // nil: the key does not exist yet; `Chunk.hinted`: as the node's hint has it
         func isSet(_ i: Int) -> Bool { bits[i >> 3] & (1 << UInt8(i & 7)) != 0 }
         mutating func set(_ i: Int, _ on: Bool) {
             if on { bits[i >> 3] |= 1 << UInt8(i & 7) } else { bits[i >> 3] &= ~(1 << UInt8(i & 7)) }
@@ -60,6 +70,45 @@ public final class EtcdStore: WhereaboutsStore {
         guard let kv else { return Chunk(bits: emptyChunk, modRevision: nil) }
         return Chunk(bits: kv.value.count == 32 ? kv.value : fullChunk, modRevision: kv.modRevision)
     }
+
+    /// The revision of a chunk known from the node's hint only.
+    static let hinted: Int64 = -1
+
+    func hintFile(_ pool: PoolRef) -> String? {
+        hints.map { $0 + "/" + String(pool.name.map { $0 == "/" ? "_" : $0 }) }
+    }
+
+    /// The node's last view of the pool's chunks: records of a chunk number (16 bytes, big
+    /// endian) and its 32 bytes, after a magic line. Nil when there is none or it is damaged.
+    func loadHint(_ pool: PoolRef) -> View? {
+        guard let file = hintFile(pool), let bytes = try? FileSystem.read(file, atMost: 64 << 20),
+              bytes.count >= Self.hintMagic.count, Array(bytes[0..<Self.hintMagic.count]) == Self.hintMagic,
+              (bytes.count - Self.hintMagic.count) % 48 == 0 else { return nil }
+        var view = View()
+        var at = Self.hintMagic.count
+        while at < bytes.count {
+            let n = bytes[at..<(at + 16)].reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+            view[n] = Chunk(bits: Array(bytes[(at + 16)..<(at + 48)]), modRevision: Self.hinted)
+            at += 48
+        }
+        return view
+    }
+
+    /// Keeps the view for the node's next ADD or DEL: rewritten in place (no rename, no fsync —
+    /// a torn or interleaved write only loses the hint, or makes one transaction fail).
+    func saveHint(_ pool: PoolRef, _ view: View) {
+        guard let file = hintFile(pool) else { return }
+        var bytes = Self.hintMagic
+        for (n, chunk) in view.sorted(by: { $0.key < $1.key }) where chunk.modRevision != nil && chunk.bits.count == 32 {
+            for i in stride(from: 120, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: n >> UInt128(i))) }
+            bytes += chunk.bits
+        }
+        if (try? FileSystem.overwrite(file, bytes)) == true { return }
+        try? FileSystem.makeDirectories(hints!)
+        try? FileSystem.writeAtomically(file, bytes, durable: false)
+    }
+
+    static let hintMagic = Array("swift-cni etcd chunks 1\n".utf8)
 
     static let emptyChunk = [UInt8](repeating: 0, count: 32)
     static let fullChunk = [UInt8](repeating: 0xff, count: 32)
@@ -92,7 +141,8 @@ public final class EtcdStore: WhereaboutsStore {
     func allocate(_ owner: IPAllocation, in pool: PoolRef, view known: View?) throws -> IPAddress {
         var heldElsewhere = Set<UInt128>()
         var contended = false
-        var view = known
+        // Without a view to start from: the node's hint, else a read of the pool.
+        var view = known ?? loadHint(pool)
         // Whether the view is one read's as a whole: only then does "no free address" hold.
         var complete = false
         let indexKey = owner.podRef.isEmpty ? cidKey(pool, owner.containerID, owner.ifName) : podKey(pool, owner.podRef, owner.ifName)
@@ -144,16 +194,17 @@ public final class EtcdStore: WhereaboutsStore {
                 throw IPAMError.exhausted("Could not allocate IP in range \(pool.range): every address is taken")
             }
             let n = off / Self.chunkBits
-            var chunk = chunks[n] ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
+            let before = chunks[n] ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
+            var chunk = before
             chunk.set(Int(off % Self.chunkBits), true)
             let chunkKey = base(pool) + "chunk/" + String(n)
-            var compares: [EtcdClient.Compare] = [chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey),
+            var compares: [EtcdClient.Compare] = [before.modRevision == nil ? .absent(chunkKey) : .value(chunkKey, before.bits),
                                                   staleIndex.map { .value(indexKey, $0) } ?? .absent(indexKey)]
             var ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .put(base(pool) + "ip/" + String(off), Self.record(owner)),
                                                .put(indexKey, Array(String(off).utf8))]
-            // What a lost transaction reads instead: the pod's index, the chunk as it is now, the
-            // reservation's holder — the next attempt needs no read of the pool.
-            var failure: [EtcdClient.Operation] = [.get(indexKey), .get(chunkKey)]
+            // What a lost transaction reads instead: the pod's index, the pool's chunks as they
+            // are now, the reservation's holder — the next attempt needs no read of the pool.
+            var failure: [EtcdClient.Operation] = [.get(indexKey), .list(base(pool) + "chunk/")]
             let reservation = reservationKey(pool.reservationName(ip))
             if pool.overlapping {
                 compares.append(.absent(reservation))
@@ -161,8 +212,14 @@ public final class EtcdStore: WhereaboutsStore {
                 failure.append(.get(reservation))
             }
             let (ok, failed) = try client.txn(compares, success: ops, failure: failure)
-            if ok { return ip }
-            complete = false
+            if ok {
+                if hints != nil {
+                    var seen = view ?? [:]
+                    seen[n] = Chunk(bits: chunk.bits, modRevision: 0)
+                    saveHint(pool, seen)
+                }
+                return ip
+            }
             let index = failed.first?.first
             if let index, index.value != staleIndex {
                 // Another sandbox of this pod was quicker (or its index changed).
@@ -171,12 +228,14 @@ public final class EtcdStore: WhereaboutsStore {
             } else if index == nil {
                 staleIndex = nil
             }
-            let now = Self.chunk(failed.count > 1 ? failed[1].first : nil)
-            view?[n] = now
+            // The pool as the transaction found it: the next attempt starts from a whole read.
+            view = self.chunks(pool, from: failed.count > 1 ? failed[1] : [])
+            complete = true
+            let now = view?[n] ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
             // Another writer changed the chunk: a race, after which writers spread out. A chunk as
-            // it was, with the address reserved by an overlapping range: no race, the next
-            // free address.
-            contended = now.modRevision != chunks[n]?.modRevision
+            // it was, with the address reserved by an overlapping range: no race, the next free
+            // address. A hint that was out of date is a race when the chunk is not as it says.
+            contended = before.modRevision == Self.hinted ? now.bits != before.bits : now.modRevision != before.modRevision
             if pool.overlapping, failed.count > 2, let holder = failed[2].first {
                 if holder.value == Self.reservation(owner) && !owner.podRef.isEmpty {
                     // This pod's and interface's own leftover reservation: take it over.
@@ -241,6 +300,10 @@ public final class EtcdStore: WhereaboutsStore {
                                                   chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey)]
             let (ok, _) = try client.txn(compares, success: ops)
             guard ok else { continue }
+            if var seen = loadHint(pool) {
+                seen[n] = chunk
+                saveHint(pool, seen)
+            }
             if pool.overlapping, let ip = pool.range.address(at: off) {
                 let key = reservationKey(pool.reservationName(ip))
                 _ = try client.txn([.value(key, Self.reservation(a))], success: [.delete(key)])
