@@ -115,7 +115,11 @@ public final class BlockingGRPC: @unchecked Sendable {
                                  promise: nil)
             return try response.futureResult.wait()
         } catch let e as Failure {
-            if case .transport = e { drop() }
+            // A connection in an unknown state (a stream left open, a reset) is not used again.
+            switch e {
+            case .transport, .invalid: drop()
+            case .status, .tls: break
+            }
             throw e
         } catch {
             response.fail(error)
@@ -137,7 +141,6 @@ public final class BlockingGRPC: @unchecked Sendable {
         do { ssl = try tls?.context() } catch { throw .tls("TLS settings: \(error)") }
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let giveUp = min(deadline, .now() + connectTimeout)
-        let readiness = Readiness(loop.makePromise(), secure: ssl != nil)
         var serverName: String?
         var address: SocketAddress?
         if case .tcp(let host, let port) = target {
@@ -146,21 +149,24 @@ public final class BlockingGRPC: @unchecked Sendable {
             // the certificate's IP entries against the peer's address.
             serverName = address == nil ? host : nil
         }
-        let multiplexer = loop.makePromise(of: HTTP2StreamMultiplexer.self)
+        // Run once per connection attempt (a name's addresses are tried side by side): what the
+        // caller uses is taken from the pipeline of the connection that won, below.
         let bootstrap = ClientBootstrap(group: loop).connectTimeout(max(giveUp - .now(), .milliseconds(1)))
             .channelInitializer { channel in
-                do {
-                    let pipeline = channel.pipeline.syncOperations
-                    if let ssl { try pipeline.addHandler(NIOSSLClientHandler(context: ssl, serverHostname: serverName)) }
-                    try pipeline.addHandler(readiness)
-                } catch {
-                    multiplexer.fail(error)
-                    return channel.eventLoop.makeFailedFuture(error)
+                if let ssl {
+                    do {
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(NIOSSLClientHandler(context: ssl, serverHostname: serverName))
+                        // Over TLS the connection is ready once the handshake agreed on h2; a
+                        // cleartext one once connected (no handler to watch it: two fewer
+                        // first-time conformance lookups of the runtime per process).
+                        try pipeline.addHandler(Readiness(channel.eventLoop.makePromise()))
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
                 }
                 // HTTP/2 in place before the connection exists: the server's SETTINGS may come first.
-                let configured = channel.configureHTTP2Pipeline(mode: .client, inboundStreamInitializer: nil)
-                multiplexer.completeWith(configured)
-                return configured.map { _ in }
+                return channel.configureHTTP2Pipeline(mode: .client, inboundStreamInitializer: nil).map { _ in }
             }
         var channel: Channel?
         do {
@@ -168,12 +174,11 @@ public final class BlockingGRPC: @unchecked Sendable {
             case .unix(let path): channel = try bootstrap.connect(unixDomainSocketPath: path).wait()
             case .tcp(let host, let port): channel = try (address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: port)).wait()
             }
-            try readiness.wait(until: giveUp)
-            return (channel!, try multiplexer.futureResult.wait())
+            let won = channel!
+            if ssl != nil { try won.pipeline.handler(type: Readiness.self).wait().wait(until: giveUp) }
+            return (won, try won.pipeline.handler(type: HTTP2StreamMultiplexer.self).wait())
         } catch {
             channel?.close(promise: nil)
-            readiness.abandon()
-            multiplexer.fail(Failure.transport("not connected"))
             throw Self.classify(error, connecting: describedTarget)
         }
     }
@@ -186,18 +191,17 @@ public final class BlockingGRPC: @unchecked Sendable {
         }
     }
 
-    /// Tells when the connection can take calls: connected, and over TLS the handshake done with
-    /// h2 agreed on (a server without HTTP/2 over TLS cannot speak gRPC). Its state is touched on
-    /// the event loop only.
+    /// Tells when a TLS connection can take calls: the handshake done with h2 agreed on (a server
+    /// without HTTP/2 over TLS cannot speak gRPC). Its state is touched on the event loop only;
+    /// its promise is completed whatever happens to the connection (a losing attempt's too).
     final class Readiness: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
 
         private let ready: EventLoopPromise<Void>
-        private let secure: Bool
         private var done = false
         private var timer: Scheduled<Void>?
 
-        init(_ ready: EventLoopPromise<Void>, secure: Bool) { (self.ready, self.secure) = (ready, secure) }
+        init(_ ready: EventLoopPromise<Void>) { self.ready = ready }
 
         func wait(until: NIODeadline) throws {
             let loop = ready.futureResult.eventLoop
@@ -208,18 +212,11 @@ public final class BlockingGRPC: @unchecked Sendable {
             try ready.futureResult.wait()
         }
 
-        func abandon() { ready.futureResult.eventLoop.execute { self.finish(Failure.transport("not connected")) } }
-
         private func finish(_ error: Error?) {
             guard !done else { return }
             done = true
             timer?.cancel()
             if let error { ready.fail(error) } else { ready.succeed() }
-        }
-
-        func channelActive(context: ChannelHandlerContext) {
-            if !secure { finish(nil) }
-            context.fireChannelActive()
         }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -233,6 +230,8 @@ public final class BlockingGRPC: @unchecked Sendable {
             finish(Failure.transport("connection closed before it was ready"))
             context.fireChannelInactive()
         }
+
+        func handlerRemoved(context: ChannelHandlerContext) { finish(Failure.transport("connection closed before it was ready")) }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {
             finish(error)
@@ -260,7 +259,7 @@ public final class BlockingGRPC: @unchecked Sendable {
                     finish(.failure(Failure.invalid("HTTP status \(httpStatus ?? "")")))
                 } else if let grpc = h.headers.first(name: "grpc-status") {
                     let code = Int(grpc) ?? 2
-                    finish(code == 0 ? .success(body) : .failure(Failure.status(code, h.headers.first(name: "grpc-message") ?? "")))
+                    finish(code == 0 ? .success(body) : .failure(Failure.status(code, Self.percentDecoded(h.headers.first(name: "grpc-message") ?? ""))))
                 } else if h.endStream {
                     finish(.failure(Failure.status(2, "the stream ended without grpc-status")))
                 }
@@ -293,6 +292,33 @@ public final class BlockingGRPC: @unchecked Sendable {
             guard !done else { return }
             done = true
             promise.completeWith(result)
+        }
+
+        /// grpc-message is percent-encoded (gRPC's HTTP/2 protocol): bytes outside printable ASCII
+        /// and "%" itself.
+        static func percentDecoded(_ text: String) -> String {
+            let u = Array(text.utf8)
+            guard u.contains(UInt8(ascii: "%")) else { return text }
+            func hex(_ c: UInt8) -> UInt8? {
+                switch c {
+                case 48...57: return c - 48
+                case 65...70: return c - 55
+                case 97...102: return c - 87
+                default: return nil
+                }
+            }
+            var out: [UInt8] = []
+            var i = 0
+            while i < u.count {
+                if u[i] == UInt8(ascii: "%"), i + 2 < u.count, let h = hex(u[i + 1]), let l = hex(u[i + 2]) {
+                    out.append(h << 4 | l)
+                    i += 3
+                } else {
+                    out.append(u[i])
+                    i += 1
+                }
+            }
+            return String(decoding: out, as: UTF8.self)
         }
     }
 }

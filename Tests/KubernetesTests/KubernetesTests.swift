@@ -229,6 +229,16 @@ import TestSupport
 /// The HTTP layer (HTTPBridge): URL reading (what a connection is for, and the request target),
 /// a reset connection, how failures are classified.
 @Suite struct HTTPClientTests {
+    /// gRPC's grpc-message is percent-encoded; what is not a valid escape stays as it is.
+    @Test func grpcMessagesArePercentDecoded() {
+        let decode = BlockingGRPC.UnaryResponseHandler.percentDecoded
+        #expect(decode("etcdserver: no leader") == "etcdserver: no leader")
+        #expect(decode("100%25 caf%C3%A9%0A") == "100% café\n")
+        #expect(decode("%zz%4") == "%zz%4")
+        #expect(BlockingGRPC.target(url: "https://[fd00::1]:2379").map { "\($0.0)/\($0.secure)" } == "tcp(\"fd00::1\", 2379)/true")
+        #expect(BlockingGRPC.target(url: "etcd:2379") == nil)
+    }
+
     typealias Origin = BlockingHTTPClient.Origin
 
     @Test func schemeHostPortAndTarget() throws {

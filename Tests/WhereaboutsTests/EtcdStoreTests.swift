@@ -189,6 +189,12 @@ final class EtcdFixture {
         let ranged = #""range":"10.48.0.0/24""#
         let user = #","etcd_username":"wb","etcd_password":"wb-pw""#
         #expect(f.address(f.call("ADD", f.conf(ranged, extra: user), id: "c0", pod: "p0")) == "10.48.0.1/24")
+        // Authentication off: asked once (Authenticate counts as a request), then calls go without.
+        let off = try EtcdStore(.init(endpoints: [f.etcd.endpoints], username: "wb", password: "wb-pw"))
+        let offPool = PoolRef(range: try range("10.48.1.0/24"), networkName: "", overlapping: false)
+        _ = try off.allocations(in: offPool)
+        _ = try off.allocations(in: offPool)
+        #expect(off.client.requests == 3 && off.client.authenticationOff)
         try f.etcd.addUser("wb", password: "wb-pw", prefix: "/swift-cni/")
         try f.etcd.addUser("other", password: "other-pw", prefix: "/elsewhere/")
         try f.etcd.enableAuthentication()
@@ -215,11 +221,14 @@ final class EtcdFixture {
         let tls = #","etcd_ca_cert_file":"\#(f.etcd.caFile)","etcd_cert_file":"\#(f.etcd.clientCertFile)","etcd_key_file":"\#(f.etcd.clientKeyFile)""#
         let c = f.conf(#""range":"10.44.0.0/24""#, extra: tls)
         #expect(f.address(f.call("ADD", c)) == "10.44.0.1/24")
-        #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.44.0.0-24/ip/").count == 1)
+        // By name (resolved, the certificate's DNS name checked): the same store.
+        let byName = c.replacingOccurrences(of: "127.0.0.1:", with: "localhost:")
+        #expect(f.address(f.call("ADD", byName, id: "c3", pod: "p3")) == "10.44.0.2/24")
+        #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.44.0.0-24/ip/").count == 2)
         // Without a client certificate etcd refuses the handshake: a coded error, nothing written.
         let noCert = f.conf(#""range":"10.44.0.0/24""#, extra: #","etcd_ca_cert_file":"\#(f.etcd.caFile)""#)
         let e = f.call("ADD", noCert, id: "c2", pod: "p2")
         #expect(e.exitCode != 0 && e.errorCode != 999)
-        #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.44.0.0-24/ip/").count == 1)
+        #expect(try f.etcd.keys(prefix: "/swift-cni/whereabouts/pools/10.44.0.0-24/ip/").count == 2)
     }
 }

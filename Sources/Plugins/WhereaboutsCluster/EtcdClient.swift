@@ -70,6 +70,9 @@ final class EtcdClient {
     var connection: BlockingGRPC?
     let credentials: (String, String)?
     var token: String?
+    /// The cluster answered that authentication is off: calls go without a token (until etcd
+    /// asks for a user).
+    var authenticationOff = false
     /// Calls made (a test counts the round trips of an ADD).
     var requests = 0
 
@@ -100,7 +103,10 @@ final class EtcdClient {
     static let memberTrouble: Set<Int> = [14, 4, 8]
 
     /// Calls `method` with `message` on the current endpoint, moving on to the next when it does
-    /// not answer; authenticates first when a user is configured (again when the token expired).
+    /// not answer; authenticates first when a user is configured (again when etcd voided the
+    /// token). A call whose connection broke is sent again to the next endpoint although it may
+    /// have been carried out: safe because every write this client makes is a transaction
+    /// guarded by comparisons (a repeated one fails them and reads back what the first did).
     func call(_ method: String, _ message: [UInt8]) throws(EtcdError) -> [UInt8] {
         requests += 1
         var failures: [String] = []
@@ -111,9 +117,11 @@ final class EtcdClient {
             do {
                 let grpc = connection ?? BlockingGRPC(endpoint.target, tls: endpoint.secure ? tls : nil, connectTimeout: .seconds(1))
                 connection = grpc
-                if credentials != nil && token == nil { token = try authenticate(grpc) }
-                let body = try grpc.call(method, GRPCFrame.encode(message), metadata: token.map { [("token", $0)] } ?? [],
-                                         deadline: .now() + .seconds(6))
+                if credentials != nil && token == nil && !authenticationOff { token = try authenticate(grpc) }
+                // hasleader: a member cut off from its leader says so at once instead of waiting.
+                var metadata = [("hasleader", "true")]
+                if let token { metadata.append(("token", token)) }
+                let body = try grpc.call(method, GRPCFrame.encode(message), metadata: metadata, deadline: .now() + .seconds(6))
                 guard let answer = try? GRPCFrame.decode(body) else {
                     throw EtcdError(kind: .refused, message: "\(endpoint.name)\(method): not a gRPC message (\(body.count) bytes)")
                 }
@@ -122,9 +130,11 @@ final class EtcdClient {
                 throw e
             } catch let e as BlockingGRPC.Failure {
                 if case .status(let code, let m) = e {
-                    // An expired or revoked token: authenticate once more.
-                    if credentials != nil && !reauthenticated && code == 16 {
-                        (token, reauthenticated) = (nil, true)
+                    // A token etcd voided (expired, or users or roles changed since), or
+                    // authentication turned on since: authenticate once more, as clientv3 does.
+                    if credentials != nil && !reauthenticated
+                        && (code == 16 || m.contains("revision of auth store is old") || m.contains("user name is empty")) {
+                        (token, reauthenticated, authenticationOff) = (nil, true, false)
                         continue
                     }
                     if code == 7 || code == 16 || m.contains("authentication failed") || m.contains("user name is empty") {
@@ -151,6 +161,7 @@ final class EtcdClient {
     /// goes on without one then.
     func authenticate(_ grpc: BlockingGRPC) throws -> String? {
         let (name, password) = credentials!
+        requests += 1
         var request = ProtoWriter()
         request.field(1, name)
         request.field(2, password)
@@ -159,7 +170,10 @@ final class EtcdClient {
             body = try grpc.call("/etcdserverpb.Auth/Authenticate", GRPCFrame.encode(request.bytes), deadline: .now() + .seconds(6))
         } catch {
             guard case .status(let code, let m) = error, !Self.memberTrouble.contains(code) else { throw error }
-            if m.contains("authentication is not enabled") { return nil }
+            if m.contains("authentication is not enabled") {
+                authenticationOff = true
+                return nil
+            }
             throw EtcdError(kind: .configuration, message: "etcd authentication as \(name): \(m)")
         }
         var token: String?

@@ -22,9 +22,9 @@ import LinuxSystem
 /// once, without the read: one request when nobody else wrote the chunk since, two when someone
 /// did (as with the read) — the comparison of the chunk's value, not its revision, is what makes
 /// a stale or damaged hint harmless (it can only make a transaction fail). A lost transaction
-/// reads the chunk as it is now (and the pod's index, and the reservation's holder) instead, so
-/// the loser tries again after a short random pause without reading the pool: one request per
-/// attempt. From then on it starts its search at a random place, so concurrent clients spread
+/// reads back the chunk as it is now (all of the pool's chunks when it went by the hint), the pod's
+/// index and the reservation's holder, so the loser tries again after a short random pause
+/// without reading the pool: one request per attempt. From then on it starts its search at a random place, so concurrent clients spread
 /// over the chunks (a lone client takes the lowest free address).
 public final class EtcdStore: WhereaboutsStore {
     let client: EtcdClient
@@ -128,8 +128,8 @@ public final class EtcdStore: WhereaboutsStore {
     func cidKey(_ pool: PoolRef, _ containerID: String, _ ifName: String) -> String { base(pool) + "cid/" + containerID + "/" + ifName }
     func podKey(_ pool: PoolRef, _ podRef: String, _ ifName: String) -> String { base(pool) + "pod/" + podRef + "/" + ifName }
 
-    /// What a writer knows of a pool's chunks: one full read's, then each chunk as a lost
-    /// transaction returned it.
+    /// What a writer knows of a pool's chunks: one full read's (or the node's hint), then each
+    /// chunk as a lost transaction returned it.
     typealias View = [UInt128: Chunk]
 
     public func allocate(_ owner: IPAllocation, in pool: PoolRef) throws -> IPAddress {
@@ -202,9 +202,11 @@ public final class EtcdStore: WhereaboutsStore {
                                                   staleIndex.map { .value(indexKey, $0) } ?? .absent(indexKey)]
             var ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .put(base(pool) + "ip/" + String(off), Self.record(owner)),
                                                .put(indexKey, Array(String(off).utf8))]
-            // What a lost transaction reads instead: the pod's index, the pool's chunks as they
-            // are now, the reservation's holder — the next attempt needs no read of the pool.
-            var failure: [EtcdClient.Operation] = [.get(indexKey), .list(base(pool) + "chunk/")]
+            // What a lost transaction reads instead: the pod's index, the chunk as it is now (all
+            // of the pool's chunks when the view was the hint's, which may be out of date
+            // throughout), the reservation's holder — the next attempt needs no read of the pool.
+            let hinted = before.modRevision == Self.hinted
+            var failure: [EtcdClient.Operation] = [.get(indexKey), hinted ? .list(base(pool) + "chunk/") : .get(chunkKey)]
             let reservation = reservationKey(pool.reservationName(ip))
             if pool.overlapping {
                 compares.append(.absent(reservation))
@@ -228,14 +230,21 @@ public final class EtcdStore: WhereaboutsStore {
             } else if index == nil {
                 staleIndex = nil
             }
-            // The pool as the transaction found it: the next attempt starts from a whole read.
-            view = self.chunks(pool, from: failed.count > 1 ? failed[1] : [])
-            complete = true
-            let now = view?[n] ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
+            let now: Chunk
+            if hinted {
+                // The pool as the transaction found it: the next attempt starts from a whole read.
+                view = self.chunks(pool, from: failed.count > 1 ? failed[1] : [])
+                complete = true
+                now = view?[n] ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
+            } else {
+                now = Self.chunk(failed.count > 1 ? failed[1].first : nil)
+                view?[n] = now
+                complete = false
+            }
             // Another writer changed the chunk: a race, after which writers spread out. A chunk as
             // it was, with the address reserved by an overlapping range: no race, the next free
             // address. A hint that was out of date is a race when the chunk is not as it says.
-            contended = before.modRevision == Self.hinted ? now.bits != before.bits : now.modRevision != before.modRevision
+            contended = hinted ? now.bits != before.bits : now.modRevision != before.modRevision
             if pool.overlapping, failed.count > 2, let holder = failed[2].first {
                 if holder.value == Self.reservation(owner) && !owner.podRef.isEmpty {
                     // This pod's and interface's own leftover reservation: take it over.
