@@ -160,7 +160,11 @@ public final class BlockingGRPC: @unchecked Sendable {
                         // Over TLS the connection is ready once the handshake agreed on h2; a
                         // cleartext one once connected (no handler to watch it: two fewer
                         // first-time conformance lookups of the runtime per process).
-                        try pipeline.addHandler(Readiness(channel.eventLoop.makePromise()))
+                        let readiness = Readiness(channel.eventLoop.makePromise())
+                        do { try pipeline.addHandler(readiness) } catch {
+                            readiness.finish(error)  // never in a pipeline: its promise completed all the same
+                            throw error
+                        }
                     } catch {
                         return channel.eventLoop.makeFailedFuture(error)
                     }
@@ -168,19 +172,39 @@ public final class BlockingGRPC: @unchecked Sendable {
                 // HTTP/2 in place before the connection exists: the server's SETTINGS may come first.
                 return channel.configureHTTP2Pipeline(mode: .client, inboundStreamInitializer: nil).map { _ in }
             }
-        var channel: Channel?
-        do {
-            switch target {
-            case .unix(let path): channel = try bootstrap.connect(unixDomainSocketPath: path).wait()
-            case .tcp(let host, let port): channel = try (address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: port)).wait()
+        let connecting: EventLoopFuture<Channel>
+        switch target {
+        case .unix(let path): connecting = bootstrap.connect(unixDomainSocketPath: path)
+        case .tcp(let host, let port): connecting = address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: port)
+        }
+        // The handlers are taken from the pipeline in the step that completes the connection,
+        // before the TLS handshake can begin (and, failing, tear the pipeline down).
+        let found = connecting.flatMapThrowing { channel -> Connected in
+            do {
+                let pipeline = channel.pipeline.syncOperations
+                return Connected(channel: channel, readiness: ssl == nil ? nil : try pipeline.handler(type: Readiness.self),
+                                 multiplexer: try pipeline.handler(type: HTTP2StreamMultiplexer.self))
+            } catch {
+                channel.close(promise: nil)
+                throw error
             }
-            let won = channel!
-            if ssl != nil { try won.pipeline.handler(type: Readiness.self).wait().wait(until: giveUp) }
-            return (won, try won.pipeline.handler(type: HTTP2StreamMultiplexer.self).wait())
+        }
+        var connected: Connected?
+        do {
+            connected = try found.wait()
+            try connected?.readiness?.wait(until: giveUp)
+            return (connected!.channel, connected!.multiplexer)
         } catch {
-            channel?.close(promise: nil)
+            connected?.channel.close(promise: nil)
             throw Self.classify(error, connecting: describedTarget)
         }
+    }
+
+    /// A connection and the handlers the caller uses, as found in its pipeline on the event loop.
+    struct Connected: @unchecked Sendable {
+        let channel: Channel
+        let readiness: Readiness?
+        let multiplexer: HTTP2StreamMultiplexer
     }
 
     static func classify(_ error: Error, connecting target: String) -> Failure {
@@ -212,7 +236,8 @@ public final class BlockingGRPC: @unchecked Sendable {
             try ready.futureResult.wait()
         }
 
-        private func finish(_ error: Error?) {
+        /// On the event loop only.
+        func finish(_ error: Error?) {
             guard !done else { return }
             done = true
             timer?.cancel()

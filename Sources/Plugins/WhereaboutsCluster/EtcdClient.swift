@@ -106,7 +106,8 @@ final class EtcdClient {
     /// not answer; authenticates first when a user is configured (again when etcd voided the
     /// token). A call whose connection broke is sent again to the next endpoint although it may
     /// have been carried out: safe because every write this client makes is a transaction
-    /// guarded by comparisons (a repeated one fails them and reads back what the first did).
+    /// guarded by comparisons (a repeated one fails them; EtcdStore reads back what the first
+    /// did — an ADD adopts its own record, a DEL finishes its release).
     func call(_ method: String, _ message: [UInt8]) throws(EtcdError) -> [UInt8] {
         requests += 1
         var failures: [String] = []
@@ -117,9 +118,11 @@ final class EtcdClient {
             do {
                 let grpc = connection ?? BlockingGRPC(endpoint.target, tls: endpoint.secure ? tls : nil, connectTimeout: .seconds(1))
                 connection = grpc
-                if credentials != nil && token == nil && !authenticationOff { token = try authenticate(grpc) }
-                // hasleader: a member cut off from its leader says so at once instead of waiting.
-                var metadata = [("hasleader", "true")]
+                // hasleader while another endpoint is left to try: a member cut off from its leader
+                // says so at once instead of waiting; the last one waits (a leader election is
+                // over well within the deadline).
+                var metadata = tried + 1 < endpoints.count ? [("hasleader", "true")] : []
+                if credentials != nil && token == nil && !authenticationOff { token = try authenticate(grpc, metadata: metadata) }
                 if let token { metadata.append(("token", token)) }
                 let body = try grpc.call(method, GRPCFrame.encode(message), metadata: metadata, deadline: .now() + .seconds(6))
                 guard let answer = try? GRPCFrame.decode(body) else {
@@ -159,7 +162,7 @@ final class EtcdClient {
     /// A token for the configured user (AuthenticateRequest: name 1, password 2 →
     /// AuthenticateResponse: token 2); nil when the cluster has authentication off, as clientv3
     /// goes on without one then.
-    func authenticate(_ grpc: BlockingGRPC) throws -> String? {
+    func authenticate(_ grpc: BlockingGRPC, metadata: [(String, String)]) throws -> String? {
         let (name, password) = credentials!
         requests += 1
         var request = ProtoWriter()
@@ -167,7 +170,8 @@ final class EtcdClient {
         request.field(2, password)
         let body: [UInt8]
         do {
-            body = try grpc.call("/etcdserverpb.Auth/Authenticate", GRPCFrame.encode(request.bytes), deadline: .now() + .seconds(6))
+            body = try grpc.call("/etcdserverpb.Auth/Authenticate", GRPCFrame.encode(request.bytes), metadata: metadata,
+                                 deadline: .now() + .seconds(6))
         } catch {
             guard case .status(let code, let m) = error, !Self.memberTrouble.contains(code) else { throw error }
             if m.contains("authentication is not enabled") {

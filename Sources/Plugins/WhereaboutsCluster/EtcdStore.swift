@@ -24,8 +24,9 @@ import LinuxSystem
 /// a stale or damaged hint harmless (it can only make a transaction fail). A lost transaction
 /// reads back the chunk as it is now (all of the pool's chunks when it went by the hint), the pod's
 /// index and the reservation's holder, so the loser tries again after a short random pause
-/// without reading the pool: one request per attempt. From then on it starts its search at a random place, so concurrent clients spread
-/// over the chunks (a lone client takes the lowest free address).
+/// without reading the pool: one request per attempt. From then on it starts its search at a
+/// random place, so concurrent clients spread over the chunks (a lone client takes the lowest
+/// free address).
 public final class EtcdStore: WhereaboutsStore {
     let client: EtcdClient
     let root = "/swift-cni/whereabouts"
@@ -143,6 +144,9 @@ public final class EtcdStore: WhereaboutsStore {
         var contended = false
         // Without a view to start from: the node's hint, else a read of the pool.
         var view = known ?? loadHint(pool)
+        // Whether the view is the hint's (every chunk of it may be out of date, and one missing
+        // from it may exist).
+        var fromHint = known == nil && view != nil
         // Whether the view is one read's as a whole: only then does "no free address" hold.
         var complete = false
         let indexKey = owner.podRef.isEmpty ? cidKey(pool, owner.containerID, owner.ifName) : podKey(pool, owner.podRef, owner.ifName)
@@ -173,7 +177,7 @@ public final class EtcdStore: WhereaboutsStore {
                     if staleIndex == nil { continue }  // the record changed meanwhile: read again
                 }
                 view = chunks(pool, from: reads.count > 1 ? reads[1] : [])
-                complete = true
+                (complete, fromHint) = (true, false)
             }
             let chunks = view ?? [:]
             func taken(_ off: UInt128) -> Bool {
@@ -205,7 +209,7 @@ public final class EtcdStore: WhereaboutsStore {
             // What a lost transaction reads instead: the pod's index, the chunk as it is now (all
             // of the pool's chunks when the view was the hint's, which may be out of date
             // throughout), the reservation's holder — the next attempt needs no read of the pool.
-            let hinted = before.modRevision == Self.hinted
+            let hinted = fromHint
             var failure: [EtcdClient.Operation] = [.get(indexKey), hinted ? .list(base(pool) + "chunk/") : .get(chunkKey)]
             let reservation = reservationKey(pool.reservationName(ip))
             if pool.overlapping {
@@ -234,7 +238,7 @@ public final class EtcdStore: WhereaboutsStore {
             if hinted {
                 // The pool as the transaction found it: the next attempt starts from a whole read.
                 view = self.chunks(pool, from: failed.count > 1 ? failed[1] : [])
-                complete = true
+                (complete, fromHint) = (true, false)
                 now = view?[n] ?? Chunk(bits: Self.emptyChunk, modRevision: nil)
             } else {
                 now = Self.chunk(failed.count > 1 ? failed[1].first : nil)
@@ -297,18 +301,8 @@ public final class EtcdStore: WhereaboutsStore {
         let recordKey = base(pool) + "ip/" + String(off)
         let n = off / Self.chunkBits
         let chunkKey = base(pool) + "chunk/" + String(n)
-        for attempt in 0..<attempts {
-            if attempt > 0 { Backoff.pause(attempt) }
-            let reads = try client.read([.get(recordKey), .get(chunkKey)])
-            guard let rec = reads.first?.first, let a = Self.allocation(rec.value), matching(a) else { return nil }
-            var chunk = Self.chunk(reads.count > 1 ? reads[1].first : nil)
-            chunk.set(Int(off % Self.chunkBits), false)
-            let index = a.podRef.isEmpty ? cidKey(pool, a.containerID, a.ifName) : podKey(pool, a.podRef, a.ifName)
-            let ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .delete(recordKey), .delete(index)]
-            let compares: [EtcdClient.Compare] = [.modRevision(recordKey, rec.modRevision),
-                                                  chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey)]
-            let (ok, _) = try client.txn(compares, success: ops)
-            guard ok else { continue }
+        /// After the transaction: the node's hint, and the reservation if this pod holds it.
+        func finish(_ a: IPAllocation, _ chunk: Chunk) throws -> IPAllocation {
             if var seen = loadHint(pool) {
                 seen[n] = chunk
                 saveHint(pool, seen)
@@ -318,6 +312,27 @@ public final class EtcdStore: WhereaboutsStore {
                 _ = try client.txn([.value(key, Self.reservation(a))], success: [.delete(key)])
             }
             return a
+        }
+        var sent: IPAllocation?
+        for attempt in 0..<attempts {
+            if attempt > 0 { Backoff.pause(attempt) }
+            let reads = try client.read([.get(recordKey), .get(chunkKey)])
+            guard let rec = reads.first?.first, let a = Self.allocation(rec.value), matching(a) else {
+                // Gone since this call's transaction was sent: it may have been carried out with
+                // its answer lost (the client sends a call whose connection broke to the next
+                // endpoint, where it fails its comparisons) — what it leaves is finished here.
+                if let a = sent { return try finish(a, Self.chunk(reads.count > 1 ? reads[1].first : nil)) }
+                return nil
+            }
+            var chunk = Self.chunk(reads.count > 1 ? reads[1].first : nil)
+            chunk.set(Int(off % Self.chunkBits), false)
+            let index = a.podRef.isEmpty ? cidKey(pool, a.containerID, a.ifName) : podKey(pool, a.podRef, a.ifName)
+            let ops: [EtcdClient.Operation] = [.put(chunkKey, chunk.bits), .delete(recordKey), .delete(index)]
+            let compares: [EtcdClient.Compare] = [.modRevision(recordKey, rec.modRevision),
+                                                  chunk.modRevision.map { .modRevision(chunkKey, $0) } ?? .absent(chunkKey)]
+            sent = a
+            let (ok, _) = try client.txn(compares, success: ops)
+            if ok { return try finish(a, chunk) }
         }
         throw CNIError(.tryAgainLater, "whereabouts: pool \(pool.name) kept changing under \(attempts) attempts")
     }
