@@ -38,7 +38,6 @@ public final class BlockingHTTPClient: @unchecked Sendable {
         }
     }
 
-    let tls: TLSConfiguration?
     let connectTimeout: TimeAmount
     let readTimeout: TimeAmount
     let retryConnecting: Bool
@@ -51,7 +50,7 @@ public final class BlockingHTTPClient: @unchecked Sendable {
     ///   - retryConnecting: retry a refused connection with backoff until `connectTimeout`
     ///     (a server restarting), or fail at once (another endpoint may answer).
     public init(tls: TLSConfiguration?, connectTimeout: TimeAmount, readTimeout: TimeAmount, retryConnecting: Bool) {
-        (self.tls, self.connectTimeout, self.readTimeout, self.retryConnecting) = (tls, connectTimeout, readTimeout, retryConnecting)
+        (self.connectTimeout, self.readTimeout, self.retryConnecting) = (connectTimeout, readTimeout, retryConnecting)
         sslContext = TLSContext(tls ?? .makeClientConfiguration())
     }
 

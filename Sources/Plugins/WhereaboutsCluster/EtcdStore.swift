@@ -48,7 +48,7 @@ public final class EtcdStore: WhereaboutsStore {
 
     struct Chunk {
         var bits: [UInt8]
-        var modRevision: Int64?  // nil: the key does not exist yet; `Chunk.hinted`: as the node's hint has it
+        var modRevision: Int64?  // nil: the key does not exist yet; 0: it exists, its revision unknown (the hint's, our own write)
         func isSet(_ i: Int) -> Bool { bits[i >> 3] & (1 << UInt8(i & 7)) != 0 }
         mutating func set(_ i: Int, _ on: Bool) {
             if on { bits[i >> 3] |= 1 << UInt8(i & 7) } else { bits[i >> 3] &= ~(1 << UInt8(i & 7)) }
@@ -72,9 +72,6 @@ public final class EtcdStore: WhereaboutsStore {
         return Chunk(bits: kv.value.count == 32 ? kv.value : fullChunk, modRevision: kv.modRevision)
     }
 
-    /// The revision of a chunk known from the node's hint only.
-    static let hinted: Int64 = -1
-
     func hintFile(_ pool: PoolRef) -> String? {
         hints.map { $0 + "/" + String(pool.name.map { $0 == "/" ? "_" : $0 }) }
     }
@@ -89,7 +86,7 @@ public final class EtcdStore: WhereaboutsStore {
         var at = Self.hintMagic.count
         while at < bytes.count {
             let n = bytes[at..<(at + 16)].reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
-            view[n] = Chunk(bits: Array(bytes[(at + 16)..<(at + 48)]), modRevision: Self.hinted)
+            view[n] = Chunk(bits: Array(bytes[(at + 16)..<(at + 48)]), modRevision: 0)
             at += 48
         }
         return view
