@@ -21,13 +21,6 @@ let staticRelease: [LinkerSetting] = [
     .linkedLibrary("swiftSynchronization", .when(platforms: [.linux], configuration: .release)),
 ]
 
-/// multus links full Foundation through Yams (the kubeconfig's YAML): statically, its C parts are
-/// named explicitly. Nothing of it runs unless a kubeconfig is read.
-let staticReleaseWithFoundation: [LinkerSetting] = staticRelease + [
-    .linkedLibrary("CoreFoundation", .when(platforms: [.linux], configuration: .release)),
-    .linkedLibrary("_FoundationICU", .when(platforms: [.linux], configuration: .release)),
-]
-
 let package = Package(
     name: "swift-cni",
     platforms: [.macOS(.v15)],
@@ -42,12 +35,15 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The Kubernetes API and etcd clients: HTTP/1.1 on NIO, HTTPS with the cluster's CA
-        // (HTTPBridge), kubeconfig in YAML.
+        // (HTTPBridge).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         // kubelet's PodResources API (gRPC over a unix socket) for multus's resourceName: HTTP/2
         // on NIO, protobuf read by hand (Kubernetes/PodResources.swift).
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.38.0"),
+        // YAML in tests (manifests; the kubeconfig reader's answers compared with Yams's). The
+        // plugins read kubeconfigs with libyaml itself (CYAML): Yams needs full Foundation, ICU's
+        // ~30 MB of data included, in the executable that talks to the cluster.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
         // The dhcp daemon's structured logs.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
@@ -65,6 +61,8 @@ let package = Package(
         .target(name: "CStartup", cSettings: [.unsafeFlags(["-fdata-sections"])]),
         .systemLibrary(name: "CLibnl", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        // libyaml, the YAML parser under Yams, for kubeconfigs (KubernetesClient's YAMLNode).
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(name: "LinuxSystem", dependencies: ["Basics", "CNI", "CLinux"]),
         .target(name: "NetNS", dependencies: ["CNI", "CLinux", "LinuxSystem"]),
         .target(name: "Netlink", dependencies: ["CLibnl", "CNI", "IPAddressing"]),
@@ -105,14 +103,14 @@ let package = Package(
             .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ]),
-        // Kubernetes objects and errors (pure); the client over HTTPBridge, with kubeconfig in YAML.
+        // Kubernetes objects and errors (pure); the client over HTTPBridge, kubeconfigs read by libyaml.
         .target(name: "Kubernetes", dependencies: ["CNI"]),
         .target(name: "KubernetesClient", dependencies: [
             "Basics", "CNI", "LinuxSystem", "HTTPBridge", "Kubernetes",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "Yams", package: "Yams"),
+            "CYAML",
         ]),
         .target(name: "Multus", dependencies: ["Basics", "CNI", "CNIInvoke", "CNIRuntime", "IPAddressing", "Kubernetes", "LinuxSystem", "NetNS", "Netlink", "PluginKit"],
                 path: "Sources/Plugins/Multus"),
@@ -144,7 +142,7 @@ let package = Package(
                                                                  "Whereabouts", "WhereaboutsCluster",
                                                                  .product(name: "Logging", package: "swift-log"),
                                                                  .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/Executables/swift-cni-full", linkerSettings: staticReleaseWithFoundation),
+                          path: "Sources/Executables/swift-cni-full", linkerSettings: staticRelease),
 
         // The node image's installer (multus thin_entrypoint's role): binaries, kubeconfig, 00-multus.conf.
         .target(name: "Installer", dependencies: ["Basics", "CNI", "LinuxSystem"]),
@@ -187,6 +185,7 @@ let package = Package(
                                                            .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "WhereaboutsTests", dependencies: ["Whereabouts", "WhereaboutsCluster", "IPAM", "IPAddressing", "CNI", "PluginKit", "TestSupport"]),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "KubernetesClient", "HTTPBridge", "CNI", "LinuxSystem", "TestSupport",
+                                                            .product(name: "Yams", package: "Yams"),
                                                             .product(name: "NIOCore", package: "swift-nio"),
                                                             .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(name: "MultusTests", dependencies: ["Multus", "MultusCluster", "Kubernetes", "KubernetesClient", "CNI", "IPAddressing", .product(name: "Yams", package: "Yams"), "CNIRuntime", "PluginKit", "TestSupport"]),

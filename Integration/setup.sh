@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   libnl-3-dev libnl-route-3-dev   # netlink (design constraint)
+  libyaml-dev                     # kubeconfigs (YAML) in swift-cni-full
   iproute2 util-linux             # ip, nsenter: namespaces and kernel state in tests
   containernetworking-plugins     # the Go reference plugins in /usr/lib/cni
   golang-go golang-github-appc-cni-dev  # builds a libcni-based cnitool for interop tests

@@ -1,9 +1,7 @@
 import Basics
 import CNI
-import FoundationEssentials
 import Kubernetes
 import LinuxSystem
-import Yams
 
 /// Where the API server is and how to authenticate: from a kubeconfig file (the current
 /// context's cluster and user) or the pod's service account. Secrets that live in files (the
@@ -61,16 +59,13 @@ extension KubeConnection {
     /// A kubeconfig file: its current context's cluster, user and namespace. Relative paths in it
     /// are relative to the file's directory, as kubectl reads them.
     public static func kubeconfig(path: String) throws(KubeError) -> KubeConnection {
-        let text: String
-        do { text = String(decoding: try FileSystem.read(path, atMost: 1 << 20), as: UTF8.self) } catch {
+        let text: [UInt8]
+        do { text = try FileSystem.read(path, atMost: 1 << 20) } catch {
             throw KubeError(.configuration, "read kubeconfig \(path)", error.description)
         }
-        let root: Node
+        let root: YAMLNode
         do {
-            // Every value is read as text (`.string`), so no implicit typing: Yams's default
-            // resolver compiles seven NSRegularExpressions through ICU in every process that
-            // reads a kubeconfig (~6 % of a whereabouts ADD's CPU).
-            guard let node = try Yams.compose(yaml: text, .basic) else { throw KubeError(.configuration, "kubeconfig \(path)", "empty") }
+            guard let node = try YAMLNode.parse(text) else { throw KubeError(.configuration, "kubeconfig \(path)", "empty") }
             root = node
         } catch let e as KubeError {
             throw e
@@ -82,13 +77,13 @@ extension KubeConnection {
 
     /// The pieces of a kubeconfig, looked up by name from the current context.
     struct Parsed {
-        let root: Node
+        let root: YAMLNode
         let path: String
 
         func fail(_ what: String) -> KubeError { KubeError(.configuration, "kubeconfig \(path)", what) }
 
-        func named(_ list: String, _ name: String, _ key: String) throws(KubeError) -> Node {
-            for item in root[list]?.array() ?? [] where item["name"]?.string == name {
+        func named(_ list: String, _ name: String, _ key: String) throws(KubeError) -> YAMLNode {
+            for item in root[list]?.items ?? [] where item["name"]?.string == name {
                 if let v = item[key] { return v }
             }
             throw fail("no \(key) named \"\(name)\" in \(list)")
@@ -97,10 +92,13 @@ extension KubeConnection {
         /// A file path as written, or relative to the kubeconfig's directory.
         func file(_ p: String) -> String { p.hasPrefix("/") ? p : FileSystem.directoryName(path) + "/" + p }
 
-        func bytes(_ node: Node, data: String, file key: String) throws(KubeError) -> [UInt8]? {
+        func bytes(_ node: YAMLNode, data: String, file key: String) throws(KubeError) -> [UInt8]? {
             if let b64 = node[data]?.string, !b64.isEmpty {
-                guard let d = Data(base64Encoded: b64, options: .ignoreUnknownCharacters) else { throw fail("\(data) is not base64") }
-                return Array(d)
+                // Line breaks and spaces of a wrapped value are not part of it.
+                guard let d = Base64.decode(String(b64.unicodeScalars.filter { !" \t\r\n".unicodeScalars.contains($0) })) else {
+                    throw fail("\(data) is not base64")
+                }
+                return d
             }
             guard let p = node[key]?.string, !p.isEmpty else { return nil }
             do { return try FileSystem.read(file(p), atMost: 1 << 20) } catch { throw fail("\(key): \(error)") }

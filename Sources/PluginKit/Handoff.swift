@@ -3,7 +3,7 @@ import Glibc
 import LinuxSystem
 
 /// The per-pod executable `swift-cni` leaves out what only some configs need — the Kubernetes and
-/// etcd clients (NIO, swift-nio-ssl, Foundation through Yams) and the daemons' command lines — so that every
+/// etcd clients (NIO, swift-nio-ssl, libyaml) and the daemons' command lines — so that every
 /// other plugin run starts as a small static binary. A config or command that needs them is
 /// handed over, before anything is done, to `swift-cni-full` installed beside it: the same
 /// plugins with everything, run with the same arguments, environment and stdin.

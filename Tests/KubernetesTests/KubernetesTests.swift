@@ -46,7 +46,35 @@ import TestSupport
         #expect(c.clientCertificatePEM == Array("CERT".utf8) && c.clientKeyPEM == Array("KEY".utf8))
     }
 
-    @Test(arguments: ["current-context: nope\nclusters: []\ncontexts: []\n", "clusters: []\n", "{", ""])
+    /// Data wrapped over lines (a folded scalar: the line breaks become spaces) and settings shared
+    /// through an anchor and a merge key, as Go's YAML library reads them.
+    @Test func wrappedDataAndMergedSettings() throws {
+        let d = try TemporaryDirectory("swcni-kcfg")
+        defer { d.remove() }
+        let ca = Data("-----BEGIN CERTIFICATE-----\nMIIBxyz\n-----END CERTIFICATE-----\n".utf8).base64EncodedString()
+        let half = ca.index(ca.startIndex, offsetBy: ca.count / 2)
+        try d.write("kc", """
+            current-context: c
+            shared: &s {server: "https://10.0.0.9:6443", insecure-skip-tls-verify: "yes"}
+            clusters:
+            - name: k
+              cluster:
+                <<: *s
+                certificate-authority-data: >-
+                  \(ca[..<half])
+                  \(ca[half...])
+            contexts:
+            - {name: c, context: {cluster: k}}
+            """)
+        let c = try KubeConnection.kubeconfig(path: d.file("kc"))
+        #expect(c.server == "https://10.0.0.9:6443" && c.insecureSkipTLSVerify && c.token == nil)
+        #expect(c.caPEM == Array("-----BEGIN CERTIFICATE-----\nMIIBxyz\n-----END CERTIFICATE-----\n".utf8))
+        try d.write("kc", "current-context: c\nclusters: [{name: k, cluster: {server: x, certificate-authority-data: \"no*base64\"}}]\n"
+                          + "contexts: [{name: c, context: {cluster: k}}]\n")
+        #expect((#expect(throws: KubeError.self) { try KubeConnection.kubeconfig(path: d.file("kc")) })?.cniError.code == 7)
+    }
+
+    @Test(arguments: ["current-context: nope\nclusters: []\ncontexts: []\n", "clusters: []\n", "{", "", "a: 1\n---\nb: 2\n"])
     func unusableKubeconfigsAreConfigErrors(text: String) throws {
         let d = try TemporaryDirectory("swcni-kcfg")
         defer { d.remove() }

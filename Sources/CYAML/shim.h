@@ -1,0 +1,2 @@
+// libyaml (Debian's libyaml-dev): the YAML parser Yams wraps, read here without Foundation.
+#include <yaml.h>
