@@ -154,6 +154,38 @@ func range(_ cidr: String, start: String? = nil, end: String? = nil, exclude: [S
         #expect(doc.allocations[5] == nil && doc.allocations.count == 4)
     }
 
+    /// A mostly held pool is searched through bits of its offsets: the same address as a probe of
+    /// every offset, with the gateway, exclusions, addresses held elsewhere, records above the
+    /// range (its end moved down) and random starts.
+    @Test func aMostlyHeldPoolFindsWhatAProbeOfEveryAddressFinds() throws {
+        let g = try range("10.0.0.0/22", end: "10.0.3.200", exclude: ["10.0.1.0/28"], gateway: "10.0.0.1")
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<30 {
+            var held: [UInt128: IPAllocation] = [1000: a, 1020: a]   // beyond range_end: no candidates
+            for off in UInt128(1)...UInt128(968) where UInt128.random(in: 0..<1000, using: &rng) >= (round < 15 ? 3 : 20) { held[off] = a }
+            let elsewhere: Set<UInt128> = [UInt128.random(in: 1...968, using: &rng), UInt128.random(in: 1...968, using: &rng)]
+            let doc = PoolDocument(range: g.cidr, allocations: held)
+            #expect(held.count >= 256 && PoolDecision.heldBits(doc, range: g, heldElsewhere: elsewhere) != nil)
+            let probe = g.firstFree(taken: Set(held.keys).union(elsewhere))
+            var d1 = doc
+            let owner = IPAllocation(containerID: "n", podRef: "ns/n", ifName: "net1")
+            if let probe {
+                #expect(try PoolDecision.allocate(&d1, range: g, owner: owner, heldElsewhere: elsewhere).ip == probe)
+                var d2 = doc
+                let r = try PoolDecision.allocate(&d2, range: g, owner: owner, heldElsewhere: elsewhere, randomStart: true).ip
+                let off = try #require(g.offset(of: r))
+                #expect(held[off] == nil && !elsewhere.contains(off) && g.isAllocatable(r) && r != g.gateway)
+            } else {
+                #expect(throws: IPAMError.self) { try PoolDecision.allocate(&d1, range: g, owner: owner, heldElsewhere: elsewhere) }
+            }
+        }
+        // Sparse or small: no bits.
+        #expect(PoolDecision.heldBits(PoolDocument(range: g.cidr, allocations: [2: a]), range: g, heldElsewhere: []) == nil)
+        let wide = try range("10.0.0.0/8")
+        let few = PoolDocument(range: wide.cidr, allocations: Dictionary(uniqueKeysWithValues: (UInt128(1)...300).map { ($0, a) }))
+        #expect(PoolDecision.heldBits(few, range: wide, heldElsewhere: []) == nil)
+    }
+
     @Test func aPreferredAddressOnlyWhenAllocatableAndARandomStartWrapsAround() throws {
         // .1 is the gateway, .4 excluded: preferring either gives the lowest free (.2).
         let g = try range("10.0.0.0/29", exclude: ["10.0.0.4/32"], gateway: "10.0.0.1")
@@ -178,11 +210,14 @@ func range(_ cidr: String, start: String? = nil, end: String? = nil, exclude: [S
         var doc = old
         doc[2] = a            // set to what it was
         doc[4] = c; doc[4] = nil
-        #expect(doc.changes(from: old).isEmpty && doc.patch(from: old).isEmpty && doc == old)
+        #expect(doc.changes(from: old).isEmpty && doc.patch(from: old).isEmpty && doc == old && doc.changes().isEmpty)
         doc[3] = nil
         doc[5] = c
         doc[2] = b
+        doc[2] = nil; doc[2] = b   // what it held first is what counts
         #expect(doc.changes(from: old).map(\.offset) == [2, 3, 5] && doc.changes(from: old).map(\.now) == [b, nil, c])
+        // Without the old document: what each touched offset held when this one was made.
+        #expect(doc.changes().map(\.offset) == [2, 3, 5] && doc.changes().map(\.now) == [b, nil, c])
         #expect(doc.patch(from: old).map { $0["op"]?.stringValue } == ["replace", "add", "remove"])
         #expect(doc.allocations == [2: b, 5: c])
     }
