@@ -94,8 +94,12 @@ extension KubeConnection {
 
         func bytes(_ node: YAMLNode, data: String, file key: String) throws(KubeError) -> [UInt8]? {
             if let b64 = node[data]?.string, !b64.isEmpty {
-                // Line breaks and spaces of a wrapped value are not part of it.
-                guard let d = Base64.decode(String(b64.unicodeScalars.filter { !" \t\r\n".unicodeScalars.contains($0) })) else {
+                // Line breaks and spaces of a wrapped value are not part of it. Padded standard
+                // base64, as Go decodes a []byte: whole quads, `=` only at the end.
+                let compact = b64.utf8.filter { ![UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: "\n")].contains($0) }
+                let pad = compact.reversed().prefix { $0 == UInt8(ascii: "=") }.count
+                guard compact.count % 4 == 0, pad <= 2, !compact.dropLast(pad).contains(UInt8(ascii: "=")),
+                      let d = Base64.decode(String(decoding: compact, as: UTF8.self)) else {
                     throw fail("\(data) is not base64")
                 }
                 return d

@@ -69,12 +69,15 @@ import TestSupport
         let c = try KubeConnection.kubeconfig(path: d.file("kc"))
         #expect(c.server == "https://10.0.0.9:6443" && c.insecureSkipTLSVerify && c.token == nil)
         #expect(c.caPEM == Array("-----BEGIN CERTIFICATE-----\nMIIBxyz\n-----END CERTIFICATE-----\n".utf8))
-        try d.write("kc", "current-context: c\nclusters: [{name: k, cluster: {server: x, certificate-authority-data: \"no*base64\"}}]\n"
-                          + "contexts: [{name: c, context: {cluster: k}}]\n")
-        #expect((#expect(throws: KubeError.self) { try KubeConnection.kubeconfig(path: d.file("kc")) })?.cniError.code == 7)
+        // Not base64, or cut short (Go's decoding refuses both): a configuration error, not a truncated PEM.
+        for bad in ["no*base64", String(ca.dropLast(5)), "QUJD=RA="] {
+            try d.write("kc", "current-context: c\nclusters: [{name: k, cluster: {server: x, certificate-authority-data: \"\(bad)\"}}]\n"
+                              + "contexts: [{name: c, context: {cluster: k}}]\n")
+            #expect((#expect(throws: KubeError.self) { try KubeConnection.kubeconfig(path: d.file("kc")) })?.cniError.code == 7)
+        }
     }
 
-    @Test(arguments: ["current-context: nope\nclusters: []\ncontexts: []\n", "clusters: []\n", "{", "", "a: 1\n---\nb: 2\n"])
+    @Test(arguments: ["current-context: nope\nclusters: []\ncontexts: []\n", "clusters: []\n", "{", "", "a: 1\n---\ncurrent-context: c\n"])
     func unusableKubeconfigsAreConfigErrors(text: String) throws {
         let d = try TemporaryDirectory("swcni-kcfg")
         defer { d.remove() }

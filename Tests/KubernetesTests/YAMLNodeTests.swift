@@ -6,11 +6,17 @@ import Yams
 /// texts with the same parser through Foundation: every scalar's text, every mapping's pairs in
 /// order, every sequence.
 @Suite struct YAMLNodeTests {
+    /// Yams's tree as ours reads it: a plain null is empty, a plain `<<` key merges.
     static func fromYams(_ node: Yams.Node) throws -> YAMLNode {
         switch node {
-        case .scalar(let s): return .scalar(s.string)
+        case .scalar(let s):
+            return .scalar(s.style == .plain && ["~", "null", "Null", "NULL"].contains(s.string) ? "" : s.string)
         case .sequence(let s): return .sequence(try s.map(fromYams))
-        case .mapping(let m): return .mapping(try m.map { YAMLNode.Pair(key: try fromYams($0.key), value: try fromYams($0.value)) })
+        case .mapping(let m):
+            return .mapping(try m.map {
+                YAMLNode.Pair(key: try fromYams($0.key), value: try fromYams($0.value),
+                              merges: $0.key.scalar?.style == .plain && $0.key.string == "<<")
+            })
         case .alias: throw YAMLNode.ParseError(description: "Yams left an alias unresolved")
         }
     }
@@ -45,6 +51,8 @@ import Yams
         a: {b: "x\\ty\\u00e9", 'c d': 'it''s', e: [1, two, "3"]}
         f:   # empty
         g: ~
+        g2: "~"
+        g3: NULL
         "h": plain text
           folded on a second line
         i: true
@@ -86,14 +94,21 @@ import Yams
             cluster:
               <<: [*o, *d]
               name: c
+              name: last
             single:
               <<: *d
+              server: own
+            quoted: {"<<": *d}
             list: [a, b]
+            token: ~
             """.utf8)))
-        #expect(n["cluster"]?["name"]?.string == "c")
+        #expect(n["cluster"]?["name"]?.string == "last")                 // a duplicated key: the last, as Yams and Go
+        #expect(n["single"]?["server"]?.string == "own")                 // the mapping's own keys before merged ones
+        #expect(n["quoted"]?["server"] == nil && n["quoted"]?["<<"] != nil)  // only a plain << merges
+        #expect(n["token"]?.string == "")                                // a plain null is empty, as Go reads it
         #expect(n["cluster"]?["namespace"]?.string == "two")          // the first merged mapping wins
         #expect(n["cluster"]?["server"]?.string == "https://a:6443")
-        #expect(n["single"]?["server"]?.string == "https://a:6443")
+        #expect(n["single"]?["namespace"]?.string == "one")
         #expect(n["cluster"]?["missing"] == nil && n["list"]?.string == nil && n["list"]?["a"] == nil)
         #expect(n["list"]?.items?.compactMap(\.string) == ["a", "b"])
         #expect(try YAMLNode.parse([]) == nil)
@@ -103,13 +118,35 @@ import Yams
     @Test(arguments: [
         ("a: [1, 2\n", "line"),                    // unclosed flow sequence
         ("{", "line"),
-        ("a: b\n---\nc: d\n", "more than one document"),
         ("a: *nope\n", "unknown anchor \"nope\""),
         ("a: b\n c: d\n", "line 2"),
         ("\"unterminated\n", "line"),
+        ("a: b\u{0}c\n", "at byte 4"),            // an encoding error: where, in bytes
+        (String(repeating: "- ", count: 300) + "x\n", "nested deeper than 200"),   // ours, not libyaml's limit
+        (String(repeating: "[", count: 300) + String(repeating: "]", count: 300), "nested deeper than 200"),
     ])
     func malformedTextIsAnErrorThatSaysWhere(text: String, says: String) {
         let e = #expect(throws: YAMLNode.ParseError.self) { try YAMLNode.parse(Array(text.utf8)) }
         #expect(e?.description.contains(says) == true, "\(e?.description ?? "")")
+    }
+
+    /// client-go reads a kubeconfig's first document; a nesting as deep as the limit is read.
+    @Test func theFirstDocumentAndNestingUpToTheLimit() throws {
+        #expect(try YAMLNode.parse(Array("a: 1\n---\nb: 2\n".utf8))?["a"]?.string == "1")
+        #expect(try YAMLNode.parse(Array("a: 1\n---\n".utf8))?["b"] == nil)
+        let deep = try #require(try YAMLNode.parse(Array((String(repeating: "- ", count: YAMLNode.maxDepth) + "x\n").utf8)))
+        var n = deep, depth = 0
+        while let first = n.items?.first { n = first; depth += 1 }
+        #expect(depth == YAMLNode.maxDepth && n.string == "x")
+    }
+
+    /// Aliases of aliases make the merge graph exponential (2^40 paths here, in 2 KB): a lookup
+    /// gives up after a bounded number of merged mappings instead of running for hours.
+    @Test func mergesOfMergesAreBounded() throws {
+        var text = "l0: &l0 {a: 1}\n"
+        for i in 1...40 { text += "l\(i): &l\(i) {<<: [*l\(i - 1), *l\(i - 1)]}\n" }
+        let n = try #require(try YAMLNode.parse(Array(text.utf8)))
+        #expect(n["l40"]?["a"]?.string == "1")      // found on the first path
+        #expect(n["l40"]?["missing"] == nil)         // returns: the budget, not 2^40 visits
     }
 }
