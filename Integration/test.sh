@@ -16,10 +16,10 @@ if [ "${SWCNI_PACKAGES:-1}" = 1 ]; then
   bash Integration/package.sh image
 fi
 
-# Coverage-guided fuzzing of the hand-written JSON parser/serializer against Foundation and of the
-# DHCP decoder, bounded
+# Coverage-guided fuzzing of the hand-written JSON parser/serializer against Foundation, of the
+# DHCP decoder, the kubeconfig reader and the config decoders, bounded
 # (SWCNI_FUZZ_SECONDS, default 60); any crash or disagreement fails the run.
-echo "== fuzzing the JSON parser and the DHCP decoder (Integration/Fuzz/run.sh)"
+echo "== fuzzing the JSON parser, the DHCP decoder, the kubeconfig reader, the configs (Integration/Fuzz/run.sh)"
 bash Integration/Fuzz/run.sh "${SWCNI_FUZZ_SECONDS:-60}"
 
 # Tests that need kernel features this machine's kernel lacks (dummy, 802.1Q, ipvlan, bridge VLAN

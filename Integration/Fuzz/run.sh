@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the JSON parser/serializer against Foundation (JSONFuzz.swift), of
-# the DHCP decoders (DHCPFuzz.swift: messages, UDP/IPv4 frames, leases; half the time) and of every
+# the DHCP decoders (DHCPFuzz.swift: messages, UDP/IPv4 frames, leases; half the time), of the
+# kubeconfig reader over libyaml (YAMLFuzz.swift; half the time) and of every
 # plugin's config decoder, CNI_ARGS and results of every version (Configs/FuzzConfigs.swift), as the
 # README's test command runs it:
 #   bash Integration/Fuzz/run.sh [seconds]   (default 60)
@@ -24,7 +25,8 @@ fuzz() {
     local src="$scratch/src-$name" f
     mkdir -p "$src"
     for f in "$@"; do sed -E '/^import (IPAddressing|CNI)$/d' "$f" > "$src/$(basename "$f")"; done
-    swiftc -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz$name" -Onone "$src"/*.swift -o "$bin"
+    # shellcheck disable=SC2086  # FUZZ_FLAGS: extra swiftc arguments, split on purpose
+    swiftc -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz$name" -Onone ${FUZZ_FLAGS:-} "$src"/*.swift -o "$bin"
   fi
   run_fuzzer "$bin" "$name" "$secs" "$maxlen" "$corpus"
 }
@@ -67,5 +69,8 @@ fuzz json "$seconds" 4096 Integration/Fuzz/corpus/json \
 # The DHCP decoder: half the time (its input space is smaller).
 fuzz dhcp "$(( (seconds + 1) / 2 ))" 1500 Integration/Fuzz/corpus/dhcp \
   Sources/DHCP/*.swift Sources/IPAddressing/*.swift Sources/CNI/*.swift Integration/Fuzz/DHCPFuzz.swift
+# The kubeconfig reader over libyaml (a C parser and our tree of its events): half the time.
+FUZZ_FLAGS="-I Sources/CYAML -lyaml" fuzz yaml "$(( (seconds + 1) / 2 ))" 65536 Integration/Fuzz/corpus/yaml \
+  Sources/KubernetesClient/YAMLNode.swift Integration/Fuzz/YAMLFuzz.swift
 # Every config decoder, CNI_ARGS and results of every version (the package's cni-fuzz-configs).
 fuzz_product configs "$seconds" 8192 Integration/Fuzz/corpus/configs
