@@ -66,6 +66,13 @@ struct WhereaboutsBenchmark {
         // The file store as a host runs it (the per-pod executable); the cluster datastores as the
         // node image installs them (straight to swift-cni-full).
         let binary = store == "file store" ? ours + "/whereabouts" : try clusterLink("whereabouts", ours: ours, in: "/tmp/cni-bench-wb-\(tag)/cluster-bin")
+        // Each side's executable from disk, as on a node (startFromDisk): a freshly linked or
+        // copied file maps in larger pieces, and one side fresh against the other read back from
+        // disk moved the rates by a tenth.
+        try startFromDisk([binary] + (upstream.map { [$0.0] } ?? [])) {
+            _ = try invoke(binary, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#)
+            if let (u, _) = upstream { _ = try invoke(u, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#) }
+        }
         let o = try measure(binary, conf, nextRange)
         var lines: [Line] = []
         if let (binary, uconf) = upstream {
