@@ -5,7 +5,10 @@
 // For every input:
 //  1. parsing never crashes, and what parses prints (compact and indented) to bytes that parse
 //     back to the same value — printing is stable;
-//  2. where the input is plain UTF-8 JSON, our parser and Foundation's JSONSerialization agree on
+//  2. JSONCursor, reading the input member by member (as the tree says: objects member by
+//     member, every third member left unread, strings as strings), accepts what the parser
+//     accepts, rejects what it rejects, and reads the same value;
+//  3. where the input is plain UTF-8 JSON, our parser and Foundation's JSONSerialization agree on
 //     accepting it, and on the value (strings, numbers as doubles, literals, array order, object
 //     keys with the last duplicate winning). Known, deliberate differences are skipped: invalid
 //     UTF-8 and lone surrogate escapes (Go's encoding/json, which we follow, accepts them as
@@ -25,6 +28,12 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             guard again == v else { fail("printed JSON parses to another value", bytes, printed) }
         }
     }
+    switch (ours, try? readBack(bytes, ours)) {
+    case (nil, nil): break
+    case (let v?, let r?): if r != v { fail("JSONCursor reads another value", bytes, r.serialized()) }
+    case (nil, _?): fail("JSONCursor accepts what the parser rejects", bytes, [])
+    case (_?, nil): fail("JSONCursor rejects what the parser accepts", bytes, [])
+    }
     guard comparable(bytes) else { return 0 }
     let theirs = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
     switch (ours, theirs) {
@@ -34,6 +43,30 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case (_?, nil): fail("we accept what Foundation rejects", bytes, [])
     }
     return 0
+}
+
+/// The input read through JSONCursor as `expected` (the parser's tree) says; with no tree, every
+/// value read whole (it must fail somewhere). Every third member is left unread (read past).
+func readBack(_ bytes: [UInt8], _ expected: JSONValue?) throws(JSONParseError) -> JSONValue {
+    var r = JSONCursor(bytes)
+    var n = 0
+    func walk(_ r: inout JSONCursor, _ expected: JSONValue?) throws(JSONParseError) -> JSONValue {
+        switch expected {
+        case .object(let o)?:
+            var out = JSONObject()
+            let isObject = try r.object { (key: String, r: inout JSONCursor) throws(JSONParseError) in
+                n += 1
+                if n % 3 == 0 { out[key] = o[key]; return }
+                out[key] = try walk(&r, o[key])
+            }
+            return isObject ? .object(out) : .null
+        case .string?: return try r.string().map(JSONValue.string) ?? .null
+        default: return try r.value()
+        }
+    }
+    let v = try walk(&r, expected)
+    try r.end()
+    return v
 }
 
 func fail(_ what: String, _ input: [UInt8], _ printed: [UInt8]) -> Never {

@@ -48,4 +48,68 @@ import Testing
     @Test func objectEqualityIgnoresOrder() throws {
         #expect(try JSONValue.parse(#"{"a":1,"b":2}"#) == JSONValue.parse(#"{"b":2,"a":1}"#))
     }
+
+    /// Reads `bytes` through JSONCursor the way `expected` (the tree `JSONValue.parse` builds)
+    /// says: objects member by member, strings as strings, the rest as values — and leaves every
+    /// `skipEvery`-th member unread (the reader reads it past).
+    static func readBack(_ bytes: [UInt8], skipEvery: Int) throws(JSONParseError) -> JSONValue {
+        var r = JSONCursor(bytes)
+        var n = 0
+        func walk(_ r: inout JSONCursor, _ expected: JSONValue?) throws(JSONParseError) -> JSONValue {
+            switch expected {
+            case .object(let o)?:
+                var out = JSONObject()
+                let isObject = try r.object { (key: String, r: inout JSONCursor) throws(JSONParseError) in
+                    n += 1
+                    if skipEvery > 0, n % skipEvery == 0 { out[key] = o[key]; return }   // not read: skipped
+                    out[key] = try walk(&r, o[key])
+                }
+                return isObject ? .object(out) : .null
+            case .string?: return try r.string().map(JSONValue.string) ?? .null
+            default: return try r.value()
+            }
+        }
+        let v = try walk(&r, try? JSONValue.parse(bytes))
+        try r.end()
+        return v
+    }
+
+    @Test func aReaderReadsWhatTheParserBuilds() throws {
+        let texts = [#"{"z":1,"a":{"big":18446744073709551615,"f":1.50,"s":"é\u00e9\n"},"list":[true,null,{"x":"y"}],"o":{}}"#,
+                     #"  {"a":1,"a":{"b":"c"},"a":"last"} "#, #""top""#, "[1,2]", "7",
+                     "{" + (0..<40).map { #""k\#($0)":{"id":"c\#($0)","n":[\#($0)]}"# }.joined(separator: ",") + "}"]
+        for text in texts {
+            let bytes = Array(text.utf8)
+            for skip in [0, 1, 2, 3] { #expect(try Self.readBack(bytes, skipEvery: skip) == JSONValue.parse(bytes), "\(text) \(skip)") }
+        }
+        // Not an object, not a string: read past, and the reader goes on after it.
+        var r = JSONCursor(Array(#"{"a":[1,{"b":2}],"b":"s","c":3}"#.utf8))
+        var seen: [String] = [], aIsObject: Bool?, cString: String?? = .none
+        let isObject = try r.object { (key: String, r: inout JSONCursor) throws(JSONParseError) in
+            seen.append(key)
+            if key == "a" { aIsObject = try r.object { (_: String, _: inout JSONCursor) throws(JSONParseError) in } }
+            if key == "c" { cString = try r.string() }
+        }
+        #expect(isObject && seen == ["a", "b", "c"] && aIsObject == false && cString == .some(nil))
+        try r.end()
+    }
+
+    @Test(arguments: ["", "{", "{\"a\"}", "{\"a\":}", "{\"a\":[1,]}", "{\"a\":01}", "{\"a\":\"abc", "{} x", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{1:2}"])
+    func aReaderRejectsWhatTheParserRejects(text: String) {
+        let bytes = Array(text.utf8)
+        for skip in [0, 1] { #expect(throws: JSONParseError.self) { try Self.readBack(bytes, skipEvery: skip) } }
+    }
+
+    @Test func aReaderKeepsTheParsersNestingLimit() throws {
+        let deep = { (n: Int) in Array((String(repeating: #"{"a":"#, count: n) + "1" + String(repeating: "}", count: n)).utf8) }
+        // 511 levels of objects and a number inside: the limit (512) not reached, read member by member.
+        #expect(try Self.readBack(deep(511), skipEvery: 0) == JSONValue.parse(deep(511)))
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(deep(512)) }
+        var r = JSONCursor(deep(512))
+        func dive(_ r: inout JSONCursor) throws(JSONParseError) {
+            _ = try r.object { (_: String, r: inout JSONCursor) throws(JSONParseError) in try dive(&r) }
+        }
+        #expect(throws: JSONParseError.self) { try dive(&r) }
+    }
 }
+

@@ -120,6 +120,36 @@ final class KubeStoreFixture {
         #expect(try f.reservation("10.24.0.2")?["podref"] == "ns1/p1")
     }
 
+    /// The IPPool as the API answers it, read member by member (no tree): what `fetch` keeps.
+    @Test func anIPPoolIsReadMemberByMember() throws {
+        let c1 = IPAllocation(containerID: "c1", podRef: "ns/p1", ifName: "net1")
+        func read(_ text: String) -> (doc: PoolDocument, version: String, hasAllocations: Bool)? { KubernetesStore.readPool(Array(text.utf8)) }
+        let full = read(#"""
+            {"apiVersion":"whereabouts.cni.cncf.io/v1alpha1","kind":"IPPool","metadata":{"name":"10.0.0.0-24","resourceVersion":"42","labels":{"a":"b"}},
+             "spec":{"range":"10.0.0.0/24","allocations":{"1":{"id":"c1","podref":"ns/p1","ifname":"net1","extra":[1,{"x":2}]},
+               "2":{"id":7,"podref":null},"x":{"id":"skipped"},"3":"not a record","1":{"id":"c1","podref":"ns/p1","ifname":"net1"}}},"status":{}}
+            """#)
+        #expect(full?.version == "42" && full?.hasAllocations == true && full?.doc.range == "10.0.0.0/24")
+        // Values that are not strings read as ""; a record that is no object as an empty one; a
+        // key that is no offset is skipped; a repeated key, the last.
+        #expect(full?.doc.allocations == [1: c1, 2: IPAllocation(containerID: "", podRef: "", ifName: ""), 3: IPAllocation(containerID: "", podRef: "", ifName: "")])
+        // No allocations map (some writers leave an empty one out), an empty one, a spec that is no object.
+        #expect(read(#"{"metadata":{"resourceVersion":"1"},"spec":{"range":"10.0.0.0/24"}}"#).map { ($0.hasAllocations, $0.doc.allocations.isEmpty) } ?? (true, false) == (false, true))
+        #expect(read(#"{"metadata":{"resourceVersion":"1"},"spec":{"range":"10.0.0.0/24","allocations":{}}}"#)?.hasAllocations == true)
+        #expect(read(#"{"metadata":{"resourceVersion":"1"},"spec":"10.0.0.0/24"}"#).map { ($0.doc.range, $0.hasAllocations) } ?? ("x", true) == ("", false))
+        // A repeated spec or metadata: the last one, whole.
+        let twice = read(#"{"metadata":{"resourceVersion":"1"},"spec":{"range":"10.0.0.0/24","allocations":{"1":{"id":"c1"}}},"metadata":{"name":"n"},"spec":{"range":"10.1.0.0/24"}}"#)
+        #expect(twice == nil)
+        let again = read(#"{"metadata":{"name":"n"},"spec":{"range":"10.0.0.0/24","allocations":{"1":{"id":"c1"}}},"metadata":{"resourceVersion":"2"},"spec":{"range":"10.1.0.0/24"}}"#)
+        #expect(again?.version == "2" && again?.doc.range == "10.1.0.0/24" && again?.doc.allocations.isEmpty == true && again?.hasAllocations == false)
+        // Not an IPPool: no spec, no resourceVersion string, not an object, not JSON.
+        for text in [#"{"metadata":{"resourceVersion":"1"}}"#, #"{"metadata":{"resourceVersion":1},"spec":{}}"#, #"{"spec":{}}"#,
+                     #"[{"metadata":{"resourceVersion":"1"},"spec":{}}]"#, #"{"metadata":{"resourceVersion":"1"},"spec":{}} x"#,
+                     #"{"metadata":{"resourceVersion":"1"},"spec":{"allocations":{"1":{"id":"c1",}}}}"#] {
+            #expect(read(text) == nil, "\(text)")
+        }
+    }
+
     @Test func aPatchTestsWhatItChangesNotThePoolsVersion() throws {
         let a = IPAllocation(containerID: "c1", podRef: "ns/p1", ifName: "net1")
         let b = IPAllocation(containerID: "c2", podRef: "ns/p2", ifName: "net1")
@@ -128,7 +158,7 @@ final class KubeStoreFixture {
         new[1] = nil
         new[2] = IPAllocation(containerID: "c3", podRef: "ns/p2", ifName: "net1")
         new[3] = a
-        let ops = KubernetesStore.patchOperations(from: old, to: new, version: "7", hasAllocations: true)
+        let ops = KubernetesStore.patchOperations(new, version: "7", hasAllocations: true)
         #expect(ops.map { "\($0["op"]!.stringValue!) \($0["path"]!.stringValue!)" } == [
             "test /spec/allocations/1/id", "remove /spec/allocations/1", "test /spec/allocations/2/id", "replace /spec/allocations/2",
             "test /spec/allocations/3", "add /spec/allocations/3"])
@@ -137,9 +167,9 @@ final class KubeStoreFixture {
         let noID = PoolDocument(range: "10.26.0.0/24", allocations: [1: IPAllocation(containerID: "", podRef: "ns/p1", ifName: "")])
         var gone = noID
         gone[1] = nil
-        #expect(KubernetesStore.patchOperations(from: noID, to: gone, version: "7", hasAllocations: true).first?["path"] == "/metadata/resourceVersion")
-        #expect(KubernetesStore.patchOperations(from: old, to: new, version: "7", hasAllocations: false).first?["path"] == "/metadata/resourceVersion")
-        #expect(KubernetesStore.patchOperations(from: old, to: old, version: "7", hasAllocations: false).isEmpty)
+        #expect(KubernetesStore.patchOperations(gone, version: "7", hasAllocations: true).first?["path"] == "/metadata/resourceVersion")
+        #expect(KubernetesStore.patchOperations(new, version: "7", hasAllocations: false).first?["path"] == "/metadata/resourceVersion")
+        #expect(KubernetesStore.patchOperations(old, version: "7", hasAllocations: false).isEmpty)
 
         // Against the server: another writer's change in between does not fail the patch; a
         // change of the same address does (422), and nothing of it is applied.
@@ -155,7 +185,7 @@ final class KubeStoreFixture {
         for offset: UInt128 in [9, 1] {  // taken by the other writer since `old` was read; released since
             var mine = old
             mine[offset] = IPAllocation(containerID: "c4", podRef: "ns/p4", ifName: "net1")
-            let ops = KubernetesStore.patchOperations(from: old, to: mine, version: "7", hasAllocations: true)
+            let ops = KubernetesStore.patchOperations(mine, version: "7", hasAllocations: true)
             let r = try f.api.call("PATCH", pool, String(decoding: JSONValue.array(ops).serialized(), as: UTF8.self), contentType: "application/json-patch+json")
             #expect(r.status == 422)
         }

@@ -62,7 +62,7 @@ public final class FileStore: DocumentBackend {
         } else {
             // No complete line yet (a new pool, or a first write that was torn): the header first.
             var tail: [UInt8] = complete == 0 ? Array((Self.header + doc.range + "\n").utf8) : []
-            for (off, now) in change { tail += (now.map { Self.line(off, $0) } ?? "-" + String(off) + "\n").utf8 }
+            for (off, _, now) in change { tail += (now.map { Self.line(off, $0) } ?? "-" + String(off) + "\n").utf8 }
             // Cut off the incomplete line of a writer that was killed, then append. Not synced:
             // see the type's comment.
             if complete < bytes.count { try retryingEINTR("ftruncate", subject: path) { ftruncate(fd, off_t(complete)) } }

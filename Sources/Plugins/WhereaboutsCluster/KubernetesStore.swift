@@ -34,10 +34,12 @@ public final class KubernetesStore: DocumentBackend {
     package func transact<T>(_ pool: PoolRef, _ body: (inout PoolDocument) throws -> T) throws -> T {
         for attempt in 0..<attempts {
             if attempt > 0 { Backoff.pause(attempt) }
-            let (old, version, hasAllocations) = try fetch(pool)
-            var doc = old
+            // The pool read is moved into `body`, not copied (a second reference would make its
+            // first change copy every record); the document remembers what it changed.
+            let (read, version, hasAllocations) = try fetch(pool)
+            var doc = consume read
             let out = try body(&doc)
-            let ops = Self.patchOperations(from: old, to: doc, version: version, hasAllocations: hasAllocations)
+            let ops = Self.patchOperations(doc, version: version, hasAllocations: hasAllocations)
             if ops.isEmpty { return out }
             do {
                 _ = try client.call(.PATCH, poolPath(pool.name), body: .array(ops), contentType: "application/json-patch+json")
@@ -49,7 +51,8 @@ public final class KubernetesStore: DocumentBackend {
         throw CNIError(.tryAgainLater, "whereabouts: pool \(pool.name) kept changing under \(attempts) attempts")
     }
 
-    /// The JSON patch that turns `old` into `new` only if what it changes is still as read: an
+    /// The JSON patch of what `doc` changed since it was read, applied only if what it changes
+    /// is still as read: an
     /// added offset must be absent (a missing member tests equal to null in the API server's
     /// json-patch, the guard upstream puts before its own adds), a released or taken-over one
     /// must still hold the container ID read. So writers of different addresses in one pool do
@@ -63,18 +66,18 @@ public final class KubernetesStore: DocumentBackend {
     /// pool nobody changed meanwhile, so two ADDs of one pod and interface racing each other (two
     /// sandboxes at once) can both get an address; each sandbox's DEL releases its own. Runtimes
     /// do not ADD one sandbox twice at once.
-    static func patchOperations(from old: PoolDocument, to new: PoolDocument, version: String, hasAllocations: Bool) -> [JSONValue] {
-        let changes = new.changes(from: old)
+    static func patchOperations(_ doc: PoolDocument, version: String, hasAllocations: Bool) -> [JSONValue] {
+        let changes = doc.changes()
         if changes.isEmpty { return [] }
         let versionTest: JSONValue = ["op": "test", "path": "/metadata/resourceVersion", "value": .string(version)]
         guard hasAllocations else {
-            return [versionTest, ["op": "add", "path": "/spec/allocations", "value": new.specJSON["allocations"]!]]
+            return [versionTest, ["op": "add", "path": "/spec/allocations", "value": doc.specJSON["allocations"]!]]
         }
         var ops: [JSONValue] = []
-        for (off, now) in changes {
+        for (off, was, now) in changes {
             let path = "/spec/allocations/" + String(off)
-            if let was = old.allocations[off] {
-                if was.containerID.isEmpty { return [versionTest] + new.patch(from: old) }
+            if let was {
+                if was.containerID.isEmpty { return [versionTest] + doc.patch() }
                 ops.append(["op": "test", "path": .string(path + "/id"), "value": .string(was.containerID)])
                 ops.append(now.map { ["op": "replace", "path": .string(path), "value": PoolDocument.json($0)] } ?? ["op": "remove", "path": .string(path)])
             } else if let now {
@@ -90,15 +93,13 @@ public final class KubernetesStore: DocumentBackend {
     func fetch(_ pool: PoolRef) throws -> (PoolDocument, String, Bool) {
         while true {
             do {
-                guard let json = try client.call(.GET, poolPath(pool.name)).json, let spec = json["spec"],
-                      let version = json["metadata"]?["resourceVersion"]?.stringValue else {
+                guard let (doc, version, hasAllocations) = Self.readPool(try client.call(.GET, poolPath(pool.name)).body) else {
                     throw CNIError(.kubernetesAPI, "whereabouts: IPPool \(namespace)/\(pool.name) is not an IPPool")
                 }
-                let doc = PoolDocument(spec: spec)
                 if doc.range != pool.range.cidr {
                     throw CNIError(.invalidNetworkConfig, "whereabouts: IPPool \(pool.name) is of range \(doc.range), not \(pool.range.cidr)")
                 }
-                return (doc, version, spec["allocations"]?.objectValue != nil)
+                return (doc, version, hasAllocations)
             } catch let e as KubeError where e.isNotFound {
                 let object: JSONValue = ["apiVersion": "whereabouts.cni.cncf.io/v1alpha1", "kind": "IPPool",
                                          "metadata": ["name": .string(pool.name), "namespace": .string(namespace)],
@@ -109,6 +110,33 @@ public final class KubernetesStore: DocumentBackend {
                     if error.kind != .status(409) { throw error }  // made by another writer meanwhile
                 }
             }
+        }
+    }
+
+    /// An IPPool object as the API answers it, read member by member: its spec
+    /// (`PoolDocument.read(spec:)`), metadata.resourceVersion, whether spec.allocations is there.
+    /// nil: not an IPPool (no JSON object, no spec, no resourceVersion string); a repeated member,
+    /// the last.
+    static func readPool(_ body: [UInt8]) -> (doc: PoolDocument, version: String, hasAllocations: Bool)? {
+        var r = JSONCursor(body)
+        var version: String?, spec: (doc: PoolDocument, hasAllocations: Bool)?
+        do {
+            let isObject = try r.object { (key: String, r: inout JSONCursor) throws(JSONParseError) in
+                switch key {
+                case "spec": spec = try PoolDocument.read(spec: &r)
+                case "metadata":
+                    version = nil
+                    _ = try r.object { (key: String, r: inout JSONCursor) throws(JSONParseError) in
+                        if key == "resourceVersion" { version = try r.string() }
+                    }
+                default: break
+                }
+            }
+            try r.end()
+            guard isObject, let spec, let version else { return nil }
+            return (spec.doc, version, spec.hasAllocations)
+        } catch {
+            return nil
         }
     }
 
