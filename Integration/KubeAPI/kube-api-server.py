@@ -303,8 +303,8 @@ class Handler(BaseHTTPRequestHandler):
     def update(self, key, cur, new, sub):
         # `new` is this request's own (its body, or a patch's copy of `cur`, which shares what it
         # did not change): not copied again, but its metadata is, which is changed here.
-        if not isinstance(new, dict):
-            return status(422, "Invalid", "the object is not a JSON object")
+        if not isinstance(new, dict) or not isinstance(new.get("metadata", {}), dict):
+            return status(422, "Invalid", "the object or its metadata is not a JSON object")
         new = dict(new)
         meta = new["metadata"] = dict(new.get("metadata") or {})
         # Identity and server-owned fields stay; the status subresource keeps spec, the main
@@ -333,12 +333,14 @@ class Handler(BaseHTTPRequestHandler):
                 # {"path": object path, "seconds": N}: the object was created N seconds earlier.
                 req = json.loads(data)
                 p = parse_path(req["path"])
-                obj = store.get((p[0], p[1], p[2])) if p else None
+                key = (p[0], p[1], p[2]) if p else None
+                obj = store.get(key)
                 if obj is None:
                     return self.reply(404, {})
                 then = time.gmtime(time.time() - req["seconds"])
-                obj["metadata"] = dict(obj["metadata"], creationTimestamp=time.strftime("%Y-%m-%dT%H:%M:%SZ", then))
-                encoded.pop((p[0], p[1], p[2]), None)
+                # A new object, not a change in place: stored objects share parts between
+                # versions, and their JSON is kept per object (`encoding`).
+                obj = store[key] = dict(obj, metadata=dict(obj["metadata"], creationTimestamp=time.strftime("%Y-%m-%dT%H:%M:%SZ", then)))
                 return self.reply(200, obj)
             if path == "/_test/reset" and method == "POST":
                 faults.clear()

@@ -201,8 +201,10 @@ struct JSONParser {
 /// few members and one large map in its own shape: an IPPool's 1,000 allocations, built as a
 /// `JSONValue` tree and then read once, cost ~7M instructions of ~9M (an object, an array of
 /// entries and an index per record). The same parser as `JSONValue.parse`, so the same
-/// documents are accepted, with the same errors and the same 512-level limit; a member's value
-/// that `body` does not read is parsed and dropped.
+/// documents are accepted, with the same errors and the same 512-level limit; what the caller
+/// does not read (a member's value `body` leaves, or a value of another type than asked for) is
+/// checked and read past without being built (a real API server's `managedFields` can be as
+/// large as the allocations).
 public struct JSONCursor {
     var p: JSONParser
     /// The nesting of the value at the cursor (the document itself: 0).
@@ -220,7 +222,8 @@ public struct JSONCursor {
 
     /// The value at the cursor when it is a string; anything else is read past: nil.
     public mutating func string() throws(JSONParseError) -> String? {
-        guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: "\"") else { _ = try value(); return nil }
+        guard depth < 512 else { throw p.fail("nesting too deep") }
+        guard p.i < p.b.count, p.b[p.i] == UInt8(ascii: "\"") else { try skip(); return nil }
         return try p.string()
     }
 
@@ -230,7 +233,7 @@ public struct JSONCursor {
     public mutating func object(_ body: (String, inout JSONCursor) throws(JSONParseError) -> Void) throws(JSONParseError) -> Bool {
         guard depth < 512 else { throw p.fail("nesting too deep") }
         guard p.i < p.b.count else { throw p.fail("unexpected end of JSON input") }
-        guard p.b[p.i] == UInt8(ascii: "{") else { _ = try value(); return false }
+        guard p.b[p.i] == UInt8(ascii: "{") else { try skip(); return false }
         p.i += 1
         p.skipSpace()
         if p.i < p.b.count, p.b[p.i] == UInt8(ascii: "}") { p.i += 1; return true }
@@ -246,12 +249,39 @@ public struct JSONCursor {
             p.skipSpace()
             let at = p.i
             try body(key, &self)
-            if p.i == at { _ = try value() }
+            if p.i == at { try skip() }
             p.skipSpace()
             guard p.i < p.b.count else { throw p.fail("unexpected end of JSON input") }
             if p.b[p.i] == UInt8(ascii: ",") { p.i += 1; continue }
             if p.b[p.i] == UInt8(ascii: "}") { p.i += 1; return true }
             throw p.fail("expected ',' or '}' in object")
+        }
+    }
+
+    /// Reads past the value at the cursor, checking it as the parser does, without building it:
+    /// objects and arrays member by member, strings and scalars by the parser's own reads.
+    mutating func skip() throws(JSONParseError) {
+        guard depth < 512 else { throw p.fail("nesting too deep") }
+        guard p.i < p.b.count else { throw p.fail("unexpected end of JSON input") }
+        switch p.b[p.i] {
+        case UInt8(ascii: "{"): _ = try object { (_: String, _: inout JSONCursor) throws(JSONParseError) in }
+        case UInt8(ascii: "\""): _ = try p.string()
+        case UInt8(ascii: "["):
+            p.i += 1
+            p.skipSpace()
+            if p.i < p.b.count, p.b[p.i] == UInt8(ascii: "]") { p.i += 1; return }
+            depth += 1
+            defer { depth -= 1 }
+            while true {
+                p.skipSpace()
+                try skip()
+                p.skipSpace()
+                guard p.i < p.b.count else { throw p.fail("unexpected end of JSON input") }
+                if p.b[p.i] == UInt8(ascii: ",") { p.i += 1; continue }
+                if p.b[p.i] == UInt8(ascii: "]") { p.i += 1; return }
+                throw p.fail("expected ',' or ']' in array")
+            }
+        default: _ = try p.value(depth: depth)   // numbers and literals: small
         }
     }
 

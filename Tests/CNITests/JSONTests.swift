@@ -66,6 +66,15 @@ import Testing
                 }
                 return isObject ? .object(out) : .null
             case .string?: return try r.string().map(JSONValue.string) ?? .null
+            case nil:
+                // No tree (the parser rejects the input): every object member by member, so the
+                // cursor's own loops meet the fault.
+                _ = try r.object { (key: String, r: inout JSONCursor) throws(JSONParseError) in
+                    n += 1
+                    if skipEvery > 0, n % skipEvery == 0 { return }
+                    _ = try walk(&r, nil)
+                }
+                return .null
             default: return try r.value()
             }
         }
@@ -94,7 +103,9 @@ import Testing
         try r.end()
     }
 
-    @Test(arguments: ["", "{", "{\"a\"}", "{\"a\":}", "{\"a\":[1,]}", "{\"a\":01}", "{\"a\":\"abc", "{} x", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{1:2}"])
+    @Test(arguments: ["", "{", "{\"a\"}", "{\"a\":}", "{\"a\":[1,]}", "{\"a\":01}", "{\"a\":\"abc", "{} x", "{\"a\":1,}", "{\"a\" 1}",
+                      "{\"a\":1 \"b\":2}", "{1:2}", "{\"a\":{\"b\":1,}}", "{\"a\":[{\"b\":1 \"c\":2}]}", "{\"a\":[1 2]}", "{\"a\":{\"b\":\"\\x\"}}",
+                      "{\"a\":{\"b\":tru}}", "{\"a\":{\"b\"", "{\"a\":[1,"])
     func aReaderRejectsWhatTheParserRejects(text: String) {
         let bytes = Array(text.utf8)
         for skip in [0, 1] { #expect(throws: JSONParseError.self) { try Self.readBack(bytes, skipEvery: skip) } }
@@ -110,6 +121,22 @@ import Testing
             _ = try r.object { (_: String, r: inout JSONCursor) throws(JSONParseError) in try dive(&r) }
         }
         #expect(throws: JSONParseError.self) { try dive(&r) }
+        // At the limit an empty object, a string and an array are refused too, read or left unread.
+        for inner in ["{}", #""s""#, "[]"] {
+            let text = Array((String(repeating: #"{"a":"#, count: 511) + #"{"b":\#(inner)}"# + String(repeating: "}", count: 511)).utf8)
+            #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
+            for skip in [0, 1] { #expect(throws: JSONParseError.self) { try Self.readBack(text, skipEvery: skip) } }
+            var r = JSONCursor(text)
+            func down(_ r: inout JSONCursor) throws(JSONParseError) {
+                _ = try r.object { (key: String, r: inout JSONCursor) throws(JSONParseError) in
+                    if key == "a" { try down(&r) } else if inner == "{}" { _ = try r.object { (_: String, _: inout JSONCursor) throws(JSONParseError) in } } else { _ = try r.string() }
+                }
+            }
+            #expect(throws: JSONParseError.self) { try down(&r) }
+        }
+        // One level less: accepted.
+        let fits = Array((String(repeating: #"{"a":"#, count: 510) + #"{"b":"s"}"# + String(repeating: "}", count: 510)).utf8)
+        #expect(try Self.readBack(fits, skipEvery: 0) == JSONValue.parse(fits))
     }
 }
 

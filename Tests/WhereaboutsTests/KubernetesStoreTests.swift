@@ -191,6 +191,11 @@ final class KubeStoreFixture {
         }
         #expect(try f.allocations("10.26.0.0-24")?.objectValue?.keys.sorted() == ["2", "3", "9"])
         #expect(try f.allocations("10.26.0.0-24")?["9"]?["id"] == "c9")
+        // A patch that fails after changing something leaves nothing of it (the server's patch
+        // works on a copy of what it changes).
+        let late = #"[{"op":"add","path":"/spec/allocations/5","value":{"id":"c5","podref":"ns/p5","ifname":"net1"}},{"op":"remove","path":"/spec/allocations/9"},{"op":"test","path":"/spec/allocations/2/id","value":"wrong"}]"#
+        #expect(try f.api.call("PATCH", pool, late, contentType: "application/json-patch+json").status == 422)
+        #expect(try f.allocations("10.26.0.0-24")?.objectValue?.keys.sorted() == ["2", "3", "9"])
     }
 
     @Test func writersThatCollideSpreadOverTheRange() throws {

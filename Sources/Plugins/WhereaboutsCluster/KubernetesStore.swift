@@ -52,10 +52,9 @@ public final class KubernetesStore: DocumentBackend {
     }
 
     /// The JSON patch of what `doc` changed since it was read, applied only if what it changes
-    /// is still as read: an
-    /// added offset must be absent (a missing member tests equal to null in the API server's
-    /// json-patch, the guard upstream puts before its own adds), a released or taken-over one
-    /// must still hold the container ID read. So writers of different addresses in one pool do
+    /// is still as read: an added offset must be absent (a missing member tests equal to null in
+    /// the API server's json-patch, the guard upstream puts before its own adds), a released or
+    /// taken-over one must still hold the container ID read. So writers of different addresses in one pool do
     /// not invalidate each other (upstream tests the pool's resourceVersion: every concurrent
     /// write but one fails); two writers of one address still cannot both succeed. A record
     /// without a container ID (nothing to test), or a pool without `spec.allocations` yet, is
@@ -115,8 +114,8 @@ public final class KubernetesStore: DocumentBackend {
 
     /// An IPPool object as the API answers it, read member by member: its spec
     /// (`PoolDocument.read(spec:)`), metadata.resourceVersion, whether spec.allocations is there.
-    /// nil: not an IPPool (no JSON object, no spec, no resourceVersion string); a repeated member,
-    /// the last.
+    /// nil: not an IPPool (not JSON, no JSON object, no spec, no resourceVersion string); a
+    /// repeated member, the last (of offsets spelled two ways, "5" and "05", the last too).
     static func readPool(_ body: [UInt8]) -> (doc: PoolDocument, version: String, hasAllocations: Bool)? {
         var r = JSONCursor(body)
         var version: String?, spec: (doc: PoolDocument, hasAllocations: Bool)?
