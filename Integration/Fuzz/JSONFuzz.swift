@@ -5,8 +5,9 @@
 // For every input:
 //  1. parsing never crashes, and what parses prints (compact and indented) to bytes that parse
 //     back to the same value — printing is stable;
-//  2. JSONCursor, reading the input member by member (as the tree says: objects member by
-//     member, every third member left unread, strings as strings), accepts what the parser
+//  2. JSONCursor, reading the input member by member (as the tree says — objects member by
+//     member, strings as strings — or, where the parser rejects it, object by object; every
+//     third member left unread), accepts what the parser
 //     accepts, rejects what it rejects, and reads the same value;
 //  3. where the input is plain UTF-8 JSON, our parser and Foundation's JSONSerialization agree on
 //     accepting it, and on the value (strings, numbers as doubles, literals, array order, object
@@ -45,8 +46,8 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// The input read through JSONCursor as `expected` (the parser's tree) says; with no tree, every
-/// value read whole (it must fail somewhere). Every third member is left unread (read past).
+/// The input read through JSONCursor as `expected` (the parser's tree) says; with no tree (the
+/// parser rejects it), object by object. Every third member is left unread (read past).
 func readBack(_ bytes: [UInt8], _ expected: JSONValue?) throws(JSONParseError) -> JSONValue {
     var r = JSONCursor(bytes)
     var n = 0

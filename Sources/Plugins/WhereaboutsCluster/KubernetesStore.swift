@@ -54,9 +54,9 @@ public final class KubernetesStore: DocumentBackend {
     /// The JSON patch of what `doc` changed since it was read, applied only if what it changes
     /// is still as read: an added offset must be absent (a missing member tests equal to null in
     /// the API server's json-patch, the guard upstream puts before its own adds), a released or
-    /// taken-over one must still hold the container ID read. So writers of different addresses in one pool do
-    /// not invalidate each other (upstream tests the pool's resourceVersion: every concurrent
-    /// write but one fails); two writers of one address still cannot both succeed. A record
+    /// taken-over one must still hold the container ID read. So writers of different addresses in
+    /// one pool do not invalidate each other (upstream tests the pool's resourceVersion: every
+    /// concurrent write but one fails); two writers of one address still cannot both succeed. A record
     /// without a container ID (nothing to test), or a pool without `spec.allocations` yet, is
     /// written behind the resourceVersion instead. Upstream's writers test the resourceVersion,
     /// so they never overwrite ours either. Nothing changed: no operations.
@@ -89,16 +89,16 @@ public final class KubernetesStore: DocumentBackend {
 
     /// The pool, its resourceVersion, and whether `spec.allocations` exists (an empty map may
     /// be left out by some writers).
-    func fetch(_ pool: PoolRef) throws -> (PoolDocument, String, Bool) {
+    func fetch(_ pool: PoolRef) throws -> (doc: PoolDocument, version: String, hasAllocations: Bool) {
         while true {
             do {
-                guard let (doc, version, hasAllocations) = Self.readPool(try client.call(.GET, poolPath(pool.name)).body) else {
+                guard let read = Self.readPool(try client.call(.GET, poolPath(pool.name)).body) else {
                     throw CNIError(.kubernetesAPI, "whereabouts: IPPool \(namespace)/\(pool.name) is not an IPPool")
                 }
-                if doc.range != pool.range.cidr {
-                    throw CNIError(.invalidNetworkConfig, "whereabouts: IPPool \(pool.name) is of range \(doc.range), not \(pool.range.cidr)")
+                if read.doc.range != pool.range.cidr {
+                    throw CNIError(.invalidNetworkConfig, "whereabouts: IPPool \(pool.name) is of range \(read.doc.range), not \(pool.range.cidr)")
                 }
-                return (doc, version, hasAllocations)
+                return read
             } catch let e as KubeError where e.isNotFound {
                 let object: JSONValue = ["apiVersion": "whereabouts.cni.cncf.io/v1alpha1", "kind": "IPPool",
                                          "metadata": ["name": .string(pool.name), "namespace": .string(namespace)],
