@@ -4,7 +4,8 @@ import PackageDescription
 /// Release executables are fully static (~0.7 ms start-up instead of ~2.8 ms dynamic, measured on the
 /// project machines; README "Performance");
 /// debug builds and `swift test` stay dynamic. FoundationEssentials (pulled in by
-/// swift-argument-parser) needs its C shims named explicitly when linked statically.
+/// swift-argument-parser: cnitool and swift-cni-install only) needs its C shims named explicitly
+/// when linked statically; an executable that does not use them links nothing of them.
 /// SWIFT_CNI_PROFILE=1 keeps symbols, for profiling a release build (Integration/Benchmarks).
 /// The per-pod path's functions (Sources/Executables/hot-symbols.txt, made by
 /// Integration/Benchmarks/hot-symbols.sh) are laid out together by lld, so a plugin touches a few
@@ -140,8 +141,7 @@ let package = Package(
                           path: "Sources/Executables/swift-cni", linkerSettings: staticRelease),
         .executableTarget(name: "swift-cni-full", dependencies: ["Applets", "Basics", "CStartup", "DHCPDaemon", "LinuxSystem", "Multus", "MultusCluster",
                                                                  "Whereabouts", "WhereaboutsCluster",
-                                                                 .product(name: "Logging", package: "swift-log"),
-                                                                 .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                                                                 .product(name: "Logging", package: "swift-log")],
                           path: "Sources/Executables/swift-cni-full", linkerSettings: staticRelease),
 
         // The node image's installer (multus thin_entrypoint's role): binaries, kubeconfig, 00-multus.conf.
