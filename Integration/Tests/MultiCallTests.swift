@@ -114,5 +114,9 @@ import TestSupport
                 "\(reconcile.stderr)")
         let help = try Command.run([bin + "/dhcp", "daemon", "--help"], env: Self.env)
         #expect(help.status == 0 && help.stdout.contains("-socketpath"), "\(help.stdout + help.stderr)")
+        // A flag Go's flag package would not take: its message and the usage on stderr, status 2.
+        let bad = try Command.run([bin + "/dhcp", "daemon", "-socketpath", dir.file("d.sock"), "-nosuch"], env: Self.env)
+        #expect(bad.status == 2 && bad.stdout.isEmpty && bad.stderr.hasPrefix("flag provided but not defined: -nosuch\nUsage of dhcp daemon:\n"),
+                "\(bad.status) \(bad.stdout) \(bad.stderr)")
     }
 }

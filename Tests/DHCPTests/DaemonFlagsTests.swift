@@ -47,6 +47,13 @@ import Testing
         #expect(failure(["-=x"]) == "bad flag syntax: -=x")
     }
 
+    /// strconv.ParseBool's twelve spellings, and what it refuses.
+    @Test func booleansAsGoSpellsThem() throws {
+        for t in ["1", "t", "T", "TRUE", "true", "True"] { #expect(try values(["-broadcast=" + t]).0 == ["broadcast": "true"], "\(t)") }
+        for f in ["0", "f", "F", "FALSE", "false", "False"] { #expect(try values(["-broadcast=" + f]).0 == ["broadcast": "false"], "\(f)") }
+        for bad in ["", "on", "tRUE", "yes", "2"] { #expect(failure(["-broadcast=" + bad]) != nil, "\(bad)") }
+    }
+
     @Test func helpAndUsage() throws {
         #expect(try Self.flags.parse(["-h"]) == .help && Self.flags.parse(["--help"]) == .help)
         #expect(try Self.flags.parse(["-socketpath", "/a", "-help"]) == .help)
@@ -65,9 +72,12 @@ import Testing
     /// Go's time.ParseDuration, and plain seconds; only durations above zero.
     @Test func durations() {
         let cases: [(String, Double?)] = [("10s", 10), ("1m30s", 90), ("1.5h", 5400), ("500ms", 0.5), ("250us", 0.00025),
-                                          ("2µs", 0.000002), ("100ns", 1e-7), (".5s", 0.5), ("1h2m3s4ms", 3723.004), ("7", 7),
-                                          ("0.25", 0.25), ("0", nil), ("0s", nil), ("-1s", nil), ("", nil), ("s", nil),
-                                          ("10", 10), ("10x", nil), ("1d", nil), ("1s ", nil), ("nan", nil), ("inf", nil)]
+                                          ("2\u{B5}s", 0.000002), ("3\u{3BC}s", 0.000003), ("100ns", 1e-7), (".5s", 0.5), ("1.s", 1),
+                                          ("1h2m3s4ms", 3723.004), ("+5s", 5), ("7", 7), ("0.25", 0.25), ("+7", 7),
+                                          ("2562047h", 9_223_369_200), ("2562048h", nil), ("9223372037", nil),
+                                          ("0", nil), ("0s", nil), ("-1s", nil), ("-1", nil), ("", nil), ("+", nil), ("s", nil),
+                                          ("10x", nil), ("1d", nil), ("1s ", nil), ("1s2", nil), ("1.2.3s", nil), ("nan", nil), ("inf", nil),
+                                          ("1e3", nil), ("0x10", nil)]
         for (text, seconds) in cases {
             let got = GoFlags.seconds(text)
             #expect(got.map { abs($0 - (seconds ?? -1)) < 1e-9 } ?? (seconds == nil), "\(text): \(String(describing: got))")
@@ -92,16 +102,23 @@ import Testing
         #expect(o.socketPath == "/s.sock" && o.pidFile == "/p" && o.hostPrefix == "/hostroot" && o.stateDirectory == "/st")
         #expect(o.timing.broadcast && o.timing.replyTimeout == 2 && o.timing.resendMax == 30 && o.timing.acquireTimeout == 60)
         #expect(o.timing.watchInterval == 0.5 && level == .debug)
+        // An empty socket path is the default one, as in the reference.
+        guard case .run(let empty, _) = try DHCPDaemon.invocation(["-socketpath="]) else { Issue.record("not a run"); return }
+        #expect(empty.socketPath == "/run/cni/dhcp.sock")
     }
 
     @Test func helpVersionAndRefusals() throws {
         guard case .help(let usage) = try DHCPDaemon.invocation(["--help"]) else { Issue.record("not help"); return }
         #expect(usage.hasPrefix("Usage of dhcp daemon:") && usage.contains("  -socketpath string\n"))
         guard case .version = try DHCPDaemon.invocation(["-version"]) else { Issue.record("not version"); return }
+        guard case .run = try DHCPDaemon.invocation(["-version=false"]) else { Issue.record("not a run"); return }
         for (args, message) in [(["-loglevel", "loud"], #"invalid value "loud" for flag -loglevel: parse error"#),
                                 (["-timeout", "0s"], #"invalid value "0s" for flag -timeout: parse error"#),
                                 (["-socketpath", "/s", "extra"], "unexpected argument extra"),
-                                (["-statdir", "/x"], "flag provided but not defined: -statdir")] {
+                                (["-statdir", "/x"], "flag provided but not defined: -statdir"),
+                                (["-broadcast", "false"], #"unexpected argument false (a boolean flag takes its value after "=": -broadcast=false)"#),
+                                (["--version", "1"], #"unexpected argument 1 (a boolean flag takes its value after "=": --version=1)"#),
+                                (["-socketpath", "/s", "--", "true"], "unexpected argument true")] {
             #expect(throws: GoFlags.Failure(message: message)) { try DHCPDaemon.invocation(args) }
         }
     }

@@ -5,7 +5,8 @@
 /// - a boolean flag takes no separate value: `-name` is true, `-name=false` (Go's spellings of a
 ///   boolean: 1 t T TRUE true True, 0 f F FALSE false False);
 /// - the flags end at the first argument that is not one (or `-` alone), or after `--`;
-/// - `-h`/`-help` (when not defined) ask for the usage text.
+/// - `-h`/`-help` (when not defined) ask for the usage text (the caller prints it: Go writes it
+///   to stderr, ours to stdout, as before).
 /// Errors carry Go's messages ("flag provided but not defined: -x"). Kept out of
 /// swift-argument-parser on purpose: its model is not Go's (single-dash long names are an
 /// emulation there), and it brings FoundationEssentials — about 1,500 protocol conformance
@@ -122,20 +123,24 @@ public struct GoFlags: Sendable {
         }
     }
 
-    /// Seconds of a Go duration ("10s", "1m30s", "1.5h", "500ms", "250us", "2µs", "100ns"), or of
-    /// a plain number of seconds ("10": Go would refuse it; kept for command lines written for
-    /// earlier versions of ours). Only durations above zero: nil otherwise.
+    /// Seconds of a Go duration ("10s", "1m30s", "+1.5h", "500ms", "250us", "2µs", "100ns"), or
+    /// of a plain number of seconds ("10", "2.5": Go would refuse it; kept for command lines
+    /// written for earlier versions of ours). Only durations above zero and within Go's range
+    /// (about 2,562,047 hours): nil otherwise.
     public static func seconds(_ text: String) -> Double? {
-        let s = Array(text.utf8)
-        if !s.isEmpty, let plain = Double(text) { return plain > 0 && plain.isFinite ? plain : nil }
-        var total = 0.0, i = 0
+        var s = Array(text.utf8)
+        if s.first == UInt8(ascii: "+") { s.removeFirst() }
         guard !s.isEmpty else { return nil }
+        func isNumeral(_ c: UInt8) -> Bool { c == UInt8(ascii: ".") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) }
+        func inRange(_ t: Double) -> Double? { t > 0 && t <= 9_223_372_036.854775807 ? t : nil }
+        if s.allSatisfy(isNumeral) { return Double(String(decoding: s, as: UTF8.self)).flatMap(inRange) }
+        var total = 0.0, i = 0
         while i < s.count {
             let start = i
-            while i < s.count, s[i] == UInt8(ascii: ".") || (s[i] >= UInt8(ascii: "0") && s[i] <= UInt8(ascii: "9")) { i += 1 }
+            while i < s.count, isNumeral(s[i]) { i += 1 }
             guard i > start, let n = Double(String(decoding: s[start..<i], as: UTF8.self)) else { return nil }
             let unitStart = i
-            while i < s.count, s[i] != UInt8(ascii: "."), s[i] < UInt8(ascii: "0") || s[i] > UInt8(ascii: "9") { i += 1 }
+            while i < s.count, !isNumeral(s[i]) { i += 1 }
             let factor: Double
             switch String(decoding: s[unitStart..<i], as: UTF8.self) {
             case "ns": factor = 1e-9
@@ -148,6 +153,6 @@ public struct GoFlags: Sendable {
             }
             total += n * factor
         }
-        return total > 0 && total.isFinite ? total : nil
+        return inRange(total)
     }
 }
