@@ -86,7 +86,7 @@ let package = Package(
                 path: "Sources/Plugins/Ipvlan"),
         .target(name: "RouteOverride", dependencies: ["CNI", "IPAddressing", "PluginKit", "InterfaceSetup", "Netlink"],
                 path: "Sources/Plugins/RouteOverride"),
-        .target(name: "HostDevice", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS", "LinuxSystem"],
+        .target(name: "HostDevice", dependencies: ["Basics", "CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS", "LinuxSystem"],
                 path: "Sources/Plugins/HostDevice"),
         // nftables through the nft command (masquerading, MAC spoof checks): no libnftables.
         .target(name: "Firewall", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem", "Netlink"]),
@@ -204,9 +204,16 @@ let package = Package(
 /// module's code is one section, placed whole wherever its first hot function ranks, and the hot
 /// functions sat among megabytes of cold ones (VERSION 95 → 78 page faults, start-up 0.40–0.46 →
 /// 0.36–0.40 of Go's; README, Performance).
+///
+/// What ships does not import _StringProcessing (Swift imports it implicitly): the string
+/// searches it holds (`contains(_:)` with a string, `firstRange(of:)`, `replacing(_:with:)`…)
+/// bring it and _RegexParser into an executable, 1.1 MB and ~445 protocol-conformance records that
+/// every first-time dynamic cast scans; Basics' `containsText(_:)` and its kin search bytes instead.
+/// Tests and the Integration tools keep the import.
 for target in package.targets where target.type != .system && target.type != .binary {
+    let ships = target.type != .test && !(target.path ?? "").hasPrefix("Integration")
     target.swiftSettings = (target.swiftSettings ?? []) + [
         .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors",
                       "-Xfrontend", "-function-sections"], .when(configuration: .release)),
-    ]
+    ] + (ships ? [.unsafeFlags(["-Xfrontend", "-disable-implicit-string-processing-module-import"])] : [])
 }

@@ -134,7 +134,7 @@ public enum IPTablesMasq {
             guard let ipt = IPTables.locate(family) else { continue }
             for line in try ipt.rules("POSTROUTING") {
                 guard let target = jumpTarget(line), target.hasPrefix("CNI-"), !keep.contains(target),
-                      let idStart = line.firstRange(of: String(marker.dropLast()))?.upperBound,
+                      let idStart = line.firstRange(ofText: marker.dropLast())?.upperBound,
                       let id = goUnquoted(shellUnescaped(String(line[idStart...]))) else { continue }
                 guard chain(network: network, containerID: id) == target else { continue }
                 try teardown(network: network, containerID: id)
@@ -196,7 +196,7 @@ func goUnquoted(_ s: String) -> String? {
 
 /// How `iptables -S` prints a comment: in double quotes, with `"` and `\` escaped.
 func shellQuoted(_ s: String) -> String {
-    "\"" + s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+    "\"" + s.replacingText("\\", with: "\\\\").replacingText("\"", with: "\\\"") + "\""
 }
 
 /// Undoes one level of `iptables -S` escaping (a backslash keeps the next character).

@@ -32,7 +32,7 @@ public struct NFT: Sendable {
         let out = try run(["-j", "list"] + args)
         guard out.succeeded else {
             let err = String(decoding: out.stderr, as: UTF8.self)
-            if err.contains("No such file or directory") { return nil }
+            if err.containsText("No such file or directory") { return nil }
             throw FirewallError("nft list \(args.joined(separator: " ")) failed", details: err.trimmingWhitespace)
         }
         do { return try JSONValue.parse(out.stdout) } catch {

@@ -55,3 +55,26 @@ import Testing
         #expect("--a-".trimming("-") == "a")
     }
 }
+
+@Suite struct TextSearchTests {
+    @Test func findsTextByteByByte() {
+        let s = "a.tmp-12.tmp-3"
+        #expect(s.firstRange(ofText: ".tmp-").map { s[$0.upperBound...] } == "12.tmp-3")
+        #expect(s.containsText("12.t") && !s.containsText(".tmp-4") && !s.containsText("a.tmp-12.tmp-34") && s.containsText(""))
+        // A partial match, then the match starting inside it.
+        #expect("aab".firstRange(ofText: "ab").map { "aab".distance(from: "aab".startIndex, to: $0.lowerBound) } == 1)
+        #expect("aaab".firstRange(ofText: "aab").map { "aaab".distance(from: "aaab".startIndex, to: $0.lowerBound) } == 1)
+        #expect("".firstRange(ofText: "x") == nil && "x".firstRange(ofText: "x") == "x".startIndex..<"x".endIndex)
+        let sub = "xxname: \"n\" id: yy".dropFirst(2)
+        #expect(sub.firstRange(ofText: "id: ").map { String(sub[$0.upperBound...]) } == "yy")
+        #expect(sub.firstRange(ofText: "")?.lowerBound == sub.startIndex)
+        #expect("é café".containsText("café") && !"cafe\u{301}".containsText("café"))   // bytes, not canonical equivalence
+    }
+
+    @Test func replacesEveryOccurrenceLeftToRight() {
+        #expect(#"a\b"c"#.replacingText("\\", with: "\\\\").replacingText("\"", with: "\\\"") == #"a\\b\"c"#)
+        #expect("aaa".replacingText("aa", with: "b") == "ba" && "abc".replacingText("x", with: "y") == "abc")
+        #expect("".replacingText("a", with: "b") == "" && "aXbX".replacingText("X", with: "") == "ab")
+        #expect("ab".replacingText("", with: "x") == "ab")
+    }
+}

@@ -1,3 +1,4 @@
+import Basics
 import DHCPIPAM
 import CNI
 import DHCP
@@ -96,7 +97,7 @@ extension LeaseClient {
                 if l.address != saved.address { sockets.replaceAddress(saved.address, with: l.address) }
                 return l
             case .stopped: return saved
-            case .failed(let why) where why.contains("DHCPNAK"):
+            case .failed(let why) where why.containsText("DHCPNAK"):
                 client.logger.warning("saved lease refused; starting over", metadata: ["address": "\(saved.address)"])
                 return startOver(refused: saved, until: MonotonicClock.seconds() + timing.acquireTimeout)
             case .failed:

@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import IPAddressing
 
@@ -31,7 +32,7 @@ public struct HostDeviceConfig: Sendable {
             guard let mac = MACAddress(text) else { throw CNIError.invalidConfig("invalid hwaddr \"\(text)\"") }
             selector = .mac(mac)
         } else if let path = try r.string("kernelpath"), !path.isEmpty {
-            guard path.hasPrefix("/sys/devices/"), !path.contains("/../") else {
+            guard path.hasPrefix("/sys/devices/"), !path.containsText("/../") else {
                 throw CNIError.invalidConfig("kernelpath \"\(path)\" must be a path under /sys/devices/")
             }
             selector = .kernelPath(path)

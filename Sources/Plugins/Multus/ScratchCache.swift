@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import LinuxSystem
 
@@ -64,6 +65,6 @@ struct ScratchCache {
 
     /// The container IDs that have a cache (GC), leaving out the libcni result cache directory.
     func containerIDs() -> [String] {
-        ((try? FileSystem.list(directory)) ?? []).filter { $0 != "results" && !$0.hasPrefix(".") && !$0.contains(".tmp-") && Names.isValidName($0) }
+        ((try? FileSystem.list(directory)) ?? []).filter { $0 != "results" && !$0.hasPrefix(".") && !$0.containsText(".tmp-") && Names.isValidName($0) }
     }
 }

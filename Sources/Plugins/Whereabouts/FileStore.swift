@@ -1,3 +1,4 @@
+import Basics
 import CNI
 import Glibc
 import IPAM
@@ -205,7 +206,7 @@ public final class FileStore: DocumentBackend {
         defer { locks.forEach(FileLock.release) }
         for name in names where name.hasSuffix(".lock") { locks.append(try FileLock.acquire(directory + "/pools/" + name)) }
         var backed = Set<String>()
-        for name in names where !name.hasSuffix(".lock") && !name.contains(".tmp-") {
+        for name in names where !name.hasSuffix(".lock") && !name.containsText(".tmp-") {
             guard let bytes = try? FileSystem.read(directory + "/pools/" + name),
                   let first = bytes.split(separator: UInt8(ascii: "\n")).first else { continue }
             let range = String(decoding: first, as: UTF8.self).dropFirst(Self.header.count)
@@ -222,8 +223,9 @@ public final class FileStore: DocumentBackend {
             }
         }
         for name in names {
-            let parts = name.split(separator: ".tmp-", maxSplits: 1, omittingEmptySubsequences: false)
-            if parts.count == 2, Self.writerIsGone(parts[1]) { try FileSystem.remove(directory + "/pools/" + name) }
+            if let r = name.firstRange(ofText: ".tmp-"), Self.writerIsGone(name[r.upperBound...]) {
+                try FileSystem.remove(directory + "/pools/" + name)
+            }
         }
     }
 

@@ -136,11 +136,11 @@ final class EtcdClient {
                     // A token etcd voided (expired, or users or roles changed since), or
                     // authentication turned on since: authenticate once more, as clientv3 does.
                     if credentials != nil && !reauthenticated
-                        && (code == 16 || m.contains("revision of auth store is old") || m.contains("user name is empty")) {
+                        && (code == 16 || m.containsText("revision of auth store is old") || m.containsText("user name is empty")) {
                         (token, reauthenticated, authenticationOff) = (nil, true, false)
                         continue
                     }
-                    if code == 7 || code == 16 || m.contains("authentication failed") || m.contains("user name is empty") {
+                    if code == 7 || code == 16 || m.containsText("authentication failed") || m.containsText("user name is empty") {
                         throw EtcdError(kind: .configuration, message: "\(endpoint.name)\(method): \(m)")
                     }
                     if !Self.memberTrouble.contains(code) {
@@ -174,7 +174,7 @@ final class EtcdClient {
                                  deadline: .now() + .seconds(6))
         } catch {
             guard case .status(let code, let m) = error, !Self.memberTrouble.contains(code) else { throw error }
-            if m.contains("authentication is not enabled") {
+            if m.containsText("authentication is not enabled") {
                 authenticationOff = true
                 return nil
             }
