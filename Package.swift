@@ -86,7 +86,7 @@ let package = Package(
                 path: "Sources/Plugins/Ipvlan"),
         .target(name: "RouteOverride", dependencies: ["CNI", "IPAddressing", "PluginKit", "InterfaceSetup", "Netlink"],
                 path: "Sources/Plugins/RouteOverride"),
-        .target(name: "HostDevice", dependencies: ["Basics", "CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS", "LinuxSystem"],
+        .target(name: "HostDevice", dependencies: ["CNI", "PluginKit", "InterfaceSetup", "Netlink", "NetNS", "LinuxSystem"],
                 path: "Sources/Plugins/HostDevice"),
         // nftables through the nft command (masquerading, MAC spoof checks): no libnftables.
         .target(name: "Firewall", dependencies: ["Basics", "CNI", "IPAddressing", "LinuxSystem", "Netlink"]),

@@ -23,7 +23,8 @@ import Testing
         #expect(try selector(#","runtimeConfig":{"deviceID":"mlx5_core.sf.4"}"#) == .deviceID("mlx5_core.sf.4"))
     }
 
-    @Test(arguments: ["", #","hwaddr":"zz""#, #","kernelpath":"/etc/passwd""#, #","kernelpath":"/sys/devices/../../etc""#])
+    @Test(arguments: ["", #","hwaddr":"zz""#, #","kernelpath":"/etc/passwd""#, #","kernelpath":"/sys/devices/../../etc""#,
+                      #","kernelpath":"/sys/devices/..""#, #","kernelpath":"/sys/devices/pci0000:00/../..""#])
     func invalid(extra: String) {
         #expect((#expect(throws: CNIError.self) { try selector(extra) })?.code == 7)
     }

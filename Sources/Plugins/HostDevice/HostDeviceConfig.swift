@@ -1,4 +1,3 @@
-import Basics
 import CNI
 import IPAddressing
 
@@ -32,7 +31,7 @@ public struct HostDeviceConfig: Sendable {
             guard let mac = MACAddress(text) else { throw CNIError.invalidConfig("invalid hwaddr \"\(text)\"") }
             selector = .mac(mac)
         } else if let path = try r.string("kernelpath"), !path.isEmpty {
-            guard path.hasPrefix("/sys/devices/"), !path.containsText("/../") else {
+            guard path.hasPrefix("/sys/devices/"), !path.split(separator: "/").contains("..") else {
                 throw CNIError.invalidConfig("kernelpath \"\(path)\" must be a path under /sys/devices/")
             }
             selector = .kernelPath(path)
