@@ -41,7 +41,7 @@ public final class BlockingGRPC: @unchecked Sendable {
     /// Over TLS: the configuration (ALPN h2 added) and its context once made.
     let tls: TLSContext?
     let connectTimeout: TimeAmount
-    private var open: (channel: Channel, multiplexer: HTTP2StreamMultiplexer)?
+    private var open: (channel: Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer)?
 
     /// `tls` for a TCP target over TLS (its ALPN is set to h2 here).
     public init(_ target: Target, tls: TLSConfiguration? = nil, connectTimeout: TimeAmount) {
@@ -88,7 +88,7 @@ public final class BlockingGRPC: @unchecked Sendable {
             c.channel.close(promise: nil)
             open = nil
         }
-        let connection: (channel: Channel, multiplexer: HTTP2StreamMultiplexer)
+        let connection: (channel: Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer)
         if let open { connection = open } else { connection = try connect(deadline: deadline) }
         open = connection
         let loop = connection.channel.eventLoop
@@ -135,7 +135,7 @@ public final class BlockingGRPC: @unchecked Sendable {
 
     /// A new connection, ready for calls: connected and, over TLS, the handshake done with h2
     /// agreed on.
-    func connect(deadline: NIODeadline) throws(Failure) -> (channel: Channel, multiplexer: HTTP2StreamMultiplexer) {
+    func connect(deadline: NIODeadline) throws(Failure) -> (channel: Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
         _ = BlockingHTTPClient.oneEventLoop
         var ssl: NIOSSLContext?
         do { ssl = try tls?.context() } catch { throw .tls("TLS settings: \(error)") }
@@ -170,7 +170,17 @@ public final class BlockingGRPC: @unchecked Sendable {
                     }
                 }
                 // HTTP/2 in place before the connection exists: the server's SETTINGS may come first.
-                return channel.configureHTTP2Pipeline(mode: .client, inboundStreamInitializer: nil).map { _ in }
+                // The handler's own (inline) multiplexer, not a second handler: a handler type is
+                // two first-time conformance lookups of the runtime, each a scan of every record.
+                // A stream the server opens (etcd opens none) is closed.
+                do {
+                    _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .client, connectionConfiguration: .init(), streamConfiguration: .init(),
+                        inboundStreamInitializer: { $0.close() })
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                return channel.eventLoop.makeSucceededVoidFuture()
             }
         let connecting: EventLoopFuture<Channel>
         switch target {
@@ -183,7 +193,7 @@ public final class BlockingGRPC: @unchecked Sendable {
             do {
                 let pipeline = channel.pipeline.syncOperations
                 return Connected(channel: channel, readiness: ssl == nil ? nil : try pipeline.handler(type: Readiness.self),
-                                 multiplexer: try pipeline.handler(type: HTTP2StreamMultiplexer.self))
+                                 multiplexer: try pipeline.handler(type: NIOHTTP2Handler.self).syncMultiplexer())
             } catch {
                 channel.close(promise: nil)
                 throw error
@@ -204,7 +214,7 @@ public final class BlockingGRPC: @unchecked Sendable {
     struct Connected: @unchecked Sendable {
         let channel: Channel
         let readiness: Readiness?
-        let multiplexer: HTTP2StreamMultiplexer
+        let multiplexer: NIOHTTP2Handler.StreamMultiplexer
     }
 
     static func classify(_ error: Error, connecting target: String) -> Failure {
