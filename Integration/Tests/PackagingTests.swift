@@ -36,6 +36,18 @@ struct PackagingTests {
         #expect(!files.contains { $0.hasPrefix("/usr/lib/cni") }, "clashes with containernetworking-plugins")
         let version = try Command.run(["/usr/bin/cnitool", "--version"], env: Self.env)
         #expect(version.status == 0 && !version.stdout.isEmpty)
+        // The installed (static release) executables skip the runtime's search for swift-backtrace
+        // (CStartup): the syscalls of a VERSION name no path of it, in either executable.
+        let traces = try TemporaryDirectory("swcni-deb-trace")
+        defer { traces.remove() }
+        let trace = traces.file("strace")
+        for exe in ["/opt/cni/bin/host-local", "/opt/cni/bin/swift-cni-full"] {
+            let st = try Command.run(["strace", "-f", "-o", trace, "-e", "trace=%file", "/usr/bin/env", "-i", "CNI_COMMAND=VERSION", exe],
+                                     env: Self.env, stdin: #"{"cniVersion":"1.0.0"}"#)
+            let calls = (try? String(contentsOfFile: trace, encoding: .utf8)) ?? ""
+            #expect(st.status == 0 || exe.hasSuffix("swift-cni-full"), "\(st.stderr)")
+            #expect(calls.contains("execve(\"\(exe)\"") && !calls.contains("swift-backtrace") && !calls.contains("libexec/swift"), "\(calls)")
+        }
 
         // A container on a network of the installed plugins.
         let host = try NetNS("deb")

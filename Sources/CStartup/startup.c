@@ -1,4 +1,5 @@
-// The standard library's command-line hooks, for our executables.
+// The standard library's command-line hooks, and the runtime's search for its backtracer (below),
+// for our executables.
 //
 // On Linux, Swift's runtime finds argv with a static initializer (CommandLine.cpp's ArgvGrabber)
 // that opens /proc/self/maps and sscanf's every line to find the stack, then walks back from
@@ -55,4 +56,21 @@ __attribute__((swiftcall, visibility("hidden")))
 void _swift_stdlib_overrideUnsafeArgvArgc(char **argv, int argc) {
     override_argv = argv;
     override_argc = argc;
+}
+
+// The Swift runtime's crash backtracer looks for its helper executable, swift-backtrace, in a
+// static initializer (Backtrace.cpp), whether or not the process ever crashes: it reads
+// /proc/self/exe and stats nine paths around the executable (libexec/swift/linux, ../x86_64, …),
+// ten syscalls in every plugin process. We ship no swift-backtrace, so the search fails and the
+// runtime turns backtracing off. Answering here as the runtime itself does when built without a
+// file system (Paths.cpp) keeps that outcome and skips the search; in a static link the
+// runtime's Paths object is then never loaded (nothing else uses it). What no longer works: a
+// swift-backtrace dropped beside the plugins, or found through SWIFT_ROOT; someone who wants a
+// crash backtrace from a plugin names the helper: SWIFT_BACKTRACE=enable=yes,swift-backtrace=PATH.
+// Hidden, like the functions above: in a dynamic build (debug, tests) the runtime library keeps
+// its own, which still searches.
+__attribute__((visibility("hidden")))
+char *swift_copyAuxiliaryExecutablePath(const char *name) {
+    (void)name;
+    return NULL;
 }
