@@ -6,7 +6,7 @@ import Testing
     static let flags = GoFlags(command: "t", [
         .init("socketpath", "socket", default: "/run/x.sock"),
         .bool("broadcast", "broadcast"),
-        .init("timeout", "timeout", default: "10s", valueName: "duration", accepts: { GoFlags.seconds($0) != nil }),
+        .duration("timeout", "timeout", default: "10s"),
     ])
 
     func values(_ args: [String]) throws -> ([String: String], [String]) {

@@ -30,6 +30,11 @@ public struct GoFlags: Sendable {
                 (name, usage, defaultText, false, valueName, accepts)
         }
 
+        /// A duration flag: a Go duration (or plain seconds) above zero, as `GoFlags.seconds` reads it.
+        public static func duration(_ name: String, _ usage: String, default defaultText: String) -> Flag {
+            Flag(name, usage, default: defaultText, valueName: "duration", accepts: { GoFlags.seconds($0) != nil })
+        }
+
         /// A boolean flag (false unless given).
         public static func bool(_ name: String, _ usage: String) -> Flag {
             Flag(name, usage, isBool: true)
