@@ -150,18 +150,24 @@ import TestSupport
     @Test func aHandshakeCutShortIsTriedAgainAndIsUnreachable() throws {
         let d = try TemporaryDirectory("swcni-eof")
         defer { d.remove() }
+        // The count is written (whole, by a rename) before the close the client sees, so it is
+        // there when the client gives up; 2 s leaves room for several tries on a loaded CI
+        // machine (400 ms once saw only one).
         let (p, port) = try TCPTestServer.start(d, """
+            import os
             n = 0
             while True:
-                c, _ = s.accept(); n += 1; c.close()
-                open("\(d.file("accepted"))", "w").write(str(n))
+                c, _ = s.accept(); n += 1
+                open("\(d.file("accepted.new"))", "w").write(str(n))
+                os.replace("\(d.file("accepted.new"))", "\(d.file("accepted"))")
+                c.close()
             """)
         defer { ServerProcess.stop(p) }
         let api = try KubeAPIServer()
         var c = try KubeConnection.kubeconfig(path: api.kubeconfig())
         c.server = "https://127.0.0.1:\(port)"
         let client = KubeClient(c)
-        client.retryFor = .milliseconds(400)
+        client.retryFor = .seconds(2)
         let e = #expect(throws: KubeError.self) { try client.pod(namespace: "ns1", name: "web") }
         #expect(e?.kind == .transport && e?.cniError.code == 11)
         #expect((Int((try? d.read("accepted")) ?? "") ?? 0) > 1)
