@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Regenerates Sources/Executables/hot-symbols.txt (as root): the functions a plugin runs on the
 # per-pod path, which the release link (lld --symbol-ordering-file, Package.swift) places side by
-# side at the start of the text. A plugin process then faults in far fewer pages of the
+# side at the start of the text, and likewise the data it writes, at the start of .data and .bss.
+# A plugin process then faults in far fewer pages of the
 # multi-call binary: peak RSS and start-up fall (README, Performance). Symbols that no longer exist are
 # ignored by the linker, so a stale file only costs some of the gain: rerun this after larger
 # changes to the per-pod path. swift-cni-full's client path (whereabouts on etcd and on the
 # Kubernetes API: NIO, TLS, the kubeconfig) follows, when etcd, python3 and openssl are here.
 #   bash Integration/Benchmarks/hot-symbols.sh
 # How: a release build with symbols (SWIFT_CNI_PROFILE=1, in .build-prof), each scenario run under
-# valgrind's callgrind (which lists every function executed), the names merged and sorted.
+# valgrind's callgrind (which lists every function executed), the names merged and sorted; then
+# every scenario again under valgrind's lackey, for the data addresses (hot-data.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Integration/setup.sh
@@ -40,38 +42,14 @@ ln -s swift-cni-full "$work/full/whereabouts"
 ip netns add "$host"; ip netns add "$pod"
 ip -n "$host" link add hot0 type veth peer name hot0p
 ip -n "$host" link set hot0 up; ip -n "$host" link set hot0p up
+# Loopback up: etcd and the API test server listen on 127.0.0.1 in this namespace. With it down
+# every cluster ADD failed to connect, and the list missed the client's whole exchange (HTTP/2,
+# HPACK, TLS, the store's transaction): an etcd ADD took 101 text page faults, 69 with it listed.
+ip -n "$host" link set lo up
 
-n=0
-# run PLUGIN COMMAND CONFIG [IFNAME]: one callgrind run in the host namespace (PLUGIN may be a
-# path under $work; CNI_ARGS is $cni_args when set).
-cni_args=
-run() {
-  n=$((n + 1))
-  local exe="$work/bin/$1"; [[ $1 == */* ]] && exe="$work/$1"
-  echo "$3" | nsenter --net="/var/run/netns/$host" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$2" \
-    CNI_CONTAINERID=hot1 CNI_NETNS="/var/run/netns/$pod" CNI_IFNAME="${4:-eth0}" CNI_PATH="$work/bin" \
-    ${cni_args:+CNI_ARGS="$cni_args"} \
-    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/out/$n.out" "$exe" >/dev/null 2>&1 || true
-}
-for p in "${products[@]}"; do run "$p" VERSION '{"cniVersion":"1.0.0"}'; done
-hl='{"type":"host-local","ranges":[[{"subnet":"10.77.0.0/24"}],[{"subnet":"fd00:77::/64"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"'$work'/ipam"}'
-for cmd in ADD CHECK DEL; do
-  run host-local "$cmd" '{"cniVersion":"1.0.0","name":"hot","type":"host-local","ipam":'"$hl"'}'
-done
-run static ADD '{"cniVersion":"1.0.0","name":"hot","type":"static","ipam":{"type":"static","addresses":[{"address":"10.78.0.5/24","gateway":"10.78.0.1"}]}}'
-mv='{"cniVersion":"1.0.0","name":"hotmv","type":"macvlan","master":"hot0","ipam":'"$hl"'}'
-run macvlan ADD "$mv"; run macvlan DEL "$mv"
-br='{"cniVersion":"1.0.0","name":"hotbr","type":"bridge","bridge":"hotbr0","isGateway":true,"ipMasq":true,"macspoofchk":true,"ipam":'"$hl"'}'
-run bridge ADD "$br"; run bridge DEL "$br"
-wb='{"type":"whereabouts","range":"10.79.0.0/24","dataDir":"'$work'/wb"}'
-for cmd in ADD DEL; do run whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwb","type":"whereabouts","ipam":'"$wb"'}'; done
-mu='{"cniVersion":"1.0.0","name":"hotmu","type":"multus","cniDir":"'$work'/multus","binDir":"'$work'/bin","delegates":['"$mv"']}'
-run multus ADD "$mu" eth0; run multus DEL "$mu" eth0
-
-# Then swift-cni-full's client path, after everything the per-pod executable runs (so its order
-# stays as it was): whereabouts on etcd (HTTP) and on the Kubernetes API (HTTPS, a kubeconfig),
-# when etcd and the API test server can run here. As a runtime in a cluster calls them: with the pod.
-cni_args='K8S_POD_NAMESPACE=hot;K8S_POD_NAME=hot1'
+# The servers swift-cni-full's client path talks to (whereabouts on etcd, HTTP, and on the
+# Kubernetes API, HTTPS with a kubeconfig), when etcd and the API test server can run here.
+we= wk=
 if [[ -x /usr/bin/etcd ]] && command -v curl >/dev/null; then
   port=$((20000 + RANDOM % 10000))
   nsenter --net="/var/run/netns/$host" etcd --name hot --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" \
@@ -82,8 +60,7 @@ if [[ -x /usr/bin/etcd ]] && command -v curl >/dev/null; then
   for _ in $(seq 50); do
     nsenter --net="/var/run/netns/$host" curl -s "http://127.0.0.1:$port/health" | grep -q true && break; sleep 0.2
   done
-  we='{"type":"whereabouts","datastore":"etcd","etcd_host":"127.0.0.1:'$port'","range":"10.80.0.0/24","dataDir":"'$work'/wbe","configuration_path":"'$work'/none"}'
-  for cmd in ADD DEL; do run full/whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwe","type":"whereabouts","ipam":'"$we"'}'; done
+  we='{"type":"whereabouts","datastore":"etcd","etcd_host":"127.0.0.1:'$port'","range":"10.80.PASS.0/24","dataDir":"'$work'/wbe","configuration_path":"'$work'/none"}'
 fi
 if command -v openssl >/dev/null && [[ -x /usr/bin/python3 ]]; then
   k="$work/kube"; mkdir -p "$k"
@@ -103,15 +80,94 @@ if command -v openssl >/dev/null && [[ -x /usr/bin/python3 ]]; then
     "    server: https://127.0.0.1:$kport" "    certificate-authority: $k/ca.pem" "users:" "- name: hot" "  user:" \
     "    tokenFile: $k/token" "contexts:" "- name: hot" "  context:" "    cluster: hot" "    user: hot" \
     "current-context: hot" >"$k/kubeconfig"
-  wk='{"type":"whereabouts","kubernetes":{"kubeconfig":"'$k'/kubeconfig"},"range":"10.81.0.0/24","dataDir":"'$work'/wbk","configuration_path":"'$work'/none"}'
-  for cmd in ADD DEL; do run full/whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwk","type":"whereabouts","ipam":'"$wk"'}'; done
+  wk='{"type":"whereabouts","kubernetes":{"kubeconfig":"'$k'/kubeconfig"},"range":"10.81.PASS.0/24","dataDir":"'$work'/wbk","configuration_path":"'$work'/none"}'
 fi
+
+n=0 tool=callgrind
+traces_bin=() traces_full=()
+# run PLUGIN COMMAND CONFIG [IFNAME]: one run under valgrind's $tool in the host namespace
+# (PLUGIN may be a path under $work; CNI_ARGS is $cni_args when set). callgrind lists the
+# functions a run executes; lackey its loads and stores, of which the data addresses are kept.
+cni_args=
+run() {
+  n=$((n + 1))
+  local exe="$work/bin/$1"; [[ $1 == */* ]] && exe="$work/$1"
+  local trace=(--tool=callgrind --demangle=no --callgrind-out-file="$work/out/$n.out")
+  [[ $tool == lackey ]] && trace=(--tool=lackey --trace-mem=yes --log-file="$work/out/$n.lackey")
+  echo "$3" | nsenter --net="/var/run/netns/$host" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$2" \
+    CNI_CONTAINERID=hot1 CNI_NETNS="/var/run/netns/$pod" CNI_IFNAME="${4:-eth0}" CNI_PATH="$work/bin" \
+    ${cni_args:+CNI_ARGS="$cni_args"} \
+    valgrind "${trace[@]}" "$exe" >"$work/out/$n.stdout" 2>&1 \
+    || { local rc=$? why; why="$1 $2 under $tool (exit $rc): $(grep -o '"\(msg\|details\)": *"[^"]*"' "$work/out/$n.stdout" | head -2 | tr '\n' ' ')"
+         if [[ -n $lenient ]]; then echo "hot-symbols: (expected) $why" >&2; else failed+=("$why"); fi; }
+  if [[ $tool == lackey ]]; then
+    # Instruction fetches are most of a trace (hundreds of MB for a Kubernetes ADD): dropped at once.
+    grep -E '^ [LSM] ' "$work/out/$n.lackey" >"$work/out/$n.data" || true
+    rm -f "$work/out/$n.lackey"
+    if [[ $1 == full/* ]]; then traces_full+=("$work/out/$n.data"); else traces_bin+=("$work/out/$n.data"); fi
+  fi
+}
+# A run that fails lists only its error path: the list would miss what the plugin runs when it
+# works. Every scenario here is meant to succeed; the script ends with an error if one did not.
+failed=() lenient=
+scenarios() {
+  cni_args=
+  for p in "${products[@]}"; do run "$p" VERSION '{"cniVersion":"1.0.0"}'; done
+  local hl='{"type":"host-local","ranges":[[{"subnet":"10.77.0.0/24"}],[{"subnet":"fd00:77::/64"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"'$work'/ipam"}'
+  for cmd in ADD CHECK DEL; do
+    run host-local "$cmd" '{"cniVersion":"1.0.0","name":"hot","type":"host-local","ipam":'"$hl"'}'
+  done
+  run static ADD '{"cniVersion":"1.0.0","name":"hot","type":"static","ipam":{"type":"static","addresses":[{"address":"10.78.0.5/24","gateway":"10.78.0.1"}]}}'
+  local mv='{"cniVersion":"1.0.0","name":"hotmv","type":"macvlan","master":"hot0","ipam":'"$hl"'}'
+  run macvlan ADD "$mv"; run macvlan DEL "$mv"
+  local br='{"cniVersion":"1.0.0","name":"hotbr","type":"bridge","bridge":"hotbr0","isGateway":true,"ipMasq":true,"macspoofchk":true,"ipam":'"$hl"'}'
+  run bridge ADD "$br"; run bridge DEL "$br"
+  local wb='{"type":"whereabouts","range":"10.79.0.0/24","dataDir":"'$work'/wb"}'
+  for cmd in ADD DEL; do run whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwb","type":"whereabouts","ipam":'"$wb"'}'; done
+  local mu='{"cniVersion":"1.0.0","name":"hotmu","type":"multus","cniDir":"'$work'/multus","binDir":"'$work'/bin","delegates":['"$mv"']}'
+  run multus ADD "$mu" eth0; run multus DEL "$mu" eth0
+  # Then swift-cni-full's client path, after everything the per-pod executable runs (so its order
+  # stays as it was). As a runtime in a cluster calls them: with the pod.
+  cni_args='K8S_POD_NAMESPACE=hot;K8S_POD_NAME=hot1'
+  if [[ -n $we ]]; then
+    for cmd in ADD DEL; do run full/whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwe","type":"whereabouts","ipam":'"${we//PASS/$pass}"'}'; done
+  fi
+  if [[ -n $wk ]]; then
+    # Under lackey (a line of output per load and store) TLS is slower than the client's
+    # deadlines (2.5 s to connect, 12.5 s for a request): these runs fail and give what they
+    # touched until then (the handshake, the request sent) and their error path, not the answer's
+    # handling. callgrind's runs are complete. A failure of any kind is let pass here.
+    [[ $tool == lackey ]] && lenient=1
+    for cmd in ADD DEL; do run full/whereabouts "$cmd" '{"cniVersion":"1.0.0","name":"hotwk","type":"whereabouts","ipam":'"${wk//PASS/$pass}"'}'; done
+    lenient=
+  fi
+}
+pass=0
+scenarios
+runs=$n
+# The same again under lackey, from the state the first pass found: what it left in files and
+# links is removed, and the cluster runs take a pool of their own (an ADD and a DEL leave the
+# pool's object or key behind, and an ADD into an existing pool takes another path).
+tool=lackey pass=1
+rm -rf "$work/ipam" "$work/wb" "$work/wbe" "$work/wbk" "$work/multus"
+ip -n "$host" link del hotbr0 2>/dev/null || true
+scenarios
+# The data the runs touch, per executable (each has its own layout), the per-pod one's first.
+# CStartup's markers go around both: every process has the .bss pages between them populated at
+# once (startup.c), instead of a fault to read each and another to write it. In swift-cni, which
+# lacks most of the client path's data, the end marker comes right after the per-pod part.
+{
+  echo startup_hot_bss_begin
+  python3 Integration/Benchmarks/hot-data.py .build-prof/swift-cni.map "${traces_bin[@]}"
+  ((${#traces_full[@]} == 0)) || python3 Integration/Benchmarks/hot-data.py .build-prof/swift-cni-full.map "${traces_full[@]}"
+  echo startup_hot_bss_end
+} | awk '!seen[$0]++' >"$work/data"
 
 out=Sources/Executables/hot-symbols.txt
 # In the order the runs first execute them: the first run (a VERSION) puts the start-up path every
 # run shares at the very start, then each run adds what it alone needs, so one plugin's ADD finds
 # its functions side by side instead of spread among every plugin's — fewer pages per run.
-for i in $(seq 1 "$n"); do
+for i in $(seq 1 "$runs"); do
   sed -n -E "s/^c?fn=\([0-9]+\) (.*)$/\1/p" "$work/out/$i.out" | sed -E "s/'[0-9]+$//"
 done | awk '!seen[$0]++' > "$work/order"
 # Corrections to the order callgrind saw:
@@ -122,10 +178,12 @@ done | awk '!seen[$0]++' > "$work/order"
 #   last, so the rest of the hot code stays together.
 # - The C start-up's own code (crt1's _start, crtbegin's frame_dummy; glibc's _dl_new_object,
 #   which its static start-up runs for the program's link map) callgrind does not name: first.
-# - The Swift runtime's small variables (once-flags, locks, the roots of its caches: a section
-#   each, 3 KiB of zeros and 35 KiB of data in all) lay scattered among everything else's, and
-#   every process wrote to eight pages of them, each a page fault (a read then a write, often two):
-#   named first (with CStartup's argv), the order gathers them too.
+# - Data: lld orders .data and .bss sections by the same list. The small sections the lackey runs
+#   wrote go first, in the order they were first touched (hot-data.py: a Swift object's lazy
+#   metadata caches share one small .bss, and an etcd ADD touched 154 of them across 60 pages,
+#   most a read fault and then a write fault). Then the Swift runtime's small variables the runs
+#   did not touch (once-flags, locks, the roots of its caches: a section each, 3 KiB of zeros and
+#   35 KiB of data in all; with CStartup's argv), in case another machine's path touches them.
 # - glibc picks a string function's variant (sse2, avx2, evex, avx512…) for the CPU it runs on;
 #   valgrind's (avx2) need not be the machine's. The evex/avx512 and avx2 variants of the hot ones
 #   (what x86-64 servers pick) go together right after the start-up code: each process runs one
@@ -141,12 +199,14 @@ awk -v big=65536 '
     next
   }
   FILENAME == ARGV[2] { names[++nn] = $0; next }
+  FILENAME == ARGV[4] { data[++nd] = $0; next }
   FILENAME == ARGV[3] {
     order[++no] = $0
     if (match($0, /^__[a-z0-9]+_(sse2|ssse3|sse4|sse42|avx|avx2|evex|avx512)/)) family[substr($0, 1, index(substr($0, 3), "_") + 2)] = 1
     next
   }
   END {
+    for (i = 1; i <= nd; i++) emit(data[i])
     for (i = 1; i <= nv; i++) emit(vars[i])
     emit("_start"); emit("frame_dummy"); emit("_dl_new_object")
     for (isa = 1; isa <= 2; isa++)
@@ -157,5 +217,10 @@ awk -v big=65536 '
       }
     for (i = 1; i <= no; i++) emit(order[i])
     for (i = 1; i <= nl; i++) print late[i]
-  }' "$work/maps" "$work/names" "$work/order" > "$out"
-echo "hot-symbols: $(wc -l < "$out") functions from $n runs -> $out" >&2
+  }' "$work/maps" "$work/names" "$work/order" "$work/data" > "$work/list"
+if ((${#failed[@]})); then
+  printf 'hot-symbols: a run failed, the list would miss its path (%s left as it was): %s\n' "$out" "${failed[@]}" >&2
+  exit 1
+fi
+cp "$work/list" "$out"
+echo "hot-symbols: $(wc -l < "$out") symbols ($(wc -l < "$work/data") of them data) from $runs runs -> $out" >&2
