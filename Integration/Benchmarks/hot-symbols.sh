@@ -152,15 +152,10 @@ tool=lackey pass=1
 rm -rf "$work/ipam" "$work/wb" "$work/wbe" "$work/wbk" "$work/multus"
 ip -n "$host" link del hotbr0 2>/dev/null || true
 scenarios
-# The data the runs touch, per executable (each has its own layout), the per-pod one's first.
-# CStartup's markers go around both: every process has the .bss pages between them populated at
-# once (startup.c), instead of a fault to read each and another to write it. In swift-cni, which
-# lacks most of the client path's data, the end marker comes right after the per-pod part.
+# The data the runs write, per executable (each has its own layout), the per-pod one's first.
 {
-  echo startup_hot_bss_begin
   python3 Integration/Benchmarks/hot-data.py .build-prof/swift-cni.map "${traces_bin[@]}"
   ((${#traces_full[@]} == 0)) || python3 Integration/Benchmarks/hot-data.py .build-prof/swift-cni-full.map "${traces_full[@]}"
-  echo startup_hot_bss_end
 } | awk '!seen[$0]++' >"$work/data"
 
 out=Sources/Executables/hot-symbols.txt

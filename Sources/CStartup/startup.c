@@ -11,10 +11,7 @@
 // static runtime archive. Hidden: in a dynamic build (debug, tests) the runtime library keeps its
 // own and nothing outside the executable sees these.
 #include <stddef.h>
-#include <stdint.h>
 #include <features.h>   // defines __GLIBC__ under glibc
-#include <sys/mman.h>
-#include <unistd.h>
 
 #ifndef __GLIBC__
 // musl calls init_array functions without arguments: the constructor below would read garbage.
@@ -28,40 +25,11 @@ static int startup_argc;
 static char **override_argv = NULL;
 static int override_argc = 0;
 
-// Markers around the zero-initialised data the plugins write. hot-symbols.txt names the small
-// .bss (and .data) sections the plugins' runs wrote (the per-pod path's, then swift-cni-full's
-// client path's), in the order they first touched them, .bss's between these two (each in a
-// section of its own: -fdata-sections), so a release link gathers them into a few pages at the
-// start of .bss (5 in swift-cni, 21 in swift-cni-full). A process writes to most of those pages;
-// left to faults, a page often costs two: a read maps the shared zero page, the write that
-// follows copies it. One madvise(MADV_POPULATE_WRITE) gives them all their own zeroed pages at
-// once: an etcd ADD took 27 fewer faults (.bss 63 -> 36). A VERSION gains nothing: in this range
-// it writes only what glibc's start-up wrote before this constructor, and its other .bss faults
-// are in the standard library's one 86 KiB .bss and the runtime's allocation pool, which stay
-// where they are. (.data is gathered too, but not populated: its pages come from the file, and
-// populating them costs reads and private copies of pages a run may never write.) Without the
-// list's order (a debug build, a stale list) the markers lie side by side, and one page is
-// populated, or further apart than the bound, and nothing is.
-static char startup_hot_bss_begin, startup_hot_bss_end;
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23   // Linux 5.14; an older kernel answers EINVAL and faults as before
-#endif
-
-static void startup_populate(const char *begin, const char *end) {
-    uintptr_t page = (uintptr_t)getpagesize();
-    uintptr_t from = (uintptr_t)begin & ~(page - 1), to = ((uintptr_t)end + page - 1) & ~(page - 1);
-    if (to > from && to - from <= 64 * page) {
-        (void)madvise((void *)from, to - from, MADV_POPULATE_WRITE);
-    }
-}
-
 // First among the constructors (101 is the earliest a program may use), before any code that
 // could ask for the arguments.
 __attribute__((constructor(101), used))
 static void startup_keep_arguments(int argc, char **argv, char **envp) {
     (void)envp;
-    startup_populate(&startup_hot_bss_begin, &startup_hot_bss_end);
     if (argv != NULL && argc >= 0) {
         startup_argv = argv;
         startup_argc = argc;
