@@ -34,7 +34,7 @@ struct BridgeTests {
         #expect(port["master"] == "swbr0" && port["linkinfo"]?["info_slave_kind"] == "bridge")
         #expect(port["operstate"] == "UP")
         #expect(try sysctl(s.host, "net/ipv4/ip_forward") == "1" && sysctl(s.host, "net/ipv6/conf/all/forwarding") == "1")
-        #expect(try sysctl(s.host, "net/ipv6/conf/swbr0/accept_ra") == "0")
+        #expect(try sysctl(s.host, "net/ipv6/conf/swbr0/accept_ra") == "0" && sysctl(s.host, "net/ipv6/conf/\(hostVeth)/accept_ra") == "0")
         // Pod side: the addresses, default routes through the gateways, DAD off, ARP notify on.
         #expect(Set(try s.pod.addresses("eth0")) == Set(result.ips.map(\.address.description)))
         #expect(try s.pod.ipJSON("route", "show").arrayValue?.contains { $0["dst"] == "default" && $0["gateway"] == "10.75.0.1" } == true)

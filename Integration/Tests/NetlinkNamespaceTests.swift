@@ -1,5 +1,6 @@
 import Foundation
 import IPAddressing
+import LinuxSystem
 import NetNS
 import Netlink
 import Testing
@@ -56,6 +57,51 @@ struct NetlinkNamespaceTests {
         #expect(try sock.addresses().count >= 40)
         #expect(try sock.links().count == 41)
         #expect(try sock.addresses(index: 99_999).isEmpty)
+    }
+
+    /// arp_notify and forwarding through netlink read back from /proc/sys (what the plugins set
+    /// there before); the socket's libnl requests after them still get their own answers.
+    @Test func ipv4SettingsAndForwardingWithoutProcSys() throws {
+        let ns = try NetNS("nl")
+        let target = try NetworkNamespace(path: ns.path)
+        let sock = try target.run { try NetlinkSocket() }
+        func sysctl(_ key: String) throws -> String {
+            try target.run { try String(contentsOfFile: "/proc/sys/" + key, encoding: .utf8) }
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func write(_ key: String, _ value: String) throws {
+            try target.run { try value.write(toFile: "/proc/sys/" + key, atomically: false, encoding: .utf8) }
+        }
+        // A new namespace copies the host's IPv4 "all" and "default" keys (ip_forward, a new
+        // link's arp_notify): known values first.
+        for key in ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv4/conf/default/arp_notify"] { try write(key, "0") }
+        try sock.createVeth(name: "c0", peer: "d0", NetlinkSocket.LinkChanges())
+        #expect(try sysctl("net/ipv4/conf/c0/arp_notify") == "0")
+        try sock.setIPv4Conf(link: "c0", [(.arpNotify, 1)])
+        #expect(try sysctl("net/ipv4/conf/c0/arp_notify") == "1")
+        #expect(try sysctl("net/ipv4/conf/d0/arp_notify") == "0")
+        #expect(throws: NetlinkError.self) { try sock.setIPv4Conf(link: "nosuch0", [(.arpNotify, 1)]) }
+        // Keys under a /proc/sys directory opened once, in the namespace that uses it.
+        try target.run {
+            let conf = Sysctl.Directory("net/ipv6/conf")
+            try conf.set("c0/accept_ra", "0")
+            try conf.set("d0/accept_ra", "2")
+            #expect(throws: SystemError.self) { try conf.set("nosuch0/accept_ra", "0") }
+        }
+        #expect(try sysctl("net/ipv6/conf/c0/accept_ra") == "0" && sysctl("net/ipv6/conf/d0/accept_ra") == "2")
+
+        // Forwarding of each family as /proc/sys says, before and after a change.
+        for family in [IPAddress.Family.v4, .v6] {
+            let key = family == .v4 ? "net/ipv4/ip_forward" : "net/ipv6/conf/all/forwarding"
+            #expect(try sock.forwarding(family) == false)
+            try write(key, "1")
+            #expect(try sock.forwarding(family) == true)
+            #expect(try sysctl(key) == "1")
+        }
+        // The socket's libnl requests after those still pair with their answers.
+        #expect(try sock.link(named: "c0")?.name == "c0")
+        try sock.setLink(index: (try sock.link(named: "c0"))!.index, .init(up: true))
+        #expect(try sock.link(named: "d0")?.isUp == false)
     }
 
     @Test func linksAddressesRoutesAndNeighbours() throws {

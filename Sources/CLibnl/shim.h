@@ -16,6 +16,7 @@
 #include <netlink/route/neighbour.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <linux/netconf.h>
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
 #include <linux/if_bridge.h>

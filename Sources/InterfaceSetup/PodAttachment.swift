@@ -98,14 +98,14 @@ public struct PodAttachment {
 
     /// Announces the address when the link comes up (gratuitous ARP / unsolicited NA), as the
     /// reference does instead of sending them itself.
+    /// arp_notify goes through netlink (Netlink's DevConf); IPv6 has no netlink setter for
+    /// ndisc_notify, whose key is missing when the kernel has no IPv6.
     public func enableNotify() throws {
-        let name = ifName
+        let name = ifName, socket = socket
         try step("enable ARP/NA notifications on \"\(name)\"") {
+            try socket.setIPv4Conf(link: name, [(.arpNotify, 1)])
             try namespace.run {
-                try Sysctl.set("net/ipv4/conf/\(name)/arp_notify", "1")
-                if (try? Sysctl.get("net/ipv6/conf/\(name)/ndisc_notify")) != nil {
-                    try Sysctl.set("net/ipv6/conf/\(name)/ndisc_notify", "1")
-                }
+                do { try Sysctl.set("net/ipv6/conf/\(name)/ndisc_notify", "1") } catch let e as SystemError where e.isNotFound {}
             }
         }
     }

@@ -42,7 +42,8 @@ struct WhereaboutsBenchmark {
                 #"{"cniVersion":"0.3.1","name":"\#(name)","type":"macvlan","ipam":{"type":"whereabouts","datastore":"\#(datastore)","etcd_host":"127.0.0.1:\#(etcd.port)","dataDir":"\#(dir)/local","configuration_path":"\#(dir)/flat.conf","range":"\#(range)"}}"#
             }
             lines += try compare("etcd", ours: { conf($0, "e-\($1)", "etcd") },
-                                 upstream: upstreamEtcd.map { u in (u, { conf($0, "ue-\($1)", "etcd") }) }, upstreamTarget: 4)
+                                 upstream: upstreamEtcd.map { u in (u, { conf($0, "ue-\($1)", "etcd") }) }, upstreamTarget: 4,
+                                 server: etcd.pid)
         }
 
         guard stores.contains("kubernetes") else { return lines }
@@ -53,13 +54,15 @@ struct WhereaboutsBenchmark {
             #"{"cniVersion":"0.3.1","name":"\#(name)","type":"macvlan","ipam":{"type":"whereabouts","kubernetes":{"kubeconfig":"\#(server.kubeconfig)"},"dataDir":"\#(dir)/local","configuration_path":"\#(dir)/flat.conf","range":"\#(range)"}}"#
         }
         lines += try compare("Kubernetes CRDs", ours: { k8s($0, "k-\($1)") },
-                             upstream: upstreamK8s.map { u in (u, { k8s($0, "uk-\($1)") }) }, upstreamTarget: 10)
+                             upstream: upstreamK8s.map { u in (u, { k8s($0, "uk-\($1)") }) }, upstreamTarget: 10,
+                             server: server.pid)
         return lines
     }
 
-    /// Throughput (8 clients) and latency at 1 % / 99 % fill, ours and upstream's in turn.
+    /// Throughput (8 clients) and latency at 1 % / 99 % fill, ours and upstream's in turn; with
+    /// `server` (the datastore's process), the CPU an ADD of the throughput rounds costs.
     func compare(_ store: String, ours conf: (String, Int) -> String, upstream: (String, (String, Int) -> String)?,
-                 upstreamTarget: Double?) throws -> [Line] {
+                 upstreamTarget: Double?, server: Int32? = nil) throws -> [Line] {
         var net = Int.random(in: 0..<50) * 4
         func nextRange() -> String { net += 4; return "10.\(100 + net / 256).\(net % 256).0/22" }
         FileSystem.writeStderr("cni-bench: whereabouts on the \(store)…\n")
@@ -73,10 +76,12 @@ struct WhereaboutsBenchmark {
             _ = try invoke(binary, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#)
             if let (u, _) = upstream { _ = try invoke(u, ["CNI_COMMAND": "VERSION"], #"{"cniVersion":"1.0.0"}"#) }
         }
-        let o = try measure(binary, conf, nextRange)
+        let o = try measure(binary, conf, nextRange, server: server)
         var lines: [Line] = []
+        var upstreamResult: Result?
         if let (binary, uconf) = upstream {
-            let u = try measure(binary, uconf, nextRange)
+            let u = try measure(binary, uconf, nextRange, server: server)
+            upstreamResult = u
             let ratio = o.rate / u.rate
             // The issue's targets: etcd ≥ 300/s and ≥ 4× upstream; the Kubernetes datastore ≥ 10× upstream.
             let rateTarget = store == "etcd" ? 300.0 : 0
@@ -95,10 +100,28 @@ struct WhereaboutsBenchmark {
                               ours: "\(format(o.low.median, 2)) → \(format(o.high.median, 2)) (\(format(o.high.median / o.low.median, 2))×)",
                               upstream: "–", ratio: "", target: "≤ 1.5×: " + (o.high.median / o.low.median <= 1.5 ? "met" : "MISSED")))
         }
+        // What the rate is made of where the clients share the machine's cores with the
+        // datastore: the clients' CPU and the datastore's per ADD, and the rate the cores would
+        // give at that cost alone (the runner's fork and exec not counted; a side bound by
+        // something else, as upstream v0.6.3 by its Lease, stays below it).
+        if let s = o.serverCPU {
+            let cores = Double(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            func cost(_ r: Result) -> String {
+                let total = r.clientCPU + (r.serverCPU ?? 0)
+                return "\(format(r.clientCPU, 2)) + \(format(r.serverCPU ?? 0, 2)) = \(format(total, 2)) ms "
+                    + "(\(format(cores * 1000 / total, 0))/s on \(format(cores, 0)) cores)"
+            }
+            let u = upstreamResult
+            lines.insert(Line(name: "\(store): CPU per ADD, clients + datastore", ours: cost(o), upstream: u.map(cost) ?? "–",
+                              ratio: u.map { "upstream's ÷ ours: " + format(($0.clientCPU + ($0.serverCPU ?? 0)) / (o.clientCPU + s), 2) + "×" } ?? "",
+                              target: ""), at: 1)
+        }
         return lines
     }
 
-    struct Result { var rate: Double; var low: Samples; var high: Samples }
+    /// `clientCPU`: the client processes' CPU per ADD (ms) over the throughput rounds;
+    /// `serverCPU`: the datastore process's over the same rounds, when it was given.
+    struct Result { var rate: Double; var low: Samples; var high: Samples; var clientCPU: Double; var serverCPU: Double? }
 
     /// whereabouts on its file store against host-local (both ours), one process per ADD as a
     /// runtime runs them, alternating, each followed by its DEL (not counted): issue #19 asks the
@@ -123,8 +146,9 @@ struct WhereaboutsBenchmark {
          "CNI_PATH": "/nonexistent", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=\(id)"]
     }
 
-    /// `count` ADDs over `clients` threads; returns the wall time of the whole batch.
-    func batch(_ binary: String, _ conf: String, ids: [String], command: String = "ADD") throws -> Double {
+    /// `count` ADDs over `clients` threads; returns the wall time of the whole batch (and in
+    /// `cpu`, when given, the processes' CPU seconds summed).
+    func batch(_ binary: String, _ conf: String, ids: [String], command: String = "ADD", cpu: CPUSum? = nil) throws -> Double {
         let failures = Counter()
         let next = Counter()
         let t0 = now()
@@ -134,6 +158,7 @@ struct WhereaboutsBenchmark {
                 guard i < ids.count else { return }
                 let m = try? invoke(binary, env(command, ids[i]), conf)
                 if m?.out.status != 0 { _ = failures.increment() }
+                if let m, let cpu { cpu.add(m.cpu) }
             }
         }
         let elapsed = now() - t0
@@ -144,14 +169,19 @@ struct WhereaboutsBenchmark {
         return elapsed
     }
 
-    func measure(_ binary: String, _ conf: (String, Int) -> String, _ nextRange: () -> String) throws -> Result {
+    func measure(_ binary: String, _ conf: (String, Int) -> String, _ nextRange: () -> String, server: Int32? = nil) throws -> Result {
         // Throughput: 400 ADDs on an empty /22 (then released), three times: the median round
         // (one round lasts 1–2 s for ours, where a moment of a busy VM moves the figure by a third).
         let c1 = conf(nextRange(), 1)
         let ids = (0..<400).map { "t\($0)" }
         var rates: [Double] = []
+        let clientCPU = CPUSum()
+        var serverCPU = server.flatMap { processCPU($0) } == nil ? nil : 0.0
         for _ in 0..<3 {
-            rates.append(Double(ids.count) / (try batch(binary, c1, ids: ids)))
+            let before = server.flatMap { processCPU($0) }
+            rates.append(Double(ids.count) / (try batch(binary, c1, ids: ids, cpu: clientCPU)))
+            // A round whose figure could not be read leaves the whole figure out.
+            if let before, let after = server.flatMap({ processCPU($0) }) { serverCPU? += after - before } else { serverCPU = nil }
             _ = try batch(binary, c1, ids: ids, command: "DEL")
         }
         FileSystem.writeStderr("cni-bench:   \(binary): rounds of 400 ADDs at \(rates.map { format($0, 1) }.joined(separator: ", "))/s\n")
@@ -170,8 +200,30 @@ struct WhereaboutsBenchmark {
         }
         _ = try batch(binary, c2, ids: (0..<10).map { "fill\($0)" }, command: "DEL")
         _ = try batch(binary, c3, ids: (0..<1012).map { "fill\($0)" }, command: "DEL")
-        return Result(rate: rates.sorted()[1], low: low, high: high)
+        let adds = Double(3 * ids.count)
+        return Result(rate: rates.sorted()[1], low: low, high: high, clientCPU: clientCPU.value * 1000 / adds,
+                      serverCPU: serverCPU.map { $0 * 1000 / adds })
     }
+}
+
+/// CPU seconds summed over worker threads.
+final class CPUSum: @unchecked Sendable {
+    private var total = 0.0
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    func add(_ seconds: Double) { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; total += seconds }
+    var value: Double { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; return total }
+}
+
+/// A running process's CPU seconds so far, all its threads (utime + stime of /proc/PID/stat).
+func processCPU(_ pid: Int32) -> Double? {
+    guard pid > 0, let bytes = try? FileSystem.read("/proc/\(pid)/stat"),
+          let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+    // After "pid (comm)": state is the first field, utime the 12th, stime the 13th.
+    let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
+    guard fields.count > 12, let user = Double(String(decoding: fields[11], as: UTF8.self)),
+          let system = Double(String(decoding: fields[12], as: UTF8.self)) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// Runs `body` on `count` threads of its own at once and waits for all (Dispatch's

@@ -11,6 +11,8 @@ import Netlink
 struct BridgeLinks {
     let host: NetlinkSocket
     let conf: BridgeConfig
+    /// The host's /proc/sys/net/ipv6/conf, for the bridge's and the port's accept_ra.
+    let ipv6Conf = Sysctl.Directory("net/ipv6/conf")
 
     // MARK: The bridge
 
@@ -35,7 +37,7 @@ struct BridgeLinks {
             throw CNIError(.invalidNetworkConfig, "failed to create bridge \"\(name)\"", details: "\"\(name)\" already exists but is not a bridge")
         }
         // We own the routes of this interface.
-        try? Sysctl.set("net/ipv6/conf/\(name)/accept_ra", "0")
+        try? ipv6Conf.set("\(name)/accept_ra", "0")
         if created { return br }
         if conf.vlanFiltering {
             try step("turn on vlan_filtering on \"\(name)\"") { try host.setBridgeVLANFiltering(index: br.index, true) }
@@ -69,7 +71,7 @@ struct BridgeLinks {
         let hostName = try createVeth(port, bridge: bridge)
         guard let link = try host.link(named: hostName) else { throw CNIError(.systemFailure, "failed to lookup \"\(hostName)\"") }
         do {
-            try? Sysctl.set("net/ipv6/conf/\(hostName)/accept_ra", "0")
+            try? ipv6Conf.set("\(hostName)/accept_ra", "0")
             if port.hairpin || port.isolated {
                 try step("set bridge port flags on \(hostName)") {
                     try host.setBridgePort(index: link.index, hairpin: port.hairpin ? true : nil, isolated: port.isolated ? true : nil)
@@ -203,9 +205,11 @@ struct BridgeLinks {
         }
     }
 
-    static func enableForwarding(_ family: IPAddress.Family) throws {
+    /// Forwarding on in this namespace; read through netlink (Netlink's DevConf), written to
+    /// /proc/sys only when it is off.
+    func enableForwarding(_ family: IPAddress.Family) throws {
         let key = family == .v4 ? "net/ipv4/ip_forward" : "net/ipv6/conf/all/forwarding"
-        if (try? Sysctl.get(key)) == "1" { return }
+        if (try? host.forwarding(family)) == true { return }
         try step("enable forwarding (\(key))") { try Sysctl.set(key, "1") }
     }
 }

@@ -69,27 +69,31 @@ public struct BridgePlugin: DelegatesIPAM {
         let ipamResult = try pod.addIPAM(ipam, to: &result, interface: 2, delegate: delegate, rollback: rollback)
         result.dns = conf.dns.isEmpty ? ipamResult.dns : conf.dns
         let gateways = BridgePlan.gateways(&result, conf)
-        try pod.namespace.run { Self.setPodSysctls(pod.ifName, enableDAD: conf.enableDAD) }
+        try Self.setPodSysctls(pod, enableDAD: conf.enableDAD)
         try pod.configure(podLink, result)
         if !gateways.isEmpty {
             if let gwLink = try addGateways(gateways, links: links, bridge: bridge, port: port, rollback: rollback) {
                 result.interfaces.append(.init(name: gwLink.name, mac: gwLink.mac?.description ?? ""))
             }
-            for family in Set(gateways.map(\.family)) { try BridgeLinks.enableForwarding(family) }
+            for family in Set(gateways.map(\.family)) { try links.enableForwarding(family) }
         }
         if let masq { try masq.setup(result.ips.map(\.address), pod.request, rollback: rollback) }
     }
 
-    /// DAD off unless `enabledad` (it costs seconds, plugins PR #695); ARP announcements on.
-    /// Run in the pod's namespace; a kernel without IPv6 has no such keys.
-    static func setPodSysctls(_ ifName: String, enableDAD: Bool) {
-        if enableDAD {
-            try? Sysctl.set("net/ipv6/conf/\(ifName)/enhanced_dad", "1")
-            try? Sysctl.set("net/ipv6/conf/\(ifName)/accept_dad", "1")
-        } else {
-            try? Sysctl.set("net/ipv6/conf/\(ifName)/accept_dad", "0")
+    /// DAD off unless `enabledad` (it costs seconds, plugins PR #695); ARP announcements on (through
+    /// netlink: Netlink's DevConf). A kernel without IPv6 has no such keys; failures are let pass,
+    /// as the reference does.
+    static func setPodSysctls(_ pod: PodAttachment, enableDAD: Bool) throws {
+        let ifName = pod.ifName
+        try pod.namespace.run {
+            if enableDAD {
+                try? Sysctl.set("net/ipv6/conf/\(ifName)/enhanced_dad", "1")
+                try? Sysctl.set("net/ipv6/conf/\(ifName)/accept_dad", "1")
+            } else {
+                try? Sysctl.set("net/ipv6/conf/\(ifName)/accept_dad", "0")
+            }
         }
-        try? Sysctl.set("net/ipv4/conf/\(ifName)/arp_notify", "1")
+        try? pod.socket.setIPv4Conf(link: ifName, [(.arpNotify, 1)])
     }
 
     /// Gateway addresses on the bridge, or with an access VLAN on `<bridge>.<vlan>` (created when
