@@ -14,6 +14,7 @@
 #include <netlink/route/route.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/neighbour.h>
+#include <netlink/route/netconf.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/netconf.h>

@@ -35,50 +35,28 @@ extension NetlinkSocket {
     }
 
     /// Whether the namespace forwards `family` (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding):
-    /// one RTM_GETNETCONF for NETCONFA_IFINDEX_ALL.
+    /// one RTM_GETNETCONF for NETCONFA_IFINDEX_ALL, its answer parsed by libnl's netconf cache (as
+    /// `rtnl_link_get_kernel` does for a link: the answer, then the acknowledgement).
     public func forwarding(_ family: IPAddress.Family) throws(NetlinkError) -> Bool {
         let operation = "read \(family == .v4 ? "IPv4" : "IPv6") forwarding"
         let m = NetlinkMessage(type: Int(RTM_GETNETCONF), flags: NLM_F_REQUEST, header: netconfmsg(ncm_family: UInt8(family.af)))
         m.put(Int(NETCONFA_IFINDEX), u32: UInt32(bitPattern: NETCONFA_IFINDEX_ALL))
         guard !m.overflowed else { throw NetlinkError(operation, code: NLE_NOMEM) }
-        // Sent as it is (nl_send, not nl_send_auto): no acknowledgement asked, sequence number 0,
-        // so libnl's own count of the socket's requests and answers stays as it was. The answer
-        // (or an error) is read here: nothing is left queued for the socket's next request.
-        try NetlinkError.check(nl_send(sk, m.msg), operation)
-        let seq: UInt32 = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
-        defer { buffer.deallocate() }
-        // The kernel answers a route request before sendmsg returns: the answer is queued by now,
-        // so nothing here waits (a reply that is not there is an error, not a hang).
-        var value: UInt32?, failure: Int32 = 0, done = false
-        let fd = nl_socket_get_fd(sk)
-        while !done {
-            let n = recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
-            if n < 0 {
-                let e = errno
-                if e == EINTR { continue }
-                // A socket error reported first (ENOBUFS) may leave the answer behind it: drop what
-                // is queued, for the socket's next request.
-                while recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) > 0 {}
-                throw NetlinkError(operation, code: nl_syserr2nlerr(e))
-            }
-            NFTBatch.eachMessage(UnsafeRawBufferPointer(rebasing: buffer[..<n])) { type, _, replySeq, payload in
-                guard replySeq == seq else { return }
-                if type == UInt16(NLMSG_ERROR), payload.count >= 4 {
-                    failure = -payload.loadUnaligned(as: Int32.self)
-                    done = true
-                } else if type == UInt16(RTM_NEWNETCONF), payload.count >= 4 {
-                    done = true
-                    // netconfmsg (one byte, padded to four), then the attributes.
-                    eachAttribute(UnsafeRawBufferPointer(rebasing: payload[4...])) { attr, v in
-                        if attr == UInt16(NETCONFA_FORWARDING), v.count >= 4 { value = v.loadUnaligned(as: UInt32.self) }
-                    }
-                }
-            }
-            if n == 0 { break }
+        var value: Int32?
+        try eachObject(operation, alloc: { cache in
+            // The cache first: once the request is sent, its answer must be read.
+            let made = nl_cache_alloc_name("route/netconf", &cache)
+            guard made >= 0 else { return made }
+            let sent = nl_send_auto(sk, m.msg)
+            guard sent >= 0 else { return sent }
+            let picked = nl_cache_pickup(sk, cache)
+            guard picked >= 0 else { return picked }
+            return nl_wait_for_ack(sk)
+        }) { nc in
+            var forwarding: Int32 = 0
+            if rtnl_netconf_get_forwarding(nc, &forwarding) == 0 { value = forwarding }
         }
-        if failure > 0 { throw NetlinkError(operation, code: nl_syserr2nlerr(failure)) }
-        guard let value else { throw NetlinkError(operation, code: NLE_PARSE_ERR) }
+        guard let value else { throw NetlinkError(operation, code: NLE_MISSING_ATTR) }
         return value != 0
     }
 }

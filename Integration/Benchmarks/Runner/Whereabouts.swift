@@ -148,9 +148,9 @@ struct WhereaboutsBenchmark {
 
     /// `count` ADDs over `clients` threads; returns the wall time of the whole batch (and in
     /// `cpu`, when given, the processes' CPU seconds summed).
-    func batch(_ binary: String, _ conf: String, ids: [String], command: String = "ADD", cpu: CPUSum? = nil) throws -> Double {
-        let failures = Counter()
-        let next = Counter()
+    func batch(_ binary: String, _ conf: String, ids: [String], command: String = "ADD", cpu: Counter<Double>? = nil) throws -> Double {
+        let failures = Counter<Int>()
+        let next = Counter<Int>()
         let t0 = now()
         onThreads(clients) {
             while true {
@@ -175,7 +175,7 @@ struct WhereaboutsBenchmark {
         let c1 = conf(nextRange(), 1)
         let ids = (0..<400).map { "t\($0)" }
         var rates: [Double] = []
-        let clientCPU = CPUSum()
+        let clientCPU = Counter<Double>()
         var serverCPU = server.flatMap { processCPU($0) } == nil ? nil : 0.0
         for _ in 0..<3 {
             let before = server.flatMap { processCPU($0) }
@@ -204,15 +204,6 @@ struct WhereaboutsBenchmark {
         return Result(rate: rates.sorted()[1], low: low, high: high, clientCPU: clientCPU.value * 1000 / adds,
                       serverCPU: serverCPU.map { $0 * 1000 / adds })
     }
-}
-
-/// CPU seconds summed over worker threads.
-final class CPUSum: @unchecked Sendable {
-    private var total = 0.0
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    func add(_ seconds: Double) { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; total += seconds }
-    var value: Double { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; return total }
 }
 
 /// A running process's CPU seconds so far, all its threads (utime + stime of /proc/PID/stat).
@@ -245,13 +236,16 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
     for t in threads { pthread_join(t, nil) }
 }
 
-/// A counter shared by worker threads.
-final class Counter: @unchecked Sendable {
-    private var n = 0
+/// A number shared by worker threads: a count (`increment`) or a sum (`add`).
+final class Counter<Number: Numeric>: @unchecked Sendable {
+    private var n: Number = 0
     private var mutex = pthread_mutex_t()
     init() { pthread_mutex_init(&mutex, nil) }
-    func increment() -> Int { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; n += 1; return n - 1 }
-    var value: Int { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; return n }
+    /// Adds `amount`; returns the value before.
+    @discardableResult
+    func add(_ amount: Number) -> Number { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; n += amount; return n - amount }
+    func increment() -> Number { add(1) }
+    var value: Number { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; return n }
 }
 
 /// One etcd member on loopback (Debian's etcd-server) with a temporary data directory.
